@@ -1,0 +1,43 @@
+# rec's developer tasks. `make install` builds .venv/ (every extra + test tools) and the
+# Codex CLI under node_modules/; `make test` runs the whole suite.
+
+# Python 3.12+: the openai SDK 3.x (WebSocket session lanes) and mitmproxy 12 share h11 0.16.
+# The first interpreter that runs and is 3.12 or newer (pyenv shims can exist yet fail to run).
+PYTHON ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3) python3.13 python3; do \
+            if $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then echo $$p; break; fi; done)
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast lint bench demo clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "rec needs Python 3.12 or newer for its dev environment (set PYTHON=...)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[record,test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python -m bench
+
+demo: install
+	$(BIN)/rec show cassettes/example.mpk
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

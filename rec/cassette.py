@@ -1,0 +1,648 @@
+"""The cassette format: the one module that reads and writes rec cassettes.
+
+A cassette is a stream of zstd frames, each holding one msgpack record: first a
+header, then one record per finished exchange. Each record is flushed as its own
+frame, so a file cut at any byte still yields the header and every whole exchange
+before the cut. See docs/cassette-format.md for the layout.
+
+Unknown keys at any level are kept in ``extra`` and written back, so a cassette
+from a newer minor version survives a read/write round trip.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import msgpack
+import zstandard
+
+FORMAT_NAME = "rec-cassette"
+FORMAT_VERSION = 1
+FORMAT_MINOR_VERSION = 0
+
+# Read in small pieces: each decoded frame hands back its unused tail, so smaller
+# reads copy less while still reaching a 10,000-exchange file in well under a second.
+_READ_SIZE = 16 * 1024
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+Headers = list[tuple[str, str]]
+
+
+class CassetteError(Exception):
+    """A file that cannot be read as a cassette; the message is one line for the user."""
+
+
+class NotACassetteError(CassetteError):
+    pass
+
+
+class NewerVersionError(CassetteError):
+    pass
+
+
+@dataclass
+class Header:
+    """The first record: what wrote the cassette, when, and from where."""
+
+    created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat())
+    rec_version: str = ""
+    upstream: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    version: int = FORMAT_VERSION
+    minor_version: int = FORMAT_MINOR_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.rec_version:
+            from rec import __version__
+
+            self.rec_version = __version__
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "type": "header",
+            "format": FORMAT_NAME,
+            "version": self.version,
+            "minor_version": self.minor_version,
+            "created_at": self.created_at,
+            "rec_version": self.rec_version,
+            "upstream": self.upstream,
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Header:
+        rest = dict(record)
+        for key in ("type", "format"):
+            rest.pop(key, None)
+        return cls(
+            version=rest.pop("version"),
+            minor_version=rest.pop("minor_version", 0),
+            created_at=rest.pop("created_at", ""),
+            rec_version=rest.pop("rec_version", "") or "unknown",
+            upstream=rest.pop("upstream", None),
+            metadata=rest.pop("metadata", {}) or {},
+            extra=rest,
+        )
+
+
+def _pairs(value: Any) -> list[tuple[str, str]]:
+    return [(str(k), str(v)) for k, v in value or []]
+
+
+@dataclass
+class Request:
+    """An HTTP request (or a WebSocket handshake request) as the client sent it."""
+
+    method: str
+    path: str
+    query: Headers = field(default_factory=list)
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+    # The body after Content-Encoding (zstd, gzip, deflate, br) was undone; None when
+    # the body was not encoded or could not be decoded.
+    decoded_body: bytes | None = None
+    started_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
+
+    @property
+    def content(self) -> bytes:
+        """The body as the application sees it (decoded when it was encoded)."""
+        return self.body if self.decoded_body is None else self.decoded_body
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "method": self.method,
+            "path": self.path,
+            "query": [list(p) for p in self.query],
+            "headers": [list(p) for p in self.headers],
+            "body": self.body,
+            "decoded_body": self.decoded_body,
+            "started_at": self.started_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Request:
+        rest = dict(record)
+        return cls(
+            method=rest.pop("method"),
+            path=rest.pop("path"),
+            query=_pairs(rest.pop("query", [])),
+            headers=_pairs(rest.pop("headers", [])),
+            body=rest.pop("body", b"") or b"",
+            decoded_body=rest.pop("decoded_body", None),
+            started_at=rest.pop("started_at", 0.0),
+            extra=rest,
+        )
+
+
+@dataclass
+class Response:
+    """An HTTP response: status, headers, and the body as timed chunks.
+
+    ``chunks`` holds (milliseconds since the request started, bytes) in the order
+    they came off the wire, so an SSE stream keeps its chunk boundaries and pacing.
+    """
+
+    status: int
+    reason: str = ""
+    headers: Headers = field(default_factory=list)
+    chunks: list[tuple[float, bytes]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(data for _, data in self.chunks)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "status": self.status,
+            "reason": self.reason,
+            "headers": [list(p) for p in self.headers],
+            "chunks": [[at, data] for at, data in self.chunks],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Response:
+        rest = dict(record)
+        return cls(
+            status=rest.pop("status"),
+            reason=rest.pop("reason", ""),
+            headers=_pairs(rest.pop("headers", [])),
+            chunks=[(float(at), bytes(data)) for at, data in rest.pop("chunks", [])],
+            extra=rest,
+        )
+
+
+EndState = Literal["completed", "error"]
+
+
+@dataclass
+class End:
+    """How an exchange ended: completed, or the error that ended it and when."""
+
+    state: EndState = "completed"
+    # A short kind for errors ("reset", "timeout", "upstream_unreachable", ...).
+    error: str | None = None
+    message: str = ""
+    at_ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "state": self.state,
+            "error": self.error,
+            "message": self.message,
+            "at_ms": self.at_ms,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> End:
+        rest = dict(record)
+        return cls(
+            state=rest.pop("state", "completed"),
+            error=rest.pop("error", None),
+            message=rest.pop("message", ""),
+            at_ms=rest.pop("at_ms", 0.0),
+            extra=rest,
+        )
+
+
+@dataclass
+class HttpExchange:
+    """One HTTP request and its response; ``response`` is None when none came back."""
+
+    request: Request
+    response: Response | None
+    end: End = field(default_factory=End)
+    extra: dict[str, Any] = field(default_factory=dict)
+    kind: Literal["http"] = "http"
+
+    @property
+    def duration_ms(self) -> float:
+        last_chunk = self.response.chunks[-1][0] if self.response and self.response.chunks else 0.0
+        return max(self.end.at_ms, last_chunk)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "type": "http",
+            "request": self.request.to_record(),
+            "response": self.response.to_record() if self.response else None,
+            "end": self.end.to_record(),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> HttpExchange:
+        rest = dict(record)
+        rest.pop("type", None)
+        response = rest.pop("response", None)
+        return cls(
+            request=Request.from_record(rest.pop("request")),
+            response=Response.from_record(response) if response is not None else None,
+            end=End.from_record(rest.pop("end", {}) or {}),
+            extra=rest,
+        )
+
+
+@dataclass
+class Frame:
+    """One WebSocket message, after permessage-deflate was undone."""
+
+    at_ms: float
+    from_client: bool
+    is_text: bool
+    payload: bytes
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "at_ms": self.at_ms,
+            "from_client": self.from_client,
+            "text": self.is_text,
+            "payload": self.payload,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Frame:
+        rest = dict(record)
+        return cls(
+            at_ms=float(rest.pop("at_ms")),
+            from_client=bool(rest.pop("from_client")),
+            is_text=bool(rest.pop("text")),
+            payload=bytes(rest.pop("payload")),
+            extra=rest,
+        )
+
+
+@dataclass
+class Close:
+    """How a WebSocket ended: the close code and reason, who closed, and when."""
+
+    code: int | None = 1000
+    reason: str = ""
+    by: Literal["client", "server"] | None = None
+    at_ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.extra, "code": self.code, "reason": self.reason, "by": self.by, "at_ms": self.at_ms}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Close:
+        rest = dict(record)
+        return cls(
+            code=rest.pop("code", None),
+            reason=rest.pop("reason", ""),
+            by=rest.pop("by", None),
+            at_ms=rest.pop("at_ms", 0.0),
+            extra=rest,
+        )
+
+
+@dataclass
+class WebSocketExchange:
+    """One WebSocket connection: its handshake, every frame both ways, and the close."""
+
+    request: Request
+    response: Response
+    extensions: list[str] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)
+    close: Close | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    kind: Literal["websocket"] = "websocket"
+
+    @property
+    def duration_ms(self) -> float:
+        last_frame = self.frames[-1].at_ms if self.frames else 0.0
+        return max(self.close.at_ms if self.close else 0.0, last_frame)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "type": "websocket",
+            "request": self.request.to_record(),
+            "response": self.response.to_record(),
+            "extensions": list(self.extensions),
+            "frames": [f.to_record() for f in self.frames],
+            "close": self.close.to_record() if self.close else None,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> WebSocketExchange:
+        rest = dict(record)
+        rest.pop("type", None)
+        close = rest.pop("close", None)
+        return cls(
+            request=Request.from_record(rest.pop("request")),
+            response=Response.from_record(rest.pop("response")),
+            extensions=[str(e) for e in rest.pop("extensions", []) or []],
+            frames=[Frame.from_record(f) for f in rest.pop("frames", [])],
+            close=Close.from_record(close) if close is not None else None,
+            extra=rest,
+        )
+
+
+@dataclass
+class UnknownRecord:
+    """A record of a type this version does not know (from a newer minor version); kept as is."""
+
+    record: dict[str, Any]
+    kind: str = "unknown"
+
+    def to_record(self) -> dict[str, Any]:
+        return self.record
+
+
+Exchange = HttpExchange | WebSocketExchange | UnknownRecord
+
+
+def header_value(headers: Headers, name: str) -> str | None:
+    """The first value of a header, matched case-insensitively."""
+    lowered = name.lower()
+    for key, value in headers:
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def exchange_from_record(record: dict[str, Any]) -> Exchange:
+    kind = record.get("type")
+    if kind == "http":
+        return HttpExchange.from_record(record)
+    if kind == "websocket":
+        return WebSocketExchange.from_record(record)
+    return UnknownRecord(record, kind=str(kind))
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def _pack(record: dict[str, Any], compressor: zstandard.ZstdCompressor) -> bytes:
+    return compressor.compress(msgpack.packb(record, use_bin_type=True))
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    # The checksum lets a reader tell a torn frame from a whole one.
+    return zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=True)
+
+
+class CassetteWriter:
+    """Appends exchanges to a cassette, one flushed zstd frame each.
+
+    A process killed at any point leaves a readable cassette holding every exchange
+    that ``append`` returned for.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._compressor = _compressor()
+        self.count = 0
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], header: Header) -> CassetteWriter:
+        """Start a new cassette at ``path`` (replacing any file there) and write its header."""
+        writer = cls(open(path, "wb"))  # noqa: SIM115 - closed by close()
+        writer._write(header.to_record())
+        return writer
+
+    @classmethod
+    def append_to(cls, path: str | os.PathLike[str]) -> CassetteWriter:
+        """Open an existing cassette for appending; a torn last record is cut off first."""
+        with CassetteReader(path) as reader:
+            for _ in reader:
+                pass
+            whole_bytes = reader.whole_bytes
+        stream = open(path, "r+b")  # noqa: SIM115 - closed by close()
+        stream.truncate(whole_bytes)
+        stream.seek(whole_bytes)
+        return cls(stream)
+
+    def append(self, exchange: Exchange) -> None:
+        self._write(exchange.to_record())
+        self.count += 1
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._stream.write(_pack(record, self._compressor))
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._stream.closed:
+            return
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+        self._stream.close()
+
+    def __enter__(self) -> CassetteWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_cassette(path: str | os.PathLike[str], header: Header, exchanges: Iterable[Exchange]) -> None:
+    """Write a whole cassette atomically: a temporary file in the same folder, then a rename."""
+    target = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            writer = CassetteWriter(stream)
+            writer._write(header.to_record())
+            for exchange in exchanges:
+                writer.append(exchange)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@dataclass
+class Damage:
+    """What a reader had to drop at the end of a cut or corrupt cassette."""
+
+    offset: int
+    dropped_bytes: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.reason} at byte {self.offset}: dropped the last {self.dropped_bytes} bytes"
+
+
+class _FrameError(Exception):
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(reason)
+        self.offset = offset
+        self.reason = reason
+
+
+class CassetteReader:
+    """Reads a cassette lazily: the header at once, exchanges one at a time.
+
+    Iterating yields every whole exchange; a cut or corrupt tail ends the iteration
+    and is described in ``damage`` (the file's whole records are never lost).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.damage: Damage | None = None
+        self.whole_bytes = 0
+        self._size = 0
+        self._stream = self._open()
+        self._frames = self._iter_frames()
+        self.header = self._read_header()
+
+    def _open(self) -> IO[bytes]:
+        name = str(self.path)
+        if not self.path.exists():
+            raise CassetteError(f"{name}: no such file")
+        if self.path.is_dir():
+            raise CassetteError(f"{name}: is a directory, not a cassette file")
+        try:
+            stream = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        except OSError as err:
+            raise CassetteError(f"{name}: cannot open: {err.strerror}") from err
+        self._size = os.fstat(stream.fileno()).st_size
+        return stream
+
+    def _read_header(self) -> Header:
+        name = str(self.path)
+        if self._size == 0:
+            self.close()
+            raise NotACassetteError(f"{name}: not a cassette: the file is empty")
+        start = self._stream.read(4)
+        self._stream.seek(0)
+        if start != _ZSTD_MAGIC:
+            self.close()
+            raise NotACassetteError(f"{name}: not a cassette: it is not zstd-compressed")
+        try:
+            _, payload = next(self._frames)
+        except StopIteration:
+            self.close()
+            raise NotACassetteError(f"{name}: not a cassette: no header record") from None
+        except _FrameError as err:
+            self.close()
+            raise NotACassetteError(f"{name}: not a cassette: the header record is {err.reason}") from None
+        try:
+            record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        except Exception:
+            self.close()
+            raise NotACassetteError(f"{name}: not a cassette: the first record is not msgpack") from None
+        if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
+            self.close()
+            raise NotACassetteError(f"{name}: not a cassette: zstd data without a rec cassette header")
+        version = record.get("version")
+        if not isinstance(version, int):
+            self.close()
+            raise NotACassetteError(f"{name}: not a cassette: the header has no format version")
+        if version > FORMAT_VERSION:
+            self.close()
+            raise NewerVersionError(
+                f"{name}: cassette format version {version} is newer than this rec reads "
+                f"(up to {FORMAT_VERSION}); upgrade rec to read it"
+            )
+        return Header.from_record(record)
+
+    def _iter_frames(self) -> Iterator[tuple[int, bytes]]:
+        """Yield (offset, decompressed payload) per whole zstd frame."""
+        decompressor = zstandard.ZstdDecompressor()
+        pending = b""
+        offset = 0
+        while True:
+            if not pending:
+                pending = self._stream.read(_READ_SIZE)
+                if not pending:
+                    return
+            frame_start = offset
+            frame = decompressor.decompressobj()
+            parts: list[bytes] = []
+            while True:
+                try:
+                    parts.append(frame.decompress(pending))
+                except zstandard.ZstdError:
+                    raise _FrameError(frame_start, "corrupt") from None
+                if frame.eof:
+                    unused = frame.unused_data
+                    offset += len(pending) - len(unused)
+                    pending = unused
+                    self.whole_bytes = offset
+                    yield frame_start, b"".join(parts)
+                    break
+                offset += len(pending)
+                pending = self._stream.read(_READ_SIZE)
+                if not pending:
+                    raise _FrameError(frame_start, "truncated")
+
+    def __iter__(self) -> Iterator[Exchange]:
+        while True:
+            try:
+                offset, payload = next(self._frames)
+            except StopIteration:
+                return
+            except _FrameError as err:
+                self._damaged(err.offset, f"{err.reason} record")
+                return
+            try:
+                record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+                exchange = exchange_from_record(record)
+            except Exception:
+                self._damaged(offset, "unreadable record")
+                return
+            yield exchange
+
+    def _damaged(self, offset: int, reason: str) -> None:
+        self.whole_bytes = offset
+        self.damage = Damage(offset=offset, dropped_bytes=self._size - offset, reason=reason)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> CassetteReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Cassette:
+    """A cassette read whole into memory."""
+
+    header: Header
+    exchanges: list[Exchange]
+    damage: Damage | None = None
+    path: Path | None = None
+
+    def warnings(self) -> list[str]:
+        if self.damage is None:
+            return []
+        kept = len(self.exchanges)
+        return [f"{self.path}: {self.damage.describe()}; kept {kept} whole exchange(s)"]
+
+
+def load_cassette(path: str | os.PathLike[str]) -> Cassette:
+    """Read a whole cassette; a damaged tail is reported in ``damage``, never raised."""
+    with CassetteReader(path) as reader:
+        exchanges = list(reader)
+        return Cassette(header=reader.header, exchanges=exchanges, damage=reader.damage, path=reader.path)

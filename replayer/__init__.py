@@ -1,0 +1,1 @@
+"""The replaying side of rec: serves cassettes as a mock Responses server. Never imports mitmproxy."""
