@@ -37,8 +37,10 @@ DEFAULT_VOLATILE_HEADERS = frozenset({
 VOLATILE_HEADER_PREFIXES = ("x-stainless-", "x-ratelimit-")
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# API-style ids: a short lowercase prefix, an underscore or dash, then 8+ id characters.
-_PREFIXED_ID = re.compile(r"^[a-z]{2,12}[_-][A-Za-z0-9_-]{8,}$")
+# API-style ids (resp_68b1..., msg_0a3f..., call_Xy9...): a short lowercase prefix, an
+# underscore, then 8+ letters and digits with at least one digit, so words like
+# "function_call_output" are not taken for ids.
+_PREFIXED_ID = re.compile(r"^[a-z]{2,12}_(?=[A-Za-z]*\d)[A-Za-z0-9-]{8,}$")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
