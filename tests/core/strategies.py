@@ -55,5 +55,6 @@ websocket_exchanges = st.builds(
     extra=extras,
 )
 exchanges = st.one_of(http_exchanges, websocket_exchanges)
+metadata_values = st.one_of(text, st.integers(-(2**63), 2**63 - 1))
 headers = st.builds(Header, upstream=st.none() | text,
-                    metadata=st.dictionaries(text, st.one_of(text, st.integers(-(2**63), 2**63 - 1)), max_size=3), extra=extras)
+                    metadata=st.dictionaries(text, metadata_values, max_size=3), extra=extras)
