@@ -89,3 +89,7 @@ app.command(help="Compare two cassettes (or a replay report) for CI.")(diff)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

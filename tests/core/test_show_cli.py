@@ -1,0 +1,109 @@
+"""`rec show`: the table, the JSON, and a one-line error for each bad input."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import msgpack
+import pytest
+import zstandard
+
+from rec.cassette import Close, End, Frame, Header, HttpExchange, Request, Response, WebSocketExchange, write_cassette
+
+REC = [sys.executable, "-m", "rec.cli"]
+
+
+def run_rec(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*REC, *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def cassette(tmp_path: Path) -> Path:
+    path = tmp_path / "run.mpk"
+    sse = HttpExchange(
+        request=Request(method="POST", path="/v1/responses", body=b'{"input":[]}'),
+        response=Response(status=200, headers=[("Content-Type", "text/event-stream")],
+                          chunks=[(3.0, b"event: response.created\ndata: {}\n\n"),
+                                  (120.0, b"event: response.completed\ndata: {}\n\n")]),
+        end=End(at_ms=121.0),
+    )
+    ws = WebSocketExchange(
+        request=Request(method="GET", path="/v1/responses"),
+        response=Response(status=101),
+        frames=[Frame(1.0, True, True, b'{"type":"response.create"}'), Frame(9.0, False, False, b"\xff\x00")],
+        close=Close(code=1000, by="client", at_ms=10.0),
+    )
+    write_cassette(path, Header(upstream="https://api.openai.com"), [sse, ws])
+    return path
+
+
+def test_table_lists_each_exchange(cassette: Path) -> None:
+    result = run_rec("show", cassette)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "upstream https://api.openai.com" in lines[0]
+    assert lines[2].split()[:6] == ["0", "http", "POST", "/v1/responses", "200", "2"]
+    assert "121 ms" in lines[2]
+    assert lines[3].split()[:5] == ["1", "ws", "WS", "/v1/responses", "101"]
+    assert "2 frames (1 in)" in lines[3]
+    assert lines[-1] == "2 exchange(s)"
+
+
+def test_json_has_text_where_valid_and_marked_base64_elsewhere(cassette: Path) -> None:
+    result = run_rec("show", cassette, "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    first, second = document["exchanges"]
+    assert first["request"]["body"] == '{"input":[]}'
+    assert first["response"]["chunks"][1] == [120.0, "event: response.completed\ndata: {}\n\n"]
+    assert second["frames"][1]["payload"] == {"$base64": base64.b64encode(b"\xff\x00").decode()}
+    assert document["header"]["format"] == "rec-cassette"
+
+
+def test_limit_reads_only_the_first_exchanges(cassette: Path) -> None:
+    result = run_rec("show", cassette, "-n", "1")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[-1] == "1 exchange(s) shown"
+
+
+def test_a_truncated_cassette_shows_what_it_holds_and_warns(cassette: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.mpk"
+    cut.write_bytes(cassette.read_bytes()[:-5])
+    result = run_rec("show", cut)
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[-1] == "1 exchange(s)"
+    assert "warning" in result.stderr and "truncated record" in result.stderr
+
+
+def _zstd(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor().compress(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.mpk", None, "no such file"),
+        ("a-directory", "dir", "is a directory"),
+        ("empty.mpk", b"", "the file is empty"),
+        ("random.mpk", bytes(range(7, 200)), "it is not zstd-compressed"),
+        ("text.zst", _zstd(b"hello there"), "the first record is not msgpack"),
+        ("other.zst", _zstd(msgpack.packb({"format": "something-else"})), "without a rec cassette header"),
+        ("newer.mpk", _zstd(msgpack.packb({**Header().to_record(), "version": 3})), "version 3 is newer"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, name: str, content: bytes | str | None,
+                                             message: str) -> None:
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    result = run_rec("show", path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("rec: error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
