@@ -184,7 +184,7 @@ class Response:
             status=rest.pop("status"),
             reason=rest.pop("reason", ""),
             headers=_pairs(rest.pop("headers", [])),
-            chunks=[(float(at), bytes(data)) for at, data in rest.pop("chunks", [])],
+            chunks=[(float(at), data) for at, data in rest.pop("chunks", [])],
             extra=rest,
         )
 
