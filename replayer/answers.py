@@ -1,0 +1,319 @@
+"""Recorded answers compiled for serving: one small class per kind of answer.
+
+- ``BodyAnswer``: a whole HTTP body (JSON, /models, /responses/compact, errors).
+- ``StreamAnswer``: a chunked body (SSE) sent chunk by chunk with the recorded pacing,
+  ending as the recording did: completed, cut (the same bytes, then close) or reset
+  (the same bytes, then an RST).
+- ``WebSocketAnswer``: a WebSocket conversation: handshake headers, then per client
+  message the server frames that followed it, then the recorded close.
+
+Everything the wire needs is computed once here, at load: head bytes, framed chunks,
+and for an answer that can go out at once, the whole response as one bytes object.
+The order of bytes on the wire for each kind is in its ``send`` method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from http import HTTPStatus
+from typing import Any, Literal
+
+import orjson
+
+from rec.cassette import Close, Exchange, HttpExchange, Request, Response, WebSocketExchange
+from rec.sse import is_event_stream, split_events
+
+Headers = list[tuple[str, str]]
+Fault = Literal["reset", "close"]
+
+# Headers that describe one hop's connection, not the answer; framing is recomputed.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+    "content-length",
+})
+# Headers of a WebSocket handshake answer that wsproto computes for this connection.
+HANDSHAKE_OWN = frozenset({"sec-websocket-accept", "sec-websocket-extensions", "sec-websocket-protocol"})
+
+
+@dataclass(frozen=True)
+class Served:
+    """What an answer adds to a conversation: the response id it announced and its output items."""
+
+    response_id: str | None
+    output: tuple[Any, ...]
+
+
+def served_from_events(payloads: list[bytes]) -> Served:
+    """Read the response id and output items from a stream's JSON event payloads."""
+    response_id: str | None = None
+    done_items: list[Any] = []
+    final_output: list[Any] = []
+    for payload in payloads:
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        response = event.get("response")
+        if isinstance(response, dict):
+            if response_id is None and isinstance(response.get("id"), str):
+                response_id = response["id"]
+            if isinstance(response.get("output"), list) and response["output"]:
+                final_output = response["output"]
+        if event.get("type") == "response.output_item.done" and isinstance(event.get("item"), dict):
+            done_items.append(event["item"])
+    return Served(response_id, tuple(done_items or final_output))
+
+
+def _fault_of(exchange: HttpExchange) -> Fault | None:
+    if exchange.end.state != "error":
+        return None
+    return "reset" if exchange.end.error == "reset" else "close"
+
+
+def _head(response: Response, extra: Headers, drop: frozenset[str] = HOP_BY_HOP) -> bytes:
+    reason = response.reason or _reason(response.status)
+    lines = [f"HTTP/1.1 {response.status} {reason}"]
+    lines += [f"{name}: {value}" for name, value in response.headers if name.lower() not in drop]
+    lines += [f"{name}: {value}" for name, value in extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def reset(transport: asyncio.BaseTransport) -> None:
+    """Abort with an RST (SO_LINGER 0), as a peer resetting the connection does."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def sleep_until(start: float, offset_ms: float, pace: float) -> None:
+    """Sleep until ``offset_ms * pace`` after ``start`` (time.monotonic): no summed sleeps, so no drift."""
+    delay = start + offset_ms * pace / 1000.0 - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+class Answer:
+    """A compiled recorded answer; ``index`` is the exchange's position across the loaded cassettes."""
+
+    index: int | None = None
+    source: str = ""
+
+    @property
+    def served(self) -> Served:
+        return Served(None, ())
+
+
+class HttpAnswer(Answer):
+    """An HTTP answer. ``immediate`` is the whole response when it can be written at once, else None."""
+
+    immediate: bytes | None = None
+    status: int = 200
+
+    async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
+        """Write the answer; returns False when the connection must not be reused (cut or reset)."""
+        raise NotImplementedError
+
+
+class BodyAnswer(HttpAnswer):
+    """A whole body with a Content-Length; with pacing it goes out when the recorded body was complete."""
+
+    def __init__(self, response: Response, duration_ms: float) -> None:
+        body = response.body
+        self.status = response.status
+        self.immediate = _head(response, [("content-length", str(len(body)))]) + body
+        self.duration_ms = duration_ms
+        self._body = body
+        self._content_type = response.header("content-type")
+
+    @cached_property
+    def _served(self) -> Served:
+        if self._content_type and "json" in self._content_type:
+            return served_from_events([self._body])
+        return Served(None, ())
+
+    @property
+    def served(self) -> Served:
+        return self._served
+
+    async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
+        if pace is not None:
+            await sleep_until(start, self.duration_ms, pace)
+        transport.write(self.immediate or b"")
+        return True
+
+
+class StreamAnswer(HttpAnswer):
+    """A chunked body sent chunk by chunk at the recorded offsets, then ended as recorded."""
+
+    def __init__(self, exchange: HttpExchange) -> None:
+        response = exchange.response
+        self.fault = _fault_of(exchange)
+        self.end_ms = exchange.end.at_ms
+        self.head = _head(response, [("transfer-encoding", "chunked")]) if response else b""
+        self.status = response.status if response else 0
+        # Each recorded chunk becomes one HTTP chunk, so the client sees the recorded boundaries.
+        chunks = response.chunks if response else []
+        self.chunks = [(at, b"%x\r\n%s\r\n" % (len(data), data)) for at, data in chunks if data]
+        # A faulted stream never sends the last chunk: the client sees a body cut short.
+        self.tail = b"" if self.fault else b"0\r\n\r\n"
+        if self.fault is None:
+            self.immediate = self.head + b"".join(data for _, data in self.chunks) + self.tail
+        self._raw = b"".join(data for _, data in chunks)
+        self._is_sse = bool(response) and is_event_stream(response.header("content-type"))
+
+    @cached_property
+    def _served(self) -> Served:
+        if not self._is_sse:
+            return Served(None, ())
+        return served_from_events([event.data.encode() for event in split_events(self._raw) if event.data])
+
+    @property
+    def served(self) -> Served:
+        return self._served
+
+    async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
+        if self.head:
+            transport.write(self.head)
+        for at, data in self.chunks:
+            if pace is not None:
+                await sleep_until(start, at, pace)
+            if transport.is_closing():
+                return False
+            transport.write(data)
+        if self.fault is None:
+            transport.write(self.tail)
+            return True
+        if pace is not None:
+            await sleep_until(start, self.end_ms, pace)
+        if self.fault == "reset":
+            reset(transport)
+        else:
+            transport.close()
+        return False
+
+
+@dataclass
+class ServerFrame:
+    """A frame the server sends, ``at_ms`` after the client message it answers."""
+
+    at_ms: float
+    is_text: bool
+    payload: bytes
+
+
+@dataclass
+class Turn:
+    """One client message of a recorded WebSocket conversation and the server frames that followed it."""
+
+    message: bytes | None
+    frames: list[ServerFrame]
+    at_ms: float = 0.0
+
+    @cached_property
+    def body(self) -> Any:
+        """The client message as JSON, or None when it was not JSON."""
+        if self.message is None:
+            return None
+        try:
+            return orjson.loads(self.message)
+        except orjson.JSONDecodeError:
+            return None
+
+    @cached_property
+    def served(self) -> Served:
+        return served_from_events([frame.payload for frame in self.frames if frame.is_text])
+
+
+@dataclass
+class WebSocketAnswer(Answer):
+    """A WebSocket conversation: what the handshake answers, each turn, and how it closes."""
+
+    headers: Headers
+    deflate: bool
+    greeting: list[ServerFrame]
+    turns: list[Turn]
+    close: Close | None
+    index: int | None = None
+    source: str = ""
+    last_turn_ms: float = field(default=0.0)
+
+    @classmethod
+    def from_exchange(cls, exchange: WebSocketExchange) -> WebSocketAnswer:
+        greeting: list[ServerFrame] = []
+        turns: list[Turn] = []
+        for frame in exchange.frames:
+            if frame.from_client:
+                turns.append(Turn(frame.payload, [], frame.at_ms))
+            elif turns:
+                turns[-1].frames.append(ServerFrame(frame.at_ms - turns[-1].at_ms, frame.is_text, frame.payload))
+            else:
+                greeting.append(ServerFrame(frame.at_ms, frame.is_text, frame.payload))
+        headers = [(k, v) for k, v in exchange.response.headers
+                   if k.lower() not in HOP_BY_HOP and k.lower() not in HANDSHAKE_OWN]
+        return cls(
+            headers=headers,
+            deflate=any(ext.strip().lower().startswith("permessage-deflate") for ext in exchange.extensions),
+            greeting=greeting,
+            turns=turns,
+            close=exchange.close,
+            last_turn_ms=turns[-1].at_ms if turns else 0.0,
+        )
+
+
+def compile_exchange(exchange: Exchange, index: int | None = None, source: str = "") -> Answer | None:
+    """The answer for a recorded exchange, or None for a record type this version cannot serve."""
+    answer: Answer
+    if isinstance(exchange, WebSocketExchange):
+        if exchange.response.status == 101:
+            answer = WebSocketAnswer.from_exchange(exchange)
+        else:
+            # An upgrade the upstream refused (e.g. 426) is replayed as that HTTP answer.
+            answer = BodyAnswer(exchange.response, exchange.duration_ms)
+    elif isinstance(exchange, HttpExchange):
+        response = exchange.response
+        streamed = response is not None and (
+            is_event_stream(response.header("content-type")) or len(response.chunks) > 1
+        )
+        if response is not None and not streamed and exchange.end.state != "error":
+            answer = BodyAnswer(response, exchange.duration_ms)
+        else:
+            answer = StreamAnswer(exchange)
+    else:
+        return None
+    answer.index = index
+    answer.source = source
+    return answer
+
+
+def sse_answer(body: str | bytes, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> StreamAnswer:
+    """An SSE answer from a whole event-stream body, sent as one chunk (as the harness's ``sse_response``)."""
+    data = body.encode() if isinstance(body, str) else body
+    response = Response(status=status, headers=[("content-type", "text/event-stream"), *headers],
+                        chunks=[(0.0, data)])
+    return StreamAnswer(HttpExchange(request=Request(method="", path=""), response=response))
+
+
+def json_answer(value: Any, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> BodyAnswer:
+    """A JSON answer (compact output, /models, an error)."""
+    response = Response(status=status, headers=[("content-type", "application/json"), *headers],
+                        chunks=[(0.0, orjson.dumps(value))])
+    return BodyAnswer(response, 0.0)
+

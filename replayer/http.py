@@ -1,0 +1,157 @@
+"""The HTTP/1.1 side of the replay server: an asyncio Protocol on httptools.
+
+It parses requests (keep-alive, Content-Length and chunked bodies), asks the server
+for an answer and writes it; a request that asks to upgrade is handed to a
+``WebSocketSession`` on the same connection. Requests on one connection are
+answered in order: while a paced answer is still streaming, later ones wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+
+from replayer.answers import HttpAnswer
+
+if TYPE_CHECKING:
+    from replayer.server import ReplayServer
+    from replayer.websocket import WebSocketSession
+
+Headers = list[tuple[str, str]]
+_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 25\r\n"
+                b"connection: close\r\n\r\nrec: malformed HTTP/1.1\r\n")
+
+
+class _Pending:
+    __slots__ = ("body", "headers", "keep_alive", "method", "received", "target")
+
+    def __init__(self, method: str, target: str, headers: Headers, body: bytes, keep_alive: bool) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.received = time.monotonic()
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection: parse, answer in order, or hand over to a WebSocket session."""
+
+    def __init__(self, server: ReplayServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.websocket: WebSocketSession | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._queue: deque[_Pending] = deque()
+        self._busy = False
+        self._upgrade: _Pending | None = None
+
+    # --- asyncio.Protocol -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if self.websocket is not None:
+            self.websocket.connection_lost()
+
+    def data_received(self, data: bytes) -> None:
+        if self.websocket is not None:
+            self.websocket.data_received(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._start_websocket(data[upgrade.args[0]:])
+        except httptools.HttpParserError:
+            assert self.transport is not None
+            self.transport.write(_BAD_REQUEST)
+            self.transport.close()
+
+    # --- httptools callbacks ----------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._body = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        request = _Pending(
+            self.parser.get_method().decode("latin-1"),
+            self._url.decode("latin-1"),
+            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self._headers],
+            b"".join(self._body),
+            self.parser.should_keep_alive(),
+        )
+        if self.parser.should_upgrade():
+            self._upgrade = request
+        elif self._busy:
+            self._queue.append(request)
+        else:
+            self._answer(request)
+
+    # --- answering --------------------------------------------------------------------
+
+    def _answer(self, request: _Pending) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        answer = self.server.answer_http(request.method, request.target, request.headers, request.body)
+        pace = self.server.pace
+        if pace is None and answer.immediate is not None:
+            # The hot path: the whole precomputed response in one write.
+            transport.write(answer.immediate)
+            if not request.keep_alive:
+                transport.close()
+            return
+        self._busy = True
+        self.server.spawn(self._send_paced(answer, request))
+
+    async def _send_paced(self, answer: HttpAnswer, request: _Pending) -> None:
+        transport = self.transport
+        assert transport is not None
+        reusable = await answer.send(transport, self.server.pace, request.received)
+        self._busy = False
+        if not reusable or not request.keep_alive:
+            if not transport.is_closing():
+                transport.close()
+            return
+        while self._queue and not self._busy:
+            self._answer(self._queue.popleft())
+
+    def _start_websocket(self, rest: bytes) -> None:
+        request, self._upgrade = self._upgrade, None
+        transport = self.transport
+        assert request is not None and transport is not None
+        opened = self.server.open_websocket(transport, request.method, request.target, request.headers)
+        if isinstance(opened, HttpAnswer):
+            # A refused upgrade (recorded 426, unknown route, nothing left): answer it and hang up.
+            transport.write(opened.immediate or b"")
+            transport.close()
+            return
+        self.websocket = opened
+        if rest:
+            self.websocket.data_received(rest)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()

@@ -1,0 +1,294 @@
+"""Which answer a request gets: mounted rules first, then the recorded exchanges of its route.
+
+A route is the method plus the path with an optional leading ``/v1`` stripped, so a
+client whose base URL has ``/v1`` and one whose base URL lacks it reach the same
+exchanges. Recorded exchanges are matched by one of two named strategies:
+
+- ``sequence``: per route, the Nth request gets the Nth recorded answer (per WebSocket
+  connection, the Nth message gets the Nth recorded turn);
+- ``body``: the first unused exchange whose request body, normalized, equals the
+  request's, so concurrent clients get their own answers whatever order they arrive in.
+
+A ``Rule`` is a mount: an answer (or a list served in order) for a route, an optional
+predicate on the request, an optional use limit, and a log of the requests it served.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from rec.cassette import Exchange, HttpExchange, Request, WebSocketExchange
+from rec.encoding import ContentEncodingError, decode_body
+from rec.normalize import Normalizer
+from replayer.answers import Answer, Turn, WebSocketAnswer, compile_exchange
+from replayer.request_log import RequestLog, ResponsesRequest
+
+MatchMode = Literal["sequence", "body"]
+Route = tuple[str, str]
+
+
+def route_of(method: str, target: str) -> Route:
+    """(METHOD, path without query and without a leading /v1)."""
+    path = target.partition("?")[0] or "/"
+    if path == "/v1" or path.startswith("/v1/"):
+        path = path[3:] or "/"
+    return method.upper(), path
+
+
+def show_route(route: Route) -> str:
+    return f"{route[0]} /v1{route[1]}"
+
+
+def normalized_key(value: Any, normalizer: Normalizer) -> bytes:
+    """A JSON value's normalized form as canonical bytes, for equality and dict lookup."""
+    return orjson.dumps(normalizer.body(value), option=orjson.OPT_SORT_KEYS)
+
+
+class NoMatch(Exception):
+    """Nothing left to answer a request with; the message names the route and what was recorded."""
+
+    def __init__(self, message: str, *, unknown_route: bool = False) -> None:
+        super().__init__(message)
+        self.unknown_route = unknown_route
+
+
+RequestPredicate = Callable[[ResponsesRequest], bool]
+
+
+@dataclass
+class Rule:
+    """A mounted answer: served for requests on ``method path`` that ``matcher`` accepts.
+
+    ``answers`` are served in order; with ``max_uses`` None the rule serves each answer
+    once (``repeat`` True: the last one forever). Every request it served is in ``log``.
+    """
+
+    method: str
+    path: str
+    answers: list[Answer]
+    matcher: RequestPredicate | None = None
+    max_uses: int | None = None
+    repeat: bool = False
+    log: RequestLog = field(default_factory=RequestLog)
+    uses: int = 0
+
+    @property
+    def route(self) -> Route:
+        return route_of(self.method, self.path)
+
+    def has_uses_left(self) -> bool:
+        limit = self.max_uses if self.max_uses is not None else (None if self.repeat else len(self.answers))
+        return limit is None or self.uses < limit
+
+    def accepts(self, request: ResponsesRequest) -> bool:
+        return self.has_uses_left() and (self.matcher is None or self.matcher(request))
+
+    def take(self) -> Answer:
+        answer = self.answers[min(self.uses, len(self.answers) - 1)]
+        self.uses += 1
+        return answer
+
+
+@dataclass
+class Recorded:
+    """One recorded exchange ready to match: its request, parsed and normalized once, and its answer."""
+
+    index: int
+    source: str
+    route: Route
+    request: Request
+    answer: Answer
+    body: Any = None
+    key: bytes | None = None
+    used: bool = False
+    turns_used: set[int] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        return f"#{self.index} ({self.source})" if self.source else f"#{self.index}"
+
+
+def _parse_recorded_body(request: Request) -> Any:
+    content = request.content
+    if request.decoded_body is None and request.header("content-encoding"):
+        try:
+            content = decode_body(request.body, request.header("content-encoding"))
+        except ContentEncodingError:
+            return None
+    if not content:
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+class _RoutePool:
+    """The recorded exchanges of one route, handed out by sequence or by normalized body."""
+
+    def __init__(self) -> None:
+        self.entries: list[Recorded] = []
+        self.next = 0
+        self.last: Recorded | None = None
+        self.by_key: dict[bytes | None, deque[Recorded]] = {}
+
+    def add(self, entry: Recorded) -> None:
+        self.entries.append(entry)
+        self.by_key.setdefault(entry.key, deque()).append(entry)
+
+    def take_next(self) -> Recorded | None:
+        while self.next < len(self.entries):
+            entry = self.entries[self.next]
+            self.next += 1
+            if not entry.used:
+                return self._use(entry)
+        return None
+
+    def take_by_key(self, key: bytes | None) -> Recorded | None:
+        queue = self.by_key.get(key)
+        while queue:
+            entry = queue.popleft()
+            if not entry.used:
+                return self._use(entry)
+        return None
+
+    def _use(self, entry: Recorded) -> Recorded:
+        entry.used = True
+        self.last = entry
+        return entry
+
+    def describe(self) -> str:
+        labels = ", ".join(entry.label for entry in self.entries[:8])
+        more = f" and {len(self.entries) - 8} more" if len(self.entries) > 8 else ""
+        unused = sum(not entry.used for entry in self.entries)
+        return f"{len(self.entries)} recorded ({labels}{more}), {unused} unused"
+
+
+@dataclass
+class TurnMatch:
+    """A recorded WebSocket turn picked for a client message, and the exchange it belongs to."""
+
+    entry: Recorded | None
+    number: int
+    turn: Turn
+
+
+class Matcher:
+    """Picks answers: mounted rules in mount order, then the recorded exchanges by the match mode."""
+
+    def __init__(self, mode: MatchMode = "sequence", normalizer: Normalizer | None = None,
+                 repeat: bool = False) -> None:
+        self.mode = mode
+        self.normalizer = normalizer or Normalizer()
+        self.repeat = repeat
+        self.rules: list[Rule] = []
+        self.recorded: list[Recorded] = []
+        self._pools: dict[Route, _RoutePool] = {}
+        # Body mode pools WebSocket turns across the recorded connections of a route.
+        self._turns: dict[Route, dict[bytes | None, deque[tuple[Recorded, int]]]] = {}
+        self._lock = threading.Lock()
+
+    # --- loading ----------------------------------------------------------------------
+
+    def add_exchanges(self, exchanges: Iterable[Exchange], source: str = "") -> int:
+        """Compile and add recorded exchanges; returns how many could be served."""
+        added = 0
+        for exchange in exchanges:
+            if not isinstance(exchange, HttpExchange | WebSocketExchange):
+                continue
+            with self._lock:
+                index = len(self.recorded)
+                answer = compile_exchange(exchange, index, source)
+                if answer is None:
+                    continue
+                request = exchange.request
+                body = _parse_recorded_body(request) if isinstance(exchange, HttpExchange) else None
+                key = normalized_key(body, self.normalizer) if self.mode == "body" and body is not None else None
+                entry = Recorded(index, source, route_of(request.method, request.path), request, answer, body, key)
+                self.recorded.append(entry)
+                self._pools.setdefault(entry.route, _RoutePool()).add(entry)
+                if self.mode == "body" and isinstance(answer, WebSocketAnswer):
+                    turns = self._turns.setdefault(entry.route, {})
+                    for number, turn in enumerate(answer.turns):
+                        turn_key = normalized_key(turn.body, self.normalizer) if turn.body is not None else None
+                        turns.setdefault(turn_key, deque()).append((entry, number))
+                added += 1
+        return added
+
+    def mount(self, rule: Rule) -> Rule:
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    # --- matching ---------------------------------------------------------------------
+
+    def knows(self, route: Route) -> bool:
+        return route in self._pools or any(rule.route == route for rule in self.rules)
+
+    def take(self, route: Route, request: ResponsesRequest, body: Any,
+             websocket: bool = False) -> tuple[Answer, Recorded | None, Rule | None]:
+        """The answer for an HTTP request or a WebSocket handshake; raises NoMatch when there is none."""
+        with self._lock:
+            for rule in self.rules:
+                if rule.route == route and rule.accepts(request):
+                    return rule.take(), None, rule
+            pool = self._pools.get(route)
+            if pool is None:
+                raise NoMatch(self.unknown_route_message(route), unknown_route=True)
+            if self.mode == "body" and body is not None:
+                entry = pool.take_by_key(normalized_key(body, self.normalizer))
+            else:
+                entry = pool.take_next()
+            if entry is None and self.repeat and pool.last is not None:
+                entry = pool.last
+            if entry is None and websocket and self.mode == "body":
+                # Body mode matches turns across connections, so any recorded handshake will do.
+                entry = next((e for e in pool.entries if isinstance(e.answer, WebSocketAnswer)), None)
+            if entry is None:
+                how = "with this normalized body" if self.mode == "body" and body is not None else "left"
+                raise NoMatch(f"no recorded answer {how} for {show_route(route)}: {pool.describe()}"
+                              + ("" if self.repeat else "; pass --repeat to reuse the last answer"))
+            return entry.answer, entry, None
+
+    def take_turn(self, entry: Recorded | None, cursor: int, route: Route, message: Any) -> TurnMatch | None:
+        """The recorded turn for a WebSocket client message: the next one on the connection, or by body."""
+        with self._lock:
+            if self.mode == "body" and message is not None and route in self._turns:
+                queue = self._turns[route].get(normalized_key(message, self.normalizer))
+                while queue:
+                    owner, number = queue.popleft()
+                    if number not in owner.turns_used:
+                        owner.turns_used.add(number)
+                        assert isinstance(owner.answer, WebSocketAnswer)
+                        return TurnMatch(owner, number, owner.answer.turns[number])
+            if entry is None or not isinstance(entry.answer, WebSocketAnswer):
+                return None
+            turns = entry.answer.turns
+            if cursor < len(turns):
+                entry.turns_used.add(cursor)
+                return TurnMatch(entry, cursor, turns[cursor])
+            if self.repeat and turns:
+                return TurnMatch(entry, len(turns) - 1, turns[-1])
+            return None
+
+    def unknown_route_message(self, route: Route) -> str:
+        known = sorted({show_route(r) for r in self._pools} | {show_route(rule.route) for rule in self.rules})
+        return f"no exchange was recorded for {show_route(route)}; recorded routes: {', '.join(known) or 'none'}"
+
+    def unused(self) -> list[tuple[Recorded, str]]:
+        """Recorded exchanges (and WebSocket turns) never served, each with a line saying which."""
+        found: list[tuple[Recorded, str]] = []
+        for entry in self.recorded:
+            if not entry.used and not entry.turns_used:
+                found.append((entry, f"exchange {entry.label} ({show_route(entry.route)}) was never requested"))
+            elif isinstance(entry.answer, WebSocketAnswer):
+                for number in range(len(entry.answer.turns)):
+                    if number not in entry.turns_used:
+                        found.append((entry, f"turn {number} of WebSocket exchange {entry.label} was never requested"))
+        return found

@@ -1,0 +1,108 @@
+"""What a replay saw: counters, one event per noteworthy request, and the `--report` JSON.
+
+The JSON schema (``rec_report`` 1) is read back by ``rec diff --report``:
+``{"rec_report": 1, "cassettes": [...], "summary": {served, unmatched, unused, violations,
+drifted}, "events": [{kind, route, exchange, message, diff, recorded, received}]}``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+EventKind = Literal["drift", "violation", "unmatched", "unused", "bad_request"]
+REPORT_VERSION = 1
+
+
+@dataclass
+class ReportEvent:
+    kind: EventKind
+    route: str
+    exchange: int | None
+    message: str
+    diff: str = ""
+    recorded: Any = None
+    received: Any = None
+
+
+def unified_json_diff(recorded: Any, received: Any) -> str:
+    """A unified diff of two JSON values rendered with indent 2 and sorted keys; "" when equal."""
+    before = json.dumps(recorded, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    after = json.dumps(received, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    return "\n".join(difflib.unified_diff(before, after, "recorded", "received", lineterm=""))
+
+
+def first_difference(diff: str) -> str:
+    """The first changed line of a unified diff, for a one-line log."""
+    for line in diff.splitlines()[2:]:
+        if line[:1] in "+-":
+            return line.strip()[:160]
+    return ""
+
+
+@dataclass
+class Report:
+    """Counters and events of one replay; ``emit`` gets each event's log line as it happens."""
+
+    cassettes: list[str] = field(default_factory=list)
+    served: int = 0
+    unmatched: int = 0
+    violations: int = 0
+    drifted: int = 0
+    events: list[ReportEvent] = field(default_factory=list)
+    emit: Callable[[str], None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, event: ReportEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+            if event.kind in ("violation", "bad_request"):
+                self.violations += 1
+            elif event.kind == "unmatched":
+                self.unmatched += 1
+            elif event.kind == "drift":
+                self.drifted += 1
+        if self.emit is not None:
+            where = f" exchange #{event.exchange}" if event.exchange is not None else ""
+            self.emit(f"{event.kind}: {event.route}{where}: {event.message}")
+
+    def unused_events(self) -> list[ReportEvent]:
+        return [event for event in self.events if event.kind == "unused"]
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "served": self.served,
+            "unmatched": self.unmatched,
+            "unused": len(self.unused_events()),
+            "violations": self.violations,
+            "drifted": self.drifted,
+        }
+
+    def summary_line(self) -> str:
+        return ", ".join(f"{key} {value}" for key, value in self.summary().items())
+
+    @property
+    def ok(self) -> bool:
+        """True when the run had no violations and no unmatched requests (the CLI's exit 0)."""
+        return self.violations == 0 and self.unmatched == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rec_report": REPORT_VERSION,
+            "cassettes": list(self.cassettes),
+            "summary": self.summary(),
+            "events": [asdict(event) for event in self.events],
+        }
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the report JSON atomically (a temporary file, then a rename)."""
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, target)

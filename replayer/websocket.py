@@ -1,0 +1,162 @@
+"""A replayed WebSocket conversation on wsproto: the recorded handshake, a recorded turn per client message, the close.
+
+Wire order for one connection: the 101 answer with the recorded headers (and
+permessage-deflate when the client offers it and the recording had it), any frames
+the server sent before the first client message, then for each client message its
+recorded server frames at their recorded offsets, and after the last recorded turn
+the recorded server close. A message the server cannot answer (not JSON, breaking an
+invariant, nothing recorded left) gets an ``error`` event and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Request,
+    TextMessage,
+)
+from wsproto.extensions import PerMessageDeflate
+
+from replayer.answers import ServerFrame, WebSocketAnswer, sleep_until
+from replayer.request_log import WebSocketRequest
+
+if TYPE_CHECKING:
+    from replayer.matching import Recorded, Route, Rule
+    from replayer.server import Conversation, ReplayServer
+
+Headers = list[tuple[str, str]]
+
+
+def handshake_bytes(method: str, target: str, headers: Headers) -> bytes:
+    """The upgrade request as it came on the wire, rebuilt from its parsed parts for wsproto."""
+    lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class WebSocketSession:
+    """One client's WebSocket connection, answered from a recorded (or mounted) conversation."""
+
+    def __init__(self, server: ReplayServer, transport: asyncio.Transport, target: str, headers: Headers,
+                 route: Route, answer: WebSocketAnswer, entry: Recorded | None, rule: Rule | None,
+                 logs: list[list[WebSocketRequest]], conversation: Conversation) -> None:
+        self.server = server
+        self.transport = transport
+        self.route = route
+        self.answer = answer
+        self.entry = entry
+        self.rule = rule
+        self.logs = logs
+        self.conversation = conversation
+        self.cursor = 0
+        self.ws = WSConnection(ConnectionType.SERVER)
+        self.ws.receive_data(handshake_bytes("GET", target, headers))
+        if not any(isinstance(event, Request) for event in self.ws.events()):
+            raise ValueError("not a WebSocket handshake")
+        extensions = [PerMessageDeflate()] if answer.deflate else []
+        extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+        transport.write(self.ws.send(AcceptConnection(extensions=extensions, extra_headers=extra)))
+        self.opened = time.monotonic()
+        self.inbox: asyncio.Queue[tuple[Any, float] | None] = asyncio.Queue()
+        self._parts: list[str | bytes] = []
+        server.spawn(self._converse())
+
+    # --- reading ----------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        for event in self.ws.events():
+            if isinstance(event, TextMessage | BytesMessage):
+                self._parts.append(event.data)
+                if event.message_finished:
+                    parts, self._parts = self._parts, []
+                    message = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]
+                    self.inbox.put_nowait((message, time.monotonic()))
+            elif isinstance(event, Ping):
+                self.transport.write(self.ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                if self.ws.state is ConnectionState.REMOTE_CLOSING:
+                    self.transport.write(self.ws.send(event.response()))
+                self.transport.close()
+                self.inbox.put_nowait(None)
+
+    def connection_lost(self) -> None:
+        self.inbox.put_nowait(None)
+
+    # --- answering --------------------------------------------------------------------
+
+    async def _converse(self) -> None:
+        await self._send_frames(self.answer.greeting, self.opened)
+        while (item := await self.inbox.get()) is not None:
+            message, arrived = item
+            await self._answer(message, arrived)
+
+    async def _answer(self, message: str | bytes, arrived: float) -> None:
+        server = self.server
+        try:
+            body = orjson.loads(message)
+        except orjson.JSONDecodeError as err:
+            self._send_error(400, "rec_bad_request", server.bad_websocket_message(self.route, f"not JSON ({err})"))
+            return
+        for log in self.logs:
+            log.append(WebSocketRequest(body))
+        is_create = isinstance(body, dict) and body.get("type") == "response.create"
+        if is_create:
+            problem = server.check_invariants(self.route, body, self.conversation)
+            if problem is not None:
+                self._send_error(400, "rec_invariant_violation", problem)
+                return
+        match = server.take_turn(self, body)
+        if isinstance(match, str):
+            self._send_error(409, "rec_no_match", match)
+            return
+        if self.entry is None or server.matcher.mode == "sequence":
+            self.cursor += 1
+        if match.entry is not None:
+            server.check_drift(self.route, match.entry, message, body, match.turn.body, turn=match.number)
+        if is_create:
+            self.conversation.remember(body, match.turn.served)
+        server.count_served(self.route, match.entry, f"turn {match.number}")
+        await self._send_frames(match.turn.frames, arrived)
+        if self._was_last_turn():
+            await self._replay_close(arrived, match.turn.at_ms)
+
+    def _was_last_turn(self) -> bool:
+        # Only a conversation replayed in order knows when its recorded end has come.
+        sequential = self.entry is None or self.server.matcher.mode == "sequence"
+        return sequential and self.cursor == len(self.answer.turns)
+
+    async def _replay_close(self, arrived: float, turn_at_ms: float) -> None:
+        close = self.answer.close
+        if close is None or close.by != "server" or self.ws.state is not ConnectionState.OPEN:
+            return
+        if self.server.pace is not None:
+            await sleep_until(arrived, close.at_ms - turn_at_ms, self.server.pace)
+        if self.ws.state is ConnectionState.OPEN and not self.transport.is_closing():
+            self.transport.write(self.ws.send(CloseConnection(code=close.code or 1000, reason=close.reason)))
+
+    async def _send_frames(self, frames: list[ServerFrame], start: float) -> None:
+        pace = self.server.pace
+        for frame in frames:
+            if pace is not None:
+                await sleep_until(start, frame.at_ms, pace)
+            if self.ws.state is not ConnectionState.OPEN or self.transport.is_closing():
+                return
+            event = TextMessage(data=frame.payload.decode()) if frame.is_text else BytesMessage(data=frame.payload)
+            self.transport.write(self.ws.send(event))
+
+    def _send_error(self, status: int, code: str, message: str) -> None:
+        if self.ws.state is not ConnectionState.OPEN or self.transport.is_closing():
+            return
+        event = {"type": "error", "status": status,
+                 "error": {"type": "invalid_request_error", "code": code, "message": message}}
+        self.transport.write(self.ws.send(TextMessage(data=orjson.dumps(event).decode())))
