@@ -1,11 +1,107 @@
-"""`rec replay`; the server is imported only when the command runs."""
+"""`rec replay`; the server is imported only when the command runs, so `rec --help` stays fast."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
+if TYPE_CHECKING:
+    from replayer.server import ReplayServer
 
-def replay() -> None:
-    """Serve cassettes as a mock Responses API server."""
-    typer.echo("rec replay: not built yet", err=True)
-    raise typer.Exit(2)
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"rec: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _emit(line: str) -> None:
+    sys.stderr.write(f"rec replay: {line}\n")
+    sys.stderr.flush()
+
+
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="Cassettes to serve, in order.", show_default=False)],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")] = 0,
+    timing: Annotated[str, typer.Option(help="none (as fast as possible), recorded (each chunk and frame at "
+                                             "its recorded offset), or scale:F (offsets times F).")] = "none",
+    match: Annotated[str, typer.Option(help="sequence (per route, the Nth request gets the Nth answer) or body "
+                                            "(the first unused exchange whose normalized body is equal).")]
+    = "sequence",
+    repeat: Annotated[bool, typer.Option("--repeat", help="When a route has nothing left, reuse its last "
+                                                          "answer instead of answering 409.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the replay report (JSON) here on exit.")] = None,
+    ignore: Annotated[list[str] | None, typer.Option(help="A JSON path left out when comparing bodies, e.g. "
+                                                          "'input[*].id' (repeatable; adds to the defaults).")]
+    = None,
+    no_validate: Annotated[bool, typer.Option("--no-validate", help="Do not check request invariants.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per served request (problems and the "
+                                                              "summary are still printed).")] = False,
+) -> None:
+    """Serve cassettes as a mock Responses API server until SIGINT or SIGTERM.
+
+    The first line on stdout is the base URL. On exit, a summary goes to stderr and the
+    status is 0 only when no request broke an invariant and every request was matched.
+    """
+    from rec.cassette import CassetteError
+    from replayer.server import ReplayServer, parse_timing
+
+    if match not in ("sequence", "body"):
+        raise _fail(f"unknown --match {match!r}: use sequence or body")
+    try:
+        parse_timing(timing)
+    except ValueError as err:
+        raise _fail(f"bad --timing: {err}") from None
+    try:
+        server = ReplayServer.from_cassettes(
+            files, host=host, port=port, timing=timing, match=match, repeat=repeat,  # type: ignore[arg-type]
+            ignore=ignore or (), validate=not no_validate, keep_requests=False, emit=_emit, log_requests=not quiet,
+        )
+    except CassetteError as err:
+        raise _fail(str(err)) from None
+    for warning in server.warnings:
+        typer.echo(f"rec: warning: {warning}", err=True)
+    code = _run(server)
+    if code == 2:
+        raise typer.Exit(2)
+    final = server.report
+    typer.echo(f"rec replay: {final.summary_line()}", err=True)
+    if report is not None:
+        try:
+            final.write(report)
+        except OSError as err:
+            raise _fail(f"cannot write the report to {report}: {err.strerror}") from None
+    raise typer.Exit(0 if final.ok else 1)
+
+
+def _run(server: ReplayServer) -> int:
+    """Serve until a signal; 2 when the address cannot be listened on, else 0."""
+    import asyncio
+    import signal
+
+    async def serve() -> int:
+        try:
+            await server.start()
+        except OSError as err:
+            reason = err.strerror or str(err)
+            typer.echo(f"rec: error: cannot listen on {server.host}:{server.port}: {reason}; "
+                       "pick another --port (0 picks a free one)", err=True)
+            return 2
+        sys.stdout.write(server.url + "\n")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await server.aclose()
+        return 0
+
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(serve())
+    return uvloop.run(serve())

@@ -56,8 +56,7 @@ class HttpConnection(asyncio.Protocol):
     # --- asyncio.Protocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio classes
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
