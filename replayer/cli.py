@@ -80,13 +80,15 @@ def replay(
 def _run(server: ReplayServer) -> int:
     """Serve until a signal; 2 when the address cannot be listened on, else 0."""
     import asyncio
+    import os
     import signal
 
     async def serve() -> int:
         try:
             await server.start()
         except OSError as err:
-            reason = err.strerror or str(err)
+            # uvloop words it "error while attempting to bind on address ...": say just what went wrong.
+            reason = os.strerror(err.errno).lower() if err.errno else str(err)
             typer.echo(f"rec: error: cannot listen on {server.host}:{server.port}: {reason}; "
                        "pick another --port (0 picks a free one)", err=True)
             return 2
