@@ -27,7 +27,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -40,7 +40,9 @@ from replayer.invariants import InvariantViolation, validate_request_body_invari
 from replayer.matching import Matcher, MatchMode, NoMatch, Recorded, Route, Rule, TurnMatch, route_of, show_route
 from replayer.report import Report, ReportEvent, first_difference, unified_json_diff
 from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake
-from replayer.websocket import WebSocketSession
+
+if TYPE_CHECKING:
+    from replayer.websocket import WebSocketSession
 
 Headers = list[tuple[str, str]]
 # The openai SDKs honour this header: an exhausted cassette is not worth retrying.
@@ -221,6 +223,9 @@ class ReplayServer:
             assert isinstance(answer, HttpAnswer)
             self.count_served(route, entry, f"{answer.status} to an upgrade")
             return answer
+        # wsproto (and h11) load on the first upgrade, keeping start-to-listening short.
+        from replayer.websocket import WebSocketSession
+
         handshake = WebSocketHandshake(target.partition("?")[0], headers)
         logs = [self.log.add_connection(handshake)]
         if rule is not None:
