@@ -175,15 +175,16 @@ class StreamAnswer(HttpAnswer):
         # A faulted stream never sends the last chunk: the client sees a body cut short.
         self.tail = b"" if self.fault else b"0\r\n\r\n"
         if self.fault is None:
-            self.immediate = self.head + b"".join(data for _, data in self.chunks) + self.tail
-        self._raw = b"".join(data for _, data in chunks)
-        self._is_sse = bool(response) and is_event_stream(response.header("content-type"))
+            self.immediate = b"".join([self.head, *(data for _, data in self.chunks), self.tail])
+        self._response = response
 
     @cached_property
     def _served(self) -> Served:
-        if not self._is_sse:
+        # Needed only when a request chains to this answer; read on first serve, not at load.
+        response = self._response
+        if response is None or not is_event_stream(response.header("content-type")):
             return Served(None, ())
-        return served_from_events([event.data.encode() for event in split_events(self._raw) if event.data])
+        return served_from_events([event.data.encode() for event in split_events(response.body) if event.data])
 
     @property
     def served(self) -> Served:

@@ -62,6 +62,10 @@ def replay(
         )
     except CassetteError as err:
         raise _fail(str(err)) from None
+    import gc
+
+    # What was just loaded lives until exit: keep the collector from rescanning it while serving.
+    gc.freeze()
     for warning in server.warnings:
         typer.echo(f"rec: warning: {warning}", err=True)
     code = _run(server)
