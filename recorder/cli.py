@@ -1,11 +1,100 @@
-"""`rec record`; the recorder itself is imported only when the command runs."""
+"""`rec record`: a recording proxy. mitmproxy is imported only when the command runs."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
 import typer
 
+from rec import __version__
 
-def record() -> None:
-    """Record traffic through a proxy to an upstream, into a cassette."""
-    typer.echo("rec record: not built yet", err=True)
-    raise typer.Exit(2)
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"rec record: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def check_upstream(upstream: str) -> str:
+    """The upstream origin, normalized; raises ValueError naming what is wrong."""
+    parts = urlsplit(upstream)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--upstream {upstream!r} is not an http(s) origin like https://api.openai.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"--upstream {upstream!r} must be an origin without a path (the client's base URL "
+                         "keeps its /v1, which is forwarded as is)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"--upstream {upstream!r} has a bad port") from None
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+
+
+def record(
+    upstream: Annotated[str | None, typer.Option(
+        help="Origin to forward to, e.g. https://api.openai.com (reverse-proxy mode).")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Cassette to write (replaced if it exists).")]
+        = Path("run.mpk"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")] = 0,
+    redact: Annotated[list[str] | None, typer.Option(
+        help="Also redact: header:NAME, json:PATH or regex:PATTERN (repeatable).")] = None,
+    forward: Annotated[bool, typer.Option(
+        "--forward", help="Run as a forward proxy (HTTPS_PROXY) for clients whose base URL cannot change.")]
+        = False,
+    record_all: Annotated[bool, typer.Option(
+        "--record-all", help="With --forward: record every flow, not only the Responses API.")] = False,
+    ssl_insecure: Annotated[bool, typer.Option(
+        "--ssl-insecure", help="Do not verify the upstream's TLS certificate (self-signed test upstreams).")]
+        = False,
+) -> None:
+    """Record traffic through a proxy into a cassette; Ctrl-C (or SIGTERM) ends it.
+
+    Point the client's base URL at the printed URL (the first line on stdout). Each
+    exchange is appended as it finishes; secrets are redacted before they are written.
+    """
+    from recorder.redact import RedactionRuleError, Rules
+
+    if forward == (upstream is not None):
+        raise _fail("give either --upstream ORIGIN (reverse proxy) or --forward (HTTPS_PROXY), not both or neither")
+    try:
+        origin = check_upstream(upstream) if upstream else None
+        rules = Rules().with_rules(redact or [])
+    except (ValueError, RedactionRuleError) as err:
+        raise _fail(str(err)) from None
+    if output.is_dir():
+        raise _fail(f"{output} is a directory; give a cassette file name with -o")
+    if not os.access(output.parent if str(output.parent) else Path("."), os.W_OK):
+        raise _fail(f"cannot write {output}: its folder {output.parent} is not writable or does not exist")
+
+    # The heavy import, only now.
+    from rec.cassette import CassetteWriter, Header
+    from recorder.proxy import RecordSettings, run_proxy
+    from recorder.redact import Redactor
+
+    try:
+        writer = CassetteWriter.create(output, Header(upstream=origin, metadata={"recorder": f"rec {__version__}"}))
+    except OSError as err:
+        raise _fail(f"cannot write {output}: {err.strerror}") from None
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    def log(line: str) -> None:
+        print(f"rec record: {line}", file=sys.stderr, flush=True)
+
+    settings = RecordSettings(upstream=origin, output=output, host=host, port=port, forward=forward,
+                              record_all=record_all, redactor=Redactor(rules), ssl_insecure=ssl_insecure)
+    try:
+        tally = asyncio.run(run_proxy(settings, writer, say, log))
+    except OSError as err:
+        writer.close()
+        raise _fail(str(err)) from None
+    finally:
+        writer.close()
+    log(f"recorded {tally.exchanges} exchange(s) ({tally.websockets} WebSocket, {tally.failed} failed) "
+        f"into {output}")

@@ -1,0 +1,197 @@
+"""The mitmproxy addon: turns finished flows into cassette records, and nothing else.
+
+Streams pass through live: ``responseheaders`` sets ``flow.response.stream`` to a
+callable that keeps each chunk with its time and hands it straight back to mitmproxy.
+Each exchange is redacted, then appended to the cassette the moment it finishes, so a
+killed recorder loses only what was still in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mitmproxy import http
+
+from rec.cassette import Close, End, Exchange, Frame, HttpExchange, Request, Response, WebSocketExchange
+from rec.encoding import ContentEncodingError, decode_body, encodings_of
+from recorder.redact import Redactor
+
+# Paths recorded in forward-proxy mode unless --record-all: the Responses API and what
+# its clients call beside it.
+RESPONSES_API_PATHS = ("/responses", "/models", "/backend-api/codex/")
+
+
+@dataclass
+class _Chunks:
+    """The ``flow.response.stream`` callable: called per network read, then once with b""."""
+
+    started: float
+    chunks: list[tuple[float, bytes]] = field(default_factory=list)
+
+    def __call__(self, data: bytes) -> bytes:
+        if data:
+            self.chunks.append(((time.time() - self.started) * 1000.0, data))
+        return data
+
+
+def error_kind(message: str) -> str:
+    """A short kind for a mitmproxy error message: reset, timeout, upstream_unreachable, cut, killed."""
+    lowered = message.lower()
+    if "reset" in lowered:
+        return "reset"
+    if "timeout" in lowered or "timed out" in lowered:
+        return "timeout"
+    if "connect" in lowered and ("refused" in lowered or "cannot" in lowered or "unreachable" in lowered):
+        return "upstream_unreachable"
+    if "killed" in lowered:
+        return "killed"
+    return "cut"
+
+
+class RecordAddon:
+    """Captures HTTP exchanges (with timed chunks) and WebSocket conversations into a cassette."""
+
+    def __init__(self, append: Callable[[Exchange], None], redactor: Redactor,
+                 in_scope: Callable[[http.HTTPFlow], bool] = lambda flow: True) -> None:
+        self._append = append
+        self._redactor = redactor
+        self._in_scope = in_scope
+        self._streams: dict[str, _Chunks] = {}
+        self.in_flight: dict[str, http.HTTPFlow] = {}
+
+    # --- hooks ------------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Every in-scope flow is tracked from its first byte, so shutdown can close it cleanly."""
+        if self._in_scope(flow):
+            self.in_flight[flow.id] = flow
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Stream every in-scope body through, timing each chunk (never buffered)."""
+        if flow.id in self.in_flight and flow.response is not None:
+            chunks = _Chunks(started=flow.request.timestamp_start)
+            self._streams[flow.id] = chunks
+            flow.response.stream = chunks
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        """A completed HTTP exchange is written now; a WebSocket waits for websocket_end."""
+        if flow.id not in self.in_flight or flow.websocket is not None:
+            return
+        self._finish_http(flow, End(state="completed", at_ms=self._ms_since_start(flow)))
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        """A reset, timeout, cut or unreachable upstream is written as a failed exchange."""
+        if flow.id not in self.in_flight or flow.websocket is not None:
+            return
+        message = flow.error.msg if flow.error else "unknown error"
+        self._finish_http(flow, End(state="error", error=error_kind(message), message=message,
+                                    at_ms=self._ms_since_start(flow)))
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        """A WebSocket is written whole when it closes, with every frame both ways."""
+        if self.in_flight.pop(flow.id, None) is None or flow.websocket is None:
+            return
+        self._streams.pop(flow.id, None)
+        started = flow.request.timestamp_start
+        ws = flow.websocket
+        frames = [
+            Frame(at_ms=(m.timestamp - started) * 1000.0, from_client=m.from_client, is_text=m.is_text,
+                  payload=self._redactor.scrub(m.content))
+            for m in ws.messages
+        ]
+        assert flow.response is not None
+        by = None if ws.closed_by_client is None else ("client" if ws.closed_by_client else "server")
+        ended = ws.timestamp_end or time.time()
+        close = Close(code=ws.close_code, reason=self._redactor.scrub_text(ws.close_reason or ""), by=by,
+                      at_ms=(ended - started) * 1000.0)
+        extensions = [e.strip() for e in (flow.response.headers.get("sec-websocket-extensions") or "").split(",")
+                      if e.strip()]
+        self._append(WebSocketExchange(
+            request=self._request(flow),
+            response=Response(status=flow.response.status_code, reason=flow.response.reason,
+                              headers=self._redactor.headers(list(flow.response.headers.items(multi=True)))),
+            extensions=extensions,
+            frames=frames,
+            close=close,
+        ))
+
+    # --- building records -------------------------------------------------------------
+
+    @staticmethod
+    def _ms_since_start(flow: http.HTTPFlow) -> float:
+        return (time.time() - flow.request.timestamp_start) * 1000.0
+
+    def _request(self, flow: http.HTTPFlow) -> Request:
+        """The request as sent, redacted; an encoded body is kept as sent and decoded beside it."""
+        request = flow.request
+        headers = self._redactor.headers(list(request.headers.items(multi=True)))
+        raw = request.raw_content or b""
+        encoding = request.headers.get("content-encoding")
+        decoded: bytes | None = None
+        if encodings_of(encoding):
+            try:
+                decoded = decode_body(raw, encoding)
+            except ContentEncodingError:
+                decoded = None
+        self._redactor.learn_json(decoded if decoded is not None else raw)
+        body = raw
+        extra: dict[str, object] = {}
+        if decoded is not None:
+            clean = self._redactor.scrub(decoded)
+            if clean != decoded:
+                # A secret inside a compressed body: store it re-encoded, without the secret.
+                body = _reencode(clean, encoding)
+                extra["body_reencoded_after_redaction"] = True
+            decoded = clean
+        else:
+            body = self._redactor.scrub(raw)
+        return Request(
+            method=request.method,
+            path=self._redactor.scrub_text(request.path.partition("?")[0]),
+            query=[(k, self._redactor.scrub_text(v)) for k, v in request.query.items(multi=True)],
+            headers=headers,
+            body=body,
+            decoded_body=decoded,
+            started_at=request.timestamp_start,
+            extra=extra,
+        )
+
+    def _finish_http(self, flow: http.HTTPFlow, end: End) -> None:
+        self.in_flight.pop(flow.id, None)
+        chunks = self._streams.pop(flow.id, None)
+        request = self._request(flow)
+        response: Response | None = None
+        if flow.response is not None and (chunks is not None or end.state == "completed"):
+            timed = chunks.chunks if chunks is not None else [(end.at_ms, flow.response.raw_content or b"")]
+            self._redactor.learn_json(b"".join(data for _, data in timed))
+            response = Response(
+                status=flow.response.status_code,
+                reason=flow.response.reason,
+                headers=self._redactor.headers(list(flow.response.headers.items(multi=True))),
+                chunks=self._redactor.scrub_chunks([(at, data) for at, data in timed if data]),
+            )
+        self._append(HttpExchange(request=request, response=response, end=end))
+
+
+def _reencode(body: bytes, content_encoding: str | None) -> bytes:
+    import gzip
+    import zlib
+
+    import zstandard
+
+    encoders = {"zstd": lambda b: zstandard.ZstdCompressor(level=3).compress(b), "gzip": gzip.compress,
+                "x-gzip": gzip.compress, "deflate": zlib.compress}
+    for coding in encodings_of(content_encoding):
+        encoder = encoders.get(coding)
+        if encoder is None:
+            return body
+        body = encoder(body)
+    return body
+
+
+def in_responses_api(flow: http.HTTPFlow) -> bool:
+    """Forward-proxy scope: only the Responses API and its neighbours."""
+    path = flow.request.path.partition("?")[0]
+    return any(part in path for part in RESPONSES_API_PATHS)

@@ -1,0 +1,147 @@
+"""Runs mitmproxy in this process with the recording addon, until a signal says stop.
+
+mitmproxy's master is process-global (``ctx.master``): one recorder per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mitmproxy import http
+from mitmproxy.addons import default_addons
+from mitmproxy.master import Master
+from mitmproxy.options import Options
+
+from rec.cassette import CassetteWriter, Exchange, HttpExchange, WebSocketExchange
+from rec.sse import is_event_stream, split_events
+from recorder.addon import RecordAddon, in_responses_api
+from recorder.redact import Redactor
+
+# Addons that could change or answer traffic on their own; a recorder must not.
+_SKIPPED_ADDONS = {"errorcheck", "serverplayback", "clientplayback", "maplocal", "mapremote", "modifybody",
+                   "modifyheaders", "anticache", "anticomp", "stickyauth", "stickycookie", "blocklist", "block"}
+
+
+@dataclass
+class RecordSettings:
+    upstream: str | None
+    output: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    forward: bool = False
+    record_all: bool = False
+    redactor: Redactor = field(default_factory=Redactor)
+    ssl_insecure: bool = False
+
+
+@dataclass
+class Tally:
+    exchanges: int = 0
+    failed: int = 0
+    websockets: int = 0
+
+
+def describe(exchange: Exchange) -> str:
+    """One log line per finished exchange: method, path, status, events or frames, duration."""
+    if isinstance(exchange, WebSocketExchange):
+        sent = sum(1 for f in exchange.frames if f.from_client)
+        code = exchange.close.code if exchange.close else "-"
+        return (f"WS {exchange.request.path} {exchange.response.status} {len(exchange.frames)} frames "
+                f"({sent} in) close {code} {exchange.duration_ms:.0f} ms")
+    assert isinstance(exchange, HttpExchange)
+    request, response = exchange.request, exchange.response
+    if response is None:
+        status = f"failed ({exchange.end.error}: {exchange.end.message})"
+        what = ""
+    else:
+        status = str(response.status)
+        if is_event_stream(response.header("content-type")):
+            what = f" {len(split_events(response.body))} events"
+        else:
+            what = f" {len(response.body)} bytes"
+        if exchange.end.state == "error":
+            status += f" {exchange.end.error}"
+    return f"{request.method} {request.path} {status}{what} {exchange.duration_ms:.0f} ms"
+
+
+async def run_proxy(settings: RecordSettings, writer: CassetteWriter, say: Callable[[str], None],
+                    log: Callable[[str], None]) -> Tally:
+    """Serve until SIGINT/SIGTERM; returns the tally. Raises OSError when the port cannot be bound."""
+    tally = Tally()
+
+    def append(exchange: Exchange) -> None:
+        writer.append(exchange)
+        tally.exchanges += 1
+        if isinstance(exchange, WebSocketExchange):
+            tally.websockets += 1
+        elif exchange.end.state == "error":
+            tally.failed += 1
+        log(describe(exchange))
+
+    scope: Callable[[http.HTTPFlow], bool]
+    scope = in_responses_api if settings.forward and not settings.record_all else (lambda flow: True)
+    addon = RecordAddon(append, settings.redactor, scope)
+    mode = "regular" if settings.forward else f"reverse:{settings.upstream}"
+    options = Options(listen_host=settings.host, listen_port=settings.port, mode=[mode])
+    master = Master(options, with_termlog=False)
+    master.addons.add(*(a for a in default_addons() if type(a).__name__.lower() not in _SKIPPED_ADDONS))
+    master.addons.add(addon)
+    # Options of addons exist only once the addons are added.
+    options.update(connection_strategy="lazy", ssl_insecure=settings.ssl_insecure, keep_host_header=False)
+    _quiet_mitmproxy_logs(log)
+
+    proxyserver = master.addons.get("proxyserver")
+    started = asyncio.get_running_loop().create_future()
+
+    class Ready:
+        def running(self) -> None:
+            if not started.done():
+                started.set_result(proxyserver.listen_addrs())
+
+    master.addons.add(Ready())
+    run = asyncio.create_task(master.run())
+    done, _ = await asyncio.wait([run, started], return_when=asyncio.FIRST_COMPLETED)
+    if run in done or not started.result():
+        master.shutdown()
+        await asyncio.gather(run, return_exceptions=True)
+        raise OSError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
+    host, port = started.result()[0][:2]
+    say(f"http://{host}:{port}/v1" if not settings.forward else f"http://{host}:{port}")
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    # Close client connections first so every in-flight flow reaches its error or
+    # websocket_end hook and is written, then stop mitmproxy.
+    for handler in list(proxyserver.connections.values()):
+        for io in list(handler.transports.values()):
+            if io.writer is not None:
+                io.writer.close()
+    for _ in range(100):
+        if not proxyserver.connections:
+            break
+        await asyncio.sleep(0.02)
+    master.shutdown()
+    await asyncio.gather(run, return_exceptions=True)
+    return tally
+
+
+def _quiet_mitmproxy_logs(log: Callable[[str], None]) -> None:
+    """mitmproxy's own warnings and errors, one line each on our log; its chatter stays out."""
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            log(f"mitmproxy: {record.getMessage()}")
+
+    logger = logging.getLogger("mitmproxy")
+    logger.handlers = [Forward(level=logging.WARNING)]
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)

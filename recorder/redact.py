@@ -1,0 +1,193 @@
+"""Redaction: secrets are replaced by a fixed placeholder before anything is written.
+
+Everything reduces to byte-level substitution, so framing survives: an SSE event
+keeps its lines, a JSON string stays a JSON string (the placeholder has no quote,
+backslash or newline), and a secret split across two network reads is still found
+(chunks are redacted as one stream, then cut back at their original boundaries).
+
+Rules (``--redact``, repeatable):
+- ``header:NAME`` — the value of that request or response header;
+- ``json:PATH`` — the value at a JSON path (``metadata.user_id``, ``input[*].content``)
+  of a request or response JSON body; the value found is then scrubbed everywhere;
+- ``regex:PATTERN`` — every match of a regular expression, anywhere.
+
+By default: Authorization, api-key, x-api-key, OpenAI-Organization, OpenAI-Project,
+Cookie and Set-Cookie values, and anything shaped like an OpenAI key (``sk-...``).
+A value taken from a redacted header (a bearer token, a cookie, an org id) is also
+scrubbed wherever else it appears.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rec.normalize import parse_path
+
+PLACEHOLDER = "[REDACTED]"
+_PLACEHOLDER_BYTES = PLACEHOLDER.encode()
+
+DEFAULT_SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "api-key", "x-api-key", "openai-organization", "openai-project",
+    "cookie", "set-cookie",
+})
+# OpenAI keys: sk-..., sk-proj-..., sk-svcacct-... (letters, digits, - and _).
+OPENAI_KEY = re.compile(rb"sk-[A-Za-z0-9_-]{16,}")
+# Short values would scrub innocent text (a cookie "a=1"); below this they are only
+# replaced in their own header.
+_MIN_LITERAL = 8
+
+
+class RedactionRuleError(ValueError):
+    """A --redact rule that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The redaction settings: which headers, which JSON paths, which patterns."""
+
+    headers: frozenset[str] = DEFAULT_SECRET_HEADERS
+    json_paths: tuple[tuple[str, ...], ...] = ()
+    patterns: tuple[re.Pattern[bytes], ...] = (OPENAI_KEY,)
+
+    def with_rules(self, specs: Iterable[str]) -> Rules:
+        """These rules plus ``--redact`` specs; raises RedactionRuleError naming a bad one."""
+        headers, paths, patterns = set(self.headers), list(self.json_paths), list(self.patterns)
+        for spec in specs:
+            kind, sep, value = spec.partition(":")
+            if not sep or not value:
+                raise RedactionRuleError(f"redaction rule {spec!r} must be header:NAME, json:PATH or regex:PATTERN")
+            if kind == "header":
+                headers.add(value.lower())
+            elif kind == "json":
+                paths.append(parse_path(value))
+            elif kind == "regex":
+                try:
+                    patterns.append(re.compile(value.encode()))
+                except re.error as err:
+                    raise RedactionRuleError(f"redaction rule {spec!r}: bad regular expression: {err}") from None
+            else:
+                raise RedactionRuleError(f"redaction rule {spec!r}: unknown kind {kind!r}; "
+                                         "use header:NAME, json:PATH or regex:PATTERN")
+        return Rules(frozenset(headers), tuple(paths), tuple(patterns))
+
+
+def _values_at(value: Any, path: tuple[str, ...]) -> Iterable[Any]:
+    if not path:
+        yield value
+        return
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if head in ("*", key):
+                yield from _values_at(child, rest)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            if head == "*" or head == str(index):
+                yield from _values_at(child, rest)
+
+
+def _scalars(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        for child in value.values():
+            yield from _scalars(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _scalars(child)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+@dataclass
+class Redactor:
+    """Scrubs one recording's bytes. It learns secret values from headers as it sees them."""
+
+    rules: Rules = field(default_factory=Rules)
+    literals: set[bytes] = field(default_factory=set)
+    _pattern: re.Pattern[bytes] | None = None
+
+    def learn(self, value: str) -> None:
+        """Scrub this value wherever it appears from now on (and its JSON-escaped form)."""
+        candidates = {value}
+        # "Bearer sk-..." -> also the token alone; "a=1; b=2" -> each cookie value.
+        scheme, _, token = value.partition(" ")
+        if token and scheme.lower() in ("bearer", "basic", "token"):
+            candidates.add(token)
+        for part in value.split(";"):
+            _, eq, cookie_value = part.strip().partition("=")
+            if eq:
+                candidates.add(cookie_value)
+        for candidate in candidates:
+            if len(candidate) >= _MIN_LITERAL:
+                raw = candidate.encode()
+                escaped = json.dumps(candidate)[1:-1].encode()
+                for form in {raw, escaped}:
+                    if form not in self.literals:
+                        self.literals.add(form)
+                        self._pattern = None
+
+    def learn_json(self, content: bytes) -> None:
+        """Scrub the values found at the json: rule paths of this body."""
+        if not self.rules.json_paths:
+            return
+        try:
+            document = json.loads(content)
+        except ValueError:
+            return
+        for path in self.rules.json_paths:
+            for found in _values_at(document, path):
+                for scalar in _scalars(found):
+                    self.learn(scalar)
+
+    def _compiled(self) -> re.Pattern[bytes]:
+        if self._pattern is None:
+            # Longest literals first, so a token inside a longer header value is not cut short.
+            literals = sorted(self.literals, key=len, reverse=True)
+            alternatives = [re.escape(lit) for lit in literals] + [p.pattern for p in self.rules.patterns]
+            self._pattern = re.compile(b"|".join(b"(?:" + a + b")" for a in alternatives))
+        return self._pattern
+
+    def scrub(self, data: bytes) -> bytes:
+        return self._compiled().sub(_PLACEHOLDER_BYTES, data) if data else data
+
+    def scrub_text(self, text: str) -> str:
+        return self.scrub(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+
+    def scrub_chunks(self, chunks: list[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
+        """Redact a chunked body as one stream, keeping each chunk's time and boundary.
+
+        A secret that spans chunks is replaced in the chunk where it starts and removed
+        from the ones after, so no piece of it survives a cut.
+        """
+        joined = b"".join(data for _, data in chunks)
+        matches = [(m.start(), m.end()) for m in self._compiled().finditer(joined)] if joined else []
+        if not matches:
+            return chunks
+        out: list[tuple[float, bytes]] = []
+        start = 0
+        for at, data in chunks:
+            end = start + len(data)
+            pieces: list[bytes] = []
+            cursor = start
+            for m_start, m_end in matches:
+                if m_end <= start or m_start >= end:
+                    continue
+                pieces.append(joined[cursor:max(m_start, start)])
+                if m_start >= start:
+                    pieces.append(_PLACEHOLDER_BYTES)
+                cursor = min(m_end, end)
+            pieces.append(joined[cursor:end])
+            out.append((at, b"".join(pieces)))
+            start = end
+        return out
+
+    def headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Secret headers become the placeholder; their values are learned; the rest are scrubbed."""
+        for name, value in headers:
+            if name.lower() in self.rules.headers:
+                self.learn(value)
+        return [(name, PLACEHOLDER if name.lower() in self.rules.headers else self.scrub_text(value))
+                for name, value in headers]

@@ -1,0 +1,194 @@
+"""A stand-in for api.openai.com in recording tests: an honest aiohttp server on 127.0.0.1.
+
+It streams SSE with real gaps between events, speaks the Responses WebSocket mode
+(`response.create` in, JSON events out, permessage-deflate), answers `/responses/compact`
+and `/models`, runs a tool-calling conversation (an `exec_command` call, then an answer
+once its output comes back), and breaks when asked: a request header `x-upstream-fault`
+of `cut:N` (close after N events), `reset:N` (RST after N events) or `stall` (never
+answer) makes that one response fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from rec.encoding import decode_body
+
+ECHO_CALL_ID = "call_echo_1"
+
+
+def sse_event(event: dict[str, Any]) -> bytes:
+    return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+
+
+def _usage() -> dict[str, Any]:
+    return {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+
+
+def conversation_events(body: dict[str, Any], response_id: str) -> list[dict[str, Any]]:
+    """The model's answer: an exec_command call first, then a message once the call's output is in."""
+    items = body.get("input") or []
+    outputs = [i for i in items if isinstance(i, dict) and i.get("type") == "function_call_output"]
+    head = [
+        {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}},
+        {"type": "response.in_progress", "response": {"id": response_id, "status": "in_progress"}},
+    ]
+    if outputs or body.get("generate") is False or not body.get("tools"):
+        text = f"The command printed: {outputs[-1].get('output')}" if outputs else "Hello from the stand-in."
+        words = text.split(" ")
+        deltas = [{"type": "response.output_text.delta", "item_id": "msg_standin1", "output_index": 0,
+                   "content_index": 0, "delta": w + (" " if i < len(words) - 1 else "")}
+                  for i, w in enumerate(words)]
+        message = {"type": "message", "id": "msg_standin1", "role": "assistant", "status": "completed",
+                   "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        output: list[dict[str, Any]] = [message]
+        body_events = [
+            {"type": "response.output_item.added", "output_index": 0,
+             "item": {**message, "status": "in_progress", "content": []}},
+            {"type": "response.content_part.added", "item_id": "msg_standin1", "output_index": 0,
+             "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}},
+            *deltas,
+            {"type": "response.output_text.done", "item_id": "msg_standin1", "output_index": 0,
+             "content_index": 0, "text": text},
+            {"type": "response.output_item.done", "output_index": 0, "item": message},
+        ]
+    else:
+        call = {"type": "function_call", "id": "fc_standin1", "call_id": ECHO_CALL_ID, "name": "exec_command",
+                "arguments": json.dumps({"cmd": "echo hi"}), "status": "completed"}
+        output = [call]
+        body_events = [
+            {"type": "response.output_item.added", "output_index": 0, "item": {**call, "arguments": ""}},
+            {"type": "response.function_call_arguments.done", "item_id": "fc_standin1", "output_index": 0,
+             "arguments": call["arguments"]},
+            {"type": "response.output_item.done", "output_index": 0, "item": call},
+        ]
+    done = {"type": "response.completed",
+            "response": {"id": response_id, "status": "completed", "output": output, "usage": _usage()}}
+    return [*head, *body_events, done]
+
+
+@dataclass
+class Upstream:
+    """What the stand-in saw, for assertions; and its knobs."""
+
+    gap_s: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
+    echo_secret: str | None = None
+    url: str = ""
+    _counter: int = 0
+
+    def next_id(self) -> str:
+        self._counter += 1
+        return f"resp_standin{self._counter:04d}"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        for prefix in ("", "/v1"):
+            app.router.add_post(f"{prefix}/responses", self.responses)
+            app.router.add_get(f"{prefix}/responses", self.websocket)
+            app.router.add_post(f"{prefix}/responses/compact", self.compact)
+            app.router.add_get(f"{prefix}/models", self.models)
+        return app
+
+    async def _json(self, request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        body = json.loads(decode_body(raw, request.headers.get("content-encoding")) or b"{}")
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
+        return body
+
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        body = await self._json(request)
+        events = conversation_events(body, self.next_id())
+        if self.echo_secret:
+            events.insert(1, {"type": "response.in_progress", "echo": f"your key is {self.echo_secret}"})
+        fault = request.headers.get("x-upstream-fault", "")
+        if fault == "stall":
+            await asyncio.sleep(3600)
+        response = web.StreamResponse(headers={"content-type": "text/event-stream", "x-request-id": "req_standin"})
+        await response.prepare(request)
+        kind, _, count = fault.partition(":")
+        for index, event in enumerate(events):
+            if kind in ("cut", "reset") and index == int(count):
+                transport = request.transport
+                assert transport is not None
+                if kind == "reset":
+                    sock = transport.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                transport.close()
+                return response
+            if index and self.gap_s:
+                await asyncio.sleep(self.gap_s)
+            self.sent_at.append(time.time())
+            await response.write(sse_event(event))
+        await response.write_eof()
+        return response
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=True)
+        await ws.prepare(request)
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": None})
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            body = json.loads(message.data)
+            self.requests.append({"path": "ws", "headers": {}, "body": body})
+            events = conversation_events(body, self.next_id())
+            if self.echo_secret:
+                events.insert(1, {"type": "response.in_progress", "echo": f"your key is {self.echo_secret}"})
+            for index, event in enumerate(events):
+                if index and self.gap_s:
+                    await asyncio.sleep(self.gap_s)
+                await ws.send_str(json.dumps(event))
+        return ws
+
+    async def compact(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        output = [*body.get("input", [])[-1:],
+                  {"type": "compaction", "id": "cmp_standin1", "encrypted_content": "c3VtbWFyeQ=="}]
+        return web.json_response({"id": "resp_compact1", "object": "response.compaction", "created_at": 1,
+                                  "output": output, "usage": _usage()})
+
+    async def models(self, request: web.Request) -> web.Response:
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": None})
+        data = [{"id": "gpt-5", "object": "model", "created": 1, "owned_by": "openai"}]
+        return web.json_response({"object": "list", "data": data}, headers={"ETag": '"models-v1"'})
+
+
+@contextmanager
+def running_upstream(gap_s: float = 0.0, echo_secret: str | None = None) -> Iterator[Upstream]:
+    """Serve a stand-in upstream on 127.0.0.1 (a free port) from a background thread."""
+    upstream = Upstream(gap_s=gap_s, echo_secret=echo_secret)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runner = web.AppRunner(upstream.app(), handle_signals=False)
+
+    async def start() -> None:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        upstream.url = f"http://127.0.0.1:{port}"
+        ready.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    ready.wait(10)
+    try:
+        yield upstream
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
