@@ -37,14 +37,12 @@ class _Chunks:
 
 
 def error_kind(message: str) -> str:
-    """A short kind for a mitmproxy error message: reset, timeout, upstream_unreachable, cut, killed."""
+    """A short kind for a mitmproxy error on an established connection: reset, timeout, killed, cut."""
     lowered = message.lower()
     if "reset" in lowered:
         return "reset"
     if "timeout" in lowered or "timed out" in lowered:
         return "timeout"
-    if "connect" in lowered and ("refused" in lowered or "cannot" in lowered or "unreachable" in lowered):
-        return "upstream_unreachable"
     if "killed" in lowered:
         return "killed"
     return "cut"
@@ -86,7 +84,8 @@ class RecordAddon:
         if flow.id not in self.in_flight or flow.websocket is not None:
             return
         message = flow.error.msg if flow.error else "unknown error"
-        self._finish_http(flow, End(state="error", error=error_kind(message), message=message,
+        kind = "upstream_unreachable" if flow.server_conn.timestamp_tcp_setup is None else error_kind(message)
+        self._finish_http(flow, End(state="error", error=kind, message=message,
                                     at_ms=self._ms_since_start(flow)))
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:

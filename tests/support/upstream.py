@@ -44,7 +44,12 @@ def conversation_events(body: dict[str, Any], response_id: str) -> list[dict[str
         {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}},
         {"type": "response.in_progress", "response": {"id": response_id, "status": "in_progress"}},
     ]
-    if outputs or body.get("generate") is False or not body.get("tools"):
+    if body.get("generate") is False:
+        # A prewarm: the API creates an empty response the next turn can chain to.
+        done = {"type": "response.completed",
+                "response": {"id": response_id, "status": "completed", "output": [], "usage": _usage()}}
+        return [head[0], done]
+    if outputs or not body.get("tools"):
         text = f"The command printed: {outputs[-1].get('output')}" if outputs else "Hello from the stand-in."
         words = text.split(" ")
         deltas = [{"type": "response.output_text.delta", "item_id": "msg_standin1", "output_index": 0,
