@@ -36,8 +36,10 @@ lint: install
 bench: install
 	$(BIN)/python -m bench
 
+# Replays the bundled cassette to the real openai SDK and prints the replayer's summary.
 demo: install
 	$(BIN)/rec show cassettes/example.mpk
+	$(BIN)/python examples/demo.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

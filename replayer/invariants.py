@@ -43,8 +43,11 @@ def validate_request_body_invariants(body: Any, history: Sequence[Any] = ()) -> 
     if not isinstance(body, dict):
         raise InvariantViolation("request body is not a JSON object")
     items = body.get("input")
+    if isinstance(items, str):
+        # The API takes a bare string as one user message: nothing to pair.
+        items = []
     if not isinstance(items, list):
-        raise InvariantViolation("request body has no `input` array")
+        raise InvariantViolation("request body has no `input` (an array of items, or a string)")
     for item in items:
         if not isinstance(item, dict):
             continue

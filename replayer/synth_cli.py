@@ -1,11 +1,63 @@
-"""`rec synth`: build a cassette from a scenario file."""
+"""`rec synth`: build a cassette from a scenario file (Python or JSON), with no recording."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
+if TYPE_CHECKING:
+    from replayer.scenario import Scenario
 
-def synth() -> None:
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"rec synth: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def load_scenario(path: Path) -> Scenario:
+    """The Scenario a file describes: a Python module's `scenario()` or `SCENARIO`, or a JSON document."""
+    import importlib.util
+    import json
+    import traceback
+
+    from replayer.scenario import Scenario, scenario_from_json
+
+    if not path.is_file():
+        raise _fail(f"{path}: no such scenario file")
+    if path.suffix == ".json":
+        try:
+            return scenario_from_json(json.loads(path.read_text()))
+        except (ValueError, json.JSONDecodeError) as err:
+            raise _fail(f"{path}: {err}") from None
+    if path.suffix != ".py":
+        raise _fail(f"{path}: a scenario is a Python module (.py) or a JSON file (.json)")
+    spec = importlib.util.spec_from_file_location(f"rec_scenario_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        built = module.scenario() if hasattr(module, "scenario") else getattr(module, "SCENARIO", None)
+    except Exception as err:
+        last = traceback.extract_tb(err.__traceback__)[-1]
+        raise _fail(f"{path}: the scenario raised {type(err).__name__}: {err} "
+                    f"(at {Path(last.filename).name}:{last.lineno})") from None
+    if built is None:
+        raise _fail(f"{path}: define scenario() returning a Scenario, or a module-level SCENARIO")
+    if not isinstance(built, Scenario):
+        raise _fail(f"{path}: scenario() returned {type(built).__name__}, not a replayer.scenario.Scenario")
+    return built
+
+
+def synth(
+    scenario: Annotated[Path, typer.Argument(help="A .py module (scenario() or SCENARIO) or a .json file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The cassette to write (atomically).")],
+) -> None:
     """Build a cassette from a scenario of ev_* builders, without recording."""
-    typer.echo("rec synth: not built yet", err=True)
-    raise typer.Exit(2)
+    built = load_scenario(scenario)
+    try:
+        built.write(output)
+    except OSError as err:
+        raise _fail(f"cannot write {output}: {err.strerror}") from None
+    typer.echo(f"rec synth: wrote {len(built.exchanges)} exchange(s) to {output}", err=True)

@@ -183,7 +183,7 @@ def test_chunked_request_body_is_read(serve: Any) -> None:
 
 @pytest.mark.parametrize(("raw", "headers", "status", "code", "words"), [
     (b"{not json", {}, 400, "rec_bad_request", "not JSON"),
-    (b'{"model": "gpt-test"}', {}, 400, "rec_invariant_violation", "no `input` array"),
+    (b'{"model": "gpt-test"}', {}, 400, "rec_invariant_violation", "no `input` (an array of items, or a string)"),
     (b"plainly not zstd", {"content-encoding": "zstd"}, 400, "rec_bad_request", "zstd"),
 ])
 def test_bad_request_bodies_get_a_clear_400_and_the_server_keeps_serving(
