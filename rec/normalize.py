@@ -141,11 +141,17 @@ class Normalizer:
 
     def body(self, value: Any) -> Any:
         """A JSON value with ignored paths dropped and volatile values masked."""
+        return self.mask(self.drop_ignored(value))
+
+    def drop_ignored(self, value: Any) -> Any:
+        """A request body without the ``ignore`` paths (the paths are relative to the body)."""
         for path in self.ignore:
             value = _drop_path(value, parse_path(path))
-        if self.mask_volatile:
-            value = _mask(value, None, _IdMasker())
         return value
+
+    def mask(self, value: Any) -> Any:
+        """Ids (as <id:N>, numbered across the whole value), UUIDs and timestamps masked."""
+        return _mask(value, None, _IdMasker()) if self.mask_volatile else value
 
     def is_volatile_header(self, name: str) -> bool:
         lowered = name.lower()

@@ -47,6 +47,7 @@ def replay(
     status is 0 only when no request broke an invariant and every request was matched.
     """
     from rec.cassette import CassetteError
+    from rec.config import ConfigError, load_normalizer
     from replayer.server import ReplayServer, parse_timing
 
     if match not in ("sequence", "body"):
@@ -56,11 +57,14 @@ def replay(
     except ValueError as err:
         raise _fail(f"bad --timing: {err}") from None
     try:
+        # The defaults, then [tool.rec] in pyproject.toml or rec.toml, then --ignore.
+        normalizer = load_normalizer(ignore or ())
         server = ReplayServer.from_cassettes(
             files, host=host, port=port, timing=timing, match=match, repeat=repeat,  # type: ignore[arg-type]
-            ignore=ignore or (), validate=not no_validate, keep_requests=False, emit=_emit, log_requests=not quiet,
+            normalizer=normalizer, validate=not no_validate, keep_requests=False, emit=_emit,
+            log_requests=not quiet,
         )
-    except CassetteError as err:
+    except (CassetteError, ConfigError) as err:
         raise _fail(str(err)) from None
     import gc
 

@@ -104,7 +104,8 @@ class ReplayServer:
 
     def __init__(self, exchanges: Iterable[Exchange] = (), *, host: str = "127.0.0.1", port: int = 0,
                  timing: str = "none", match: MatchMode = "sequence", repeat: bool = False,
-                 ignore: Sequence[str] = (), validate: bool = True, keep_requests: bool = True,
+                 ignore: Sequence[str] = (), normalizer: Normalizer | None = None,
+                 validate: bool = True, keep_requests: bool = True,
                  emit: Callable[[str], None] | None = None, log_requests: bool = False) -> None:
         self.host = host
         self.port = port
@@ -113,7 +114,8 @@ class ReplayServer:
         self.keep_requests = keep_requests
         self.log_requests = log_requests and emit is not None
         self.emit = emit
-        self.matcher = Matcher(match, Normalizer().with_ignored(ignore), repeat)
+        # Body matching and drift compare normalized bodies (rec.normalize, shared with rec diff).
+        self.matcher = Matcher(match, (normalizer or Normalizer()).with_ignored(ignore), repeat)
         self.report = Report(emit=emit)
         self.log = RequestLog()
         self.warnings: list[str] = []
