@@ -255,6 +255,9 @@ class WebSocketAnswer(Answer):
     index: int | None = None
     source: str = ""
     last_turn_ms: float = field(default=0.0)
+    # How long the server waits before accepting the upgrade (a synthesized connection's
+    # `accept_delay_ms`), so tests can catch a client with its connection still opening.
+    accept_delay_ms: float = 0.0
 
     @classmethod
     def from_exchange(cls, exchange: WebSocketExchange) -> WebSocketAnswer:
@@ -276,6 +279,7 @@ class WebSocketAnswer(Answer):
             turns=turns,
             close=exchange.close,
             last_turn_ms=turns[-1].at_ms if turns else 0.0,
+            accept_delay_ms=float(exchange.extra.get("accept_delay_ms", 0.0)),
         )
 
 

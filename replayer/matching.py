@@ -188,6 +188,7 @@ class Matcher:
         self.normalizer = normalizer or Normalizer()
         self.repeat = repeat
         self.rules: list[Rule] = []
+        self._fallbacks = 0  # how many rules at the end of ``rules`` are fallbacks
         self.recorded: list[Recorded] = []
         self._pools: dict[Route, _RoutePool] = {}
         # Body mode pools WebSocket turns across the recorded connections of a route.
@@ -221,9 +222,12 @@ class Matcher:
                 added += 1
         return added
 
-    def mount(self, rule: Rule) -> Rule:
+    def mount(self, rule: Rule, fallback: bool = False) -> Rule:
+        """Add a rule after the other rules; a ``fallback`` rule stays behind every rule mounted later."""
         with self._lock:
-            self.rules.append(rule)
+            position = len(self.rules) if fallback else len(self.rules) - self._fallbacks
+            self.rules.insert(position, rule)
+            self._fallbacks += fallback
         return rule
 
     # --- matching ---------------------------------------------------------------------

@@ -149,9 +149,12 @@ class ReplayServer:
         """Add exchanges to serve (also while serving); returns how many can be served."""
         return self.matcher.add_exchanges(exchanges, source)
 
-    def mount(self, rule: Rule) -> Rule:
-        """Add a rule answered before any recorded exchange; its ``log`` fills as it serves."""
-        return self.matcher.mount(rule)
+    def mount(self, rule: Rule, fallback: bool = False) -> Rule:
+        """Add a rule answered before any recorded exchange; its ``log`` fills as it serves.
+
+        A ``fallback`` rule is tried after every other rule, including those mounted later.
+        """
+        return self.matcher.mount(rule, fallback)
 
     @property
     def url(self) -> str:

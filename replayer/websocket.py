@@ -64,8 +64,13 @@ class WebSocketSession:
             raise ValueError("not a WebSocket handshake")
         extensions = [PerMessageDeflate()] if answer.deflate else []
         extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
-        transport.write(self.ws.send(AcceptConnection(extensions=extensions, extra_headers=extra)))
-        self.opened = time.monotonic()
+        accept = self.ws.send(AcceptConnection(extensions=extensions, extra_headers=extra))
+        delay = answer.accept_delay_ms / 1000.0
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, transport.write, accept)
+        else:
+            transport.write(accept)
+        self.opened = time.monotonic() + delay
         self.inbox: asyncio.Queue[tuple[Any, float] | None] = asyncio.Queue()
         self._parts: list[str | bytes] = []
         server.spawn(self._converse())
@@ -95,6 +100,8 @@ class WebSocketSession:
     # --- answering --------------------------------------------------------------------
 
     async def _converse(self) -> None:
+        if (wait := self.opened - time.monotonic()) > 0:
+            await asyncio.sleep(wait)  # the accept is delayed: nothing may go out before it
         await self._send_frames(self.answer.greeting, self.opened)
         while (item := await self.inbox.get()) is not None:
             message, arrived = item
