@@ -67,7 +67,8 @@ def summary_row(index: int, exchange: Exchange) -> list[str]:
         if response is None:
             status = f"error:{exchange.end.error or 'no response'}"
         elif exchange.end.state == "error":
-            status = f"{response.status} cut:{exchange.end.error}"
+            # How the stream ended early: "cut", "reset", "timeout", ...
+            status = f"{response.status} then {exchange.end.error}"
         else:
             status = str(response.status)
         size = len(request.body) + (len(response.body) if response else 0)

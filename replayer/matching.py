@@ -246,7 +246,8 @@ class Matcher:
             if pool is None:
                 raise NoMatch(self.unknown_route_message(route), unknown_route=True)
             if self.mode == "body" and body is not None:
-                entry = pool.take_by_key(normalized_key(body, self.normalizer))
+                # A recorded request without a body (synthesized with no `request=`) matches any body.
+                entry = pool.take_by_key(normalized_key(body, self.normalizer)) or pool.take_by_key(None)
             else:
                 entry = pool.take_next()
             if entry is None and self.repeat and pool.last is not None:

@@ -1,0 +1,157 @@
+"""rec's pytest plugin in real inner pytest runs (pytester, in a subprocess so the entry point loads).
+
+The inner tests use the openai SDK with no base URL of their own: the plugin sets
+OPENAI_BASE_URL. Record mode goes through the real recorder to the stand-in upstream.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from replayer.events import ev_assistant_message, ev_completed, ev_response_created, user_message_item
+from replayer.scenario import Scenario
+from tests.support.upstream import running_upstream
+
+AGENT_TEST = '''
+from openai import OpenAI
+import pytest
+
+def ask(text):
+    with OpenAI(max_retries=0).responses.create(model="gpt-test", input=text, stream=True) as stream:
+        return "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+
+{marker}
+def test_agent(rec_server):
+    answer = ask("say hello")
+    assert "ello" in answer, answer
+    if rec_server.mode == "replay":
+        assert rec_server.log.single_request().body_json()["input"] == "say hello"
+'''
+
+
+def hello_cassette(path: Path, text: str = "Hello from the cassette", turns: int = 1) -> Path:
+    scenario = Scenario()
+    for turn in range(turns):
+        scenario.sse_turn([ev_response_created(f"r{turn}"), {"type": "response.output_text.delta", "item_id": "m",
+                                                              "output_index": 0, "content_index": 0, "delta": text},
+                           ev_assistant_message("m", text), ev_completed(f"r{turn}")],
+                          request={"model": "gpt-test", "input": "say hello", "stream": True})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scenario.write(path)
+    return path
+
+
+def write_test(pytester: pytest.Pytester, marker: str = "") -> Path:
+    """The agent test, under the given marker line."""
+    return pytester.makepyfile(test_demo=AGENT_TEST.format(marker=marker))
+
+
+def write_source(pytester: pytest.Pytester, source: str) -> Path:
+    return pytester.makepyfile(test_demo=textwrap.dedent(source))
+
+
+@pytest.fixture(autouse=True)
+def no_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REC_MODE", "REC_UPSTREAM"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_replay_serves_the_default_cassette(pytester: pytest.Pytester) -> None:
+    hello_cassette(pytester.path / "cassettes" / "test_demo" / "test_agent.mpk")
+    write_test(pytester)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_replay_without_the_cassette_says_how_to_record(pytester: pytest.Pytester) -> None:
+    write_test(pytester)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no cassette*test_agent.mpk; record it with --rec-mode=record*"])
+
+
+def test_marker_names_the_cassette_and_options(pytester: pytest.Pytester) -> None:
+    hello_cassette(pytester.path / "cassettes" / "test_demo" / "shared.mpk", turns=2)
+    write_test(pytester, '@pytest.mark.rec("shared.mpk", match="body", allow_unused=True)')
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_an_unused_exchange_fails_the_test(pytester: pytest.Pytester) -> None:
+    hello_cassette(pytester.path / "cassettes" / "test_demo" / "test_agent.mpk", turns=2)
+    write_test(pytester)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*rec: unused: POST /v1/responses exchange #1*"])
+
+
+def test_a_violation_fails_the_test_with_the_replayers_message(pytester: pytest.Pytester) -> None:
+    hello_cassette(pytester.path / "cassettes" / "test_demo" / "test_agent.mpk")
+    orphan = {"type": "function_call_output", "call_id": "call-ghost", "output": "?"}
+    write_source(pytester, f'''
+        import openai
+        from openai import OpenAI
+        def test_agent(rec_server):
+            try:
+                OpenAI(max_retries=0).responses.create(model="m", input=[{user_message_item("hi")!r}, {orphan!r}])
+            except openai.BadRequestError:
+                pass
+            OpenAI(max_retries=0).responses.create(model="gpt-test", input="say hello", stream=True).close()
+    ''')
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*rec: violation: POST /v1/responses*call-ghost*"])
+
+
+@pytest.mark.slow
+def test_record_then_replay_with_the_upstream_gone(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_test(pytester)
+    cassette = pytester.path / "cassettes" / "test_demo" / "test_agent.mpk"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-plugin-secret-0123456789")
+    with running_upstream() as upstream:
+        result = pytester.runpytest_subprocess("--rec-mode=record", f"--rec-upstream={upstream.url}")
+        result.assert_outcomes(passed=1)
+    assert cassette.is_file() and b"sk-plugin-secret" not in cassette.read_bytes()
+    assert not cassette.with_name("test_agent.mpk.partial").exists()
+    # The upstream is down now: only a replay can pass.
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+@pytest.mark.slow
+def test_auto_records_a_missing_cassette_and_replays_an_existing_one(pytester: pytest.Pytester,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    write_test(pytester)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("REC_MODE", "auto")
+    with running_upstream() as upstream:
+        monkeypatch.setenv("REC_UPSTREAM", upstream.url)
+        pytester.runpytest_subprocess().assert_outcomes(passed=1)
+        recorded = (pytester.path / "cassettes" / "test_demo" / "test_agent.mpk").read_bytes()
+        assert len(upstream.requests) == 1
+        pytester.runpytest_subprocess().assert_outcomes(passed=1)
+        assert len(upstream.requests) == 1  # replayed: the upstream saw nothing new
+    assert (pytester.path / "cassettes" / "test_demo" / "test_agent.mpk").read_bytes() == recorded
+
+
+def test_rec_mock_verifies_at_teardown(pytester: pytest.Pytester) -> None:
+    write_source(pytester, '''
+        from openai import OpenAI
+        from replayer.events import ev_completed, ev_response_created, sse
+        from replayer.mock import mount_sse_sequence
+
+        def test_short(rec_mock):
+            mount_sse_sequence(rec_mock, [sse([ev_response_created("r1"), ev_completed("r1")])] * 2)
+            client = OpenAI(base_url=rec_mock.url, api_key="k", max_retries=0)
+            client.responses.create(model="m", input="hi", stream=True).close()
+    ''')
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*expected 2 request(s), got 1*"])
+
+
+def test_a_bad_rec_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    write_test(pytester)
+    result = pytester.runpytest_subprocess("--rec-mode=sometimes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--rec-mode*invalid choice*"])
