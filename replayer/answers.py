@@ -79,7 +79,7 @@ def _fault_of(exchange: HttpExchange) -> Fault | None:
     return "reset" if exchange.end.error == "reset" else "close"
 
 
-def _head(response: Response, extra: Headers, drop: frozenset[str] = HOP_BY_HOP) -> bytes:
+def response_head(response: Response, extra: Headers, drop: frozenset[str] = HOP_BY_HOP) -> bytes:
     reason = response.reason or _reason(response.status)
     lines = [f"HTTP/1.1 {response.status} {reason}"]
     lines += [f"{name}: {value}" for name, value in response.headers if name.lower() not in drop]
@@ -138,7 +138,7 @@ class BodyAnswer(HttpAnswer):
     def __init__(self, response: Response, duration_ms: float) -> None:
         body = response.body
         self.status = response.status
-        self.immediate = _head(response, [("content-length", str(len(body)))]) + body
+        self.immediate = response_head(response, [("content-length", str(len(body)))]) + body
         self.duration_ms = duration_ms
         self._body = body
         self._content_type = response.header("content-type")
@@ -167,7 +167,7 @@ class StreamAnswer(HttpAnswer):
         response = exchange.response
         self.fault = _fault_of(exchange)
         self.end_ms = exchange.end.at_ms
-        self.head = _head(response, [("transfer-encoding", "chunked")]) if response else b""
+        self.head = response_head(response, [("transfer-encoding", "chunked")]) if response else b""
         self.status = response.status if response else 0
         # Each recorded chunk becomes one HTTP chunk, so the client sees the recorded boundaries.
         chunks = response.chunks if response else []
@@ -176,12 +176,12 @@ class StreamAnswer(HttpAnswer):
         self.tail = b"" if self.fault else b"0\r\n\r\n"
         if self.fault is None:
             self.immediate = b"".join([self.head, *(data for _, data in self.chunks), self.tail])
-        self._response = response
+        self.response = response
 
     @cached_property
     def _served(self) -> Served:
         # Needed only when a request chains to this answer; read on first serve, not at load.
-        response = self._response
+        response = self.response
         if response is None or not is_event_stream(response.header("content-type")):
             return Served(None, ())
         return served_from_events([event.data.encode() for event in split_events(response.body) if event.data])

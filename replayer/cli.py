@@ -38,6 +38,9 @@ def replay(
                                                           "'input[*].id' (repeatable; adds to the defaults).")]
     = None,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="Do not check request invariants.")] = False,
+    fault: Annotated[list[str] | None, typer.Option(
+        help="Inject a fault: EXCHANGE[.TURN]:after-event=K:reset|close|error=CODE|stall=MS|corrupt[:times=N] "
+             "(EXCHANGE as rec show numbers it, or *; repeatable). See docs/replaying.md.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per served request (problems and the "
                                                               "summary are still printed).")] = False,
 ) -> None:
@@ -56,16 +59,27 @@ def replay(
         parse_timing(timing)
     except ValueError as err:
         raise _fail(f"bad --timing: {err}") from None
+    from replayer.faults import FaultSpecError, parse_fault
+
+    try:
+        faults = [parse_fault(spec) for spec in fault or ()]
+    except FaultSpecError as err:
+        raise _fail(str(err)) from None
     try:
         # The defaults, then [tool.rec] in pyproject.toml or rec.toml, then --ignore.
         normalizer = load_normalizer(ignore or ())
         server = ReplayServer.from_cassettes(
             files, host=host, port=port, timing=timing, match=match, repeat=repeat,  # type: ignore[arg-type]
             normalizer=normalizer, validate=not no_validate, keep_requests=False, emit=_emit,
-            log_requests=not quiet,
+            log_requests=not quiet, faults=faults,
         )
     except (CassetteError, ConfigError) as err:
         raise _fail(str(err)) from None
+    recorded = len(server.matcher.recorded)
+    for spec in faults:
+        if spec.exchange is not None and spec.exchange >= recorded:
+            raise _fail(f"fault {spec.spec!r}: no exchange {spec.exchange} (the cassettes hold {recorded}, "
+                        "numbered from 0 as rec show lists them)")
     import gc
 
     # What was just loaded lives until exit: keep the collector from rescanning it while serving.

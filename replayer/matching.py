@@ -158,6 +158,18 @@ class _RoutePool:
                 return self._use(entry)
         return None
 
+    def give_back(self, entry: Recorded) -> None:
+        """Make a served entry available again, first in line (a faulted serve the client will retry)."""
+        entry.used = False
+        self.next = min(self.next, self.entries.index(entry))
+        self.by_key.setdefault(entry.key, deque()).appendleft(entry)
+
+    def reclaim(self, entry: Recorded) -> None:
+        """Mark a given-back entry used again, unless another request took it meanwhile."""
+        if not entry.used:
+            self.by_key[entry.key].remove(entry)
+            self._use(entry)
+
     def _use(self, entry: Recorded) -> Recorded:
         entry.used = True
         self.last = entry
@@ -260,6 +272,24 @@ class Matcher:
                 raise NoMatch(f"no recorded answer {how} for {show_route(route)}: {pool.describe()}"
                               + ("" if self.repeat else "; pass --repeat to reuse the last answer"))
             return entry.answer, entry, None
+
+    def give_back(self, entry: Recorded, turn: int | None = None) -> None:
+        """Undo a faulted serve: the exchange (or one WebSocket turn of it) can be served again."""
+        with self._lock:
+            if turn is None:
+                self._pools[entry.route].give_back(entry)
+                return
+            entry.turns_used.discard(turn)
+            if self.mode == "body":
+                assert isinstance(entry.answer, WebSocketAnswer)
+                turn_body = entry.answer.turns[turn].body
+                key = normalized_key(turn_body, self.normalizer) if turn_body is not None else None
+                self._turns[entry.route].setdefault(key, deque()).appendleft((entry, turn))
+
+    def reclaim(self, entry: Recorded) -> None:
+        """Undo a give_back: the faulted serve delivered the whole answer after all (a stall waited out)."""
+        with self._lock:
+            self._pools[entry.route].reclaim(entry)
 
     def take_turn(self, entry: Recorded | None, cursor: int, route: Route, message: Any) -> TurnMatch | None:
         """The recorded turn for a WebSocket client message: the next one on the connection, or by body."""

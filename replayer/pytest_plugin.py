@@ -41,7 +41,7 @@ Mode = Literal["replay", "record", "auto"]
 MODES: tuple[Mode, ...] = ("replay", "record", "auto")
 DEFAULT_UPSTREAM = "https://api.openai.com"
 MARKER_HELP = ("rec(*cassettes, match='sequence'|'body', timing='none'|'recorded'|'scale:F', ignore=(), "
-               "repeat=False, allow_unused=False, validate=True): the cassettes rec_server serves "
+               "repeat=False, allow_unused=False, validate=True, fault=()): the cassettes rec_server serves "
                "(default cassettes/<module>/<test>.mpk) and how")
 RECORDER_START_TIMEOUT_S = 60.0
 
@@ -87,6 +87,7 @@ class RecOptions:
     repeat: bool = False
     allow_unused: bool = False
     validate: bool = True
+    fault: Sequence[str] | str = ()
 
     @classmethod
     def of(cls, node: pytest.Item) -> RecOptions:
@@ -174,7 +175,8 @@ def _replay_server(paths: list[Path], options: RecOptions) -> ReplayServer:
     try:
         normalizer = load_normalizer(options.ignore)
         server = ReplayServer.from_cassettes(paths, timing=options.timing, match=options.match,  # type: ignore[arg-type]
-                                             repeat=options.repeat, normalizer=normalizer, validate=options.validate)
+                                             repeat=options.repeat, normalizer=normalizer, validate=options.validate,
+                                             faults=[options.fault] if isinstance(options.fault, str) else options.fault)
     except (CassetteError, ConfigError, ValueError) as err:
         pytest.fail(f"rec: {err}", pytrace=False)
     for warning in server.warnings:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-EventKind = Literal["drift", "violation", "unmatched", "unused", "bad_request"]
+EventKind = Literal["drift", "violation", "unmatched", "unused", "bad_request", "fault"]
 REPORT_VERSION = 1
 
 

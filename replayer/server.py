@@ -37,6 +37,7 @@ from rec.cassette import Exchange, load_cassette
 from rec.encoding import ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import HttpAnswer, Served, WebSocketAnswer, json_answer
+from replayer.faults import Fault, faulted_answer, parse_fault
 from replayer.http import HttpConnection
 from replayer.invariants import InvariantViolation, validate_request_body_invariants
 from replayer.matching import Matcher, MatchMode, NoMatch, Recorded, Route, Rule, TurnMatch, route_of, show_route
@@ -106,7 +107,8 @@ class ReplayServer:
                  timing: str = "none", match: MatchMode = "sequence", repeat: bool = False,
                  ignore: Sequence[str] = (), normalizer: Normalizer | None = None,
                  validate: bool = True, keep_requests: bool = True,
-                 emit: Callable[[str], None] | None = None, log_requests: bool = False) -> None:
+                 emit: Callable[[str], None] | None = None, log_requests: bool = False,
+                 faults: Sequence[str | Fault] = ()) -> None:
         self.host = host
         self.port = port
         self.pace = parse_timing(timing)
@@ -117,6 +119,8 @@ class ReplayServer:
         # Body matching and drift compare normalized bodies (rec.normalize, shared with rec diff).
         self.matcher = Matcher(match, (normalizer or Normalizer()).with_ignored(ignore), repeat)
         self.report = Report(emit=emit)
+        # Faults to inject (replayer.faults); a spec string raises FaultSpecError naming the bad part.
+        self.faults = [parse_fault(f) if isinstance(f, str) else f for f in faults]
         self.log = RequestLog()
         self.warnings: list[str] = []
         self.connections: set[HttpConnection] = set()
@@ -203,8 +207,26 @@ class ReplayServer:
             self.check_drift(route, entry, content, json_body, entry.body)
         if is_responses and isinstance(json_body, dict):
             self.http_conversation.remember(json_body, answer.served)
+        fault = self.take_fault(route, entry)
+        if fault is not None:
+            assert entry is not None
+            answer = faulted_answer(answer, fault, lambda: self.matcher.give_back(entry),
+                                    lambda: self.matcher.reclaim(entry))
         self.count_served(route, entry, f"{answer.status}")
         return answer
+
+    def take_fault(self, route: Route, entry: Recorded | None, turn: int | None = None) -> Fault | None:
+        """The fault to inject into this serve of a recorded exchange (or turn), if any; noted in the report."""
+        if entry is None or not self.faults:
+            return None
+        for fault in self.faults:
+            if fault.selects(entry.index, turn):
+                fault.times -= 1
+                where = f"exchange {entry.label}" + (f" turn {turn}" if turn is not None else "")
+                self.report.add(ReportEvent("fault", show_route(route), entry.index,
+                                            f"injected {fault.spec!r} into {where}"))
+                return fault
+        return None
 
     def _bad(self, route: Route, message: str) -> HttpAnswer:
         self.report.add(ReportEvent("bad_request", show_route(route), None, message))

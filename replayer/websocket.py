@@ -27,11 +27,12 @@ from wsproto.events import (
 )
 from wsproto.extensions import PerMessageDeflate
 
-from replayer.answers import ServerFrame, WebSocketAnswer, sleep_until
+from replayer.answers import ServerFrame, WebSocketAnswer, reset, sleep_until
+from replayer.faults import CORRUPT_FRAME, Fault
 from replayer.request_log import WebSocketRequest
 
 if TYPE_CHECKING:
-    from replayer.matching import Recorded, Route, Rule
+    from replayer.matching import Recorded, Route, Rule, TurnMatch
     from replayer.server import Conversation, ReplayServer
 
 Headers = list[tuple[str, str]]
@@ -133,9 +134,46 @@ class WebSocketSession:
         if is_create:
             self.conversation.remember(body, match.turn.served)
         server.count_served(self.route, match.entry, f"turn {match.number}")
+        fault = server.take_fault(self.route, match.entry, match.number)
+        if fault is not None:
+            await self._send_faulted(match, fault, arrived)
+            return
         await self._send_frames(match.turn.frames, arrived)
         if self._was_last_turn():
             await self._replay_close(arrived, match.turn.at_ms)
+
+    async def _send_faulted(self, match: TurnMatch, fault: Fault, arrived: float) -> None:
+        """A turn's first K frames, then the fault; the turn (or the connection) can be served again."""
+        frames = match.turn.frames
+        await self._send_frames(frames[:fault.after_event], arrived)
+        if fault.action == "stall":
+            await asyncio.sleep(fault.stall_ms / 1000.0)
+            await self._send_frames(frames[fault.after_event:], arrived + fault.stall_ms / 1000.0)
+            return
+        if fault.action == "corrupt":
+            self._send_text(CORRUPT_FRAME)
+            await self._send_frames(frames[fault.after_event:], arrived)
+            return
+        self._give_back(match, whole_connection=fault.ends_connection)
+        if fault.action == "error":
+            self._send_text(orjson.dumps(fault.error_event()).decode())
+        elif fault.action == "close":
+            if self.ws.state is ConnectionState.OPEN and not self.transport.is_closing():
+                self.transport.write(self.ws.send(CloseConnection(code=1000, reason="rec fault")))
+        else:
+            reset(self.transport)
+
+    def _give_back(self, match: TurnMatch, whole_connection: bool) -> None:
+        """Undo a faulted turn: the retry on this connection, or on a new one, gets it again."""
+        matcher = self.server.matcher
+        if self.entry is None or matcher.mode == "sequence":
+            self.cursor -= 1
+        if match.entry is None:
+            return
+        matcher.give_back(match.entry, match.number)
+        if whole_connection and matcher.mode == "sequence":
+            match.entry.turns_used.clear()
+            matcher.give_back(match.entry)
 
     def _was_last_turn(self) -> bool:
         # Only a conversation replayed in order knows when its recorded end has come.
@@ -162,8 +200,10 @@ class WebSocketSession:
             self.transport.write(self.ws.send(event))
 
     def _send_error(self, status: int, code: str, message: str) -> None:
-        if self.ws.state is not ConnectionState.OPEN or self.transport.is_closing():
-            return
         event = {"type": "error", "status": status,
                  "error": {"type": "invalid_request_error", "code": code, "message": message}}
-        self.transport.write(self.ws.send(TextMessage(data=orjson.dumps(event).decode())))
+        self._send_text(orjson.dumps(event).decode())
+
+    def _send_text(self, text: str) -> None:
+        if self.ws.state is ConnectionState.OPEN and not self.transport.is_closing():
+            self.transport.write(self.ws.send(TextMessage(data=text)))

@@ -62,3 +62,18 @@ def test_codex_over_websocket_chains_previous_response_id(tmp_path: Path) -> Non
     assert [item["type"] for item in body["input"]] == ["function_call_output"]
     assert "rec-tool-ran" in body["input"][0]["output"]
     assert server.report.violations == 0 and server.report.unmatched == 0
+
+
+@pytest.mark.parametrize("fault", ["0:after-event=2:close", "0:after-event=3:reset"])
+def test_codex_retries_a_faulted_stream_and_gets_the_recording(tmp_path: Path, fault: str) -> None:
+    cassette = write(tmp_path / "codex-fault.mpk", [sse_exchange(request_body([]), text_events("resp_1", "All done."))])
+    with ReplayServer.from_cassettes([cassette], faults=[fault]) as server:
+        run = run_codex(tmp_path / "home", server.url, "say done", cwd=tmp_path)
+    assert run.rc == 0, run.stderr[-2000:]
+    assert "All done." in run.stdout
+    # The faulted stream, then Codex's retry of the same request, answered from the recording.
+    first, retry = server.log.requests()
+    assert first.body_json()["input"] == retry.body_json()["input"]
+    # (The hand-built recorded request is not Codex's, hence drift events; only one fault.)
+    assert [e.kind for e in server.report.events if e.kind != "drift"] == ["fault"]
+    assert server.report.ok
