@@ -22,7 +22,7 @@ Headers = list[tuple[str, str]]
 DEFAULT_IGNORED_PATHS: tuple[str, ...] = ("prompt_cache_key", "client_metadata")
 
 # Keys whose string values are ids chosen per run (by the client or the API).
-ID_KEYS = frozenset({"id", "call_id", "previous_response_id", "response_id", "item_id"})
+ID_KEYS = frozenset({"id", "call_id", "previous_response_id", "response_id", "item_id", "stream_id"})
 TIMESTAMP_KEYS = frozenset({"created_at", "completed_at", "started_at", "timestamp", "expires_at"})
 
 # Headers that carry per-run ids, times, sizes, versions or secrets.

@@ -222,11 +222,16 @@ class ServerFrame:
 
 @dataclass
 class Turn:
-    """One client message of a recorded WebSocket conversation and the server frames that followed it."""
+    """One client message of a recorded WebSocket conversation and the server frames that answered it.
+
+    ``lane`` is the `stream_id` the message ran on (a `response.steer` runs on the lane of
+    the response it steers); None is the connection's default lane.
+    """
 
     message: bytes | None
     frames: list[ServerFrame]
     at_ms: float = 0.0
+    lane: str | None = None
 
     @cached_property
     def body(self) -> Any:
@@ -259,17 +264,32 @@ class WebSocketAnswer(Answer):
     # `accept_delay_ms`), so tests can catch a client with its connection still opening.
     accept_delay_ms: float = 0.0
 
+    @property
+    def has_lanes(self) -> bool:
+        """Whether the conversation ran on named lanes (`stream_id`), so turns are matched per lane."""
+        return any(turn.lane is not None for turn in self.turns)
+
     @classmethod
     def from_exchange(cls, exchange: WebSocketExchange) -> WebSocketAnswer:
         greeting: list[ServerFrame] = []
         turns: list[Turn] = []
+        # A server frame answers the latest client message on its lane: with one lane that is
+        # simply the latest message; with concurrent lanes, their events interleave on the wire.
+        latest: dict[str | None, Turn] = {}
+        lane_of_response: dict[str, str] = {}
         for frame in exchange.frames:
             if frame.from_client:
-                turns.append(Turn(frame.payload, [], frame.at_ms))
-            elif turns:
-                turns[-1].frames.append(ServerFrame(frame.at_ms - turns[-1].at_ms, frame.is_text, frame.payload))
-            else:
+                lane = _client_lane(frame.payload, lane_of_response)
+                turn = Turn(frame.payload, [], frame.at_ms, lane)
+                turns.append(turn)
+                latest[lane] = turn
+                continue
+            lane = _server_lane(frame.payload, lane_of_response) if frame.is_text else None
+            owner = latest.get(lane) or (turns[-1] if turns else None)
+            if owner is None:
                 greeting.append(ServerFrame(frame.at_ms, frame.is_text, frame.payload))
+            else:
+                owner.frames.append(ServerFrame(frame.at_ms - owner.at_ms, frame.is_text, frame.payload))
         headers = [(k, v) for k, v in exchange.response.headers
                    if k.lower() not in HOP_BY_HOP and k.lower() not in HANDSHAKE_OWN]
         return cls(
@@ -281,6 +301,39 @@ class WebSocketAnswer(Answer):
             last_turn_ms=turns[-1].at_ms if turns else 0.0,
             accept_delay_ms=float(exchange.extra.get("accept_delay_ms", 0.0)),
         )
+
+
+def _client_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
+    """The lane of a client message: its `stream_id`, or for a steer, the lane of the response it targets."""
+    if b"stream_id" not in payload and b"response.steer" not in payload:
+        return None  # the common case, decided without parsing
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    if message.get("type") == "response.steer":
+        return lane_of_response.get(message.get("previous_response_id"))  # type: ignore[arg-type]
+    lane = message.get("stream_id")
+    return lane if isinstance(lane, str) else None
+
+
+def _server_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
+    """The `stream_id` an event echoes; a `response.created` also ties its response id to the lane."""
+    if b"stream_id" not in payload:
+        return None
+    try:
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    lane = event.get("stream_id") if isinstance(event, dict) else None
+    if not isinstance(lane, str):
+        return None
+    response = event.get("response")
+    if isinstance(response, dict) and isinstance(response.get("id"), str):
+        lane_of_response[response["id"]] = lane
+    return lane
 
 
 def compile_exchange(exchange: Exchange, index: int | None = None, source: str = "") -> Answer | None:

@@ -174,9 +174,10 @@ def _replay_server(paths: list[Path], options: RecOptions) -> ReplayServer:
 
     try:
         normalizer = load_normalizer(options.ignore)
+        faults = [options.fault] if isinstance(options.fault, str) else options.fault
         server = ReplayServer.from_cassettes(paths, timing=options.timing, match=options.match,  # type: ignore[arg-type]
                                              repeat=options.repeat, normalizer=normalizer, validate=options.validate,
-                                             faults=[options.fault] if isinstance(options.fault, str) else options.fault)
+                                             faults=faults)
     except (CassetteError, ConfigError, ValueError) as err:
         pytest.fail(f"rec: {err}", pytrace=False)
     for warning in server.warnings:

@@ -40,6 +40,7 @@ from replayer.answers import HttpAnswer, Served, WebSocketAnswer, json_answer
 from replayer.faults import Fault, faulted_answer, parse_fault
 from replayer.http import HttpConnection
 from replayer.invariants import InvariantViolation, validate_request_body_invariants
+from replayer.lanes import message_lane
 from replayer.matching import Matcher, MatchMode, NoMatch, Recorded, Route, Rule, TurnMatch, route_of, show_route
 from replayer.report import Report, ReportEvent, first_difference, unified_json_diff
 from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake
@@ -271,7 +272,17 @@ class ReplayServer:
     def take_turn(self, session: WebSocketSession, body: Any) -> TurnMatch | str:
         """The recorded turn for a client message, or the message of the unmatched event it caused."""
         answer = session.answer
-        if session.entry is None:
+        if session.lanes is not None:
+            number = session.lanes.pick(body)
+            if number is not None:
+                if session.entry is not None:
+                    session.entry.turns_used.add(number)
+                return TurnMatch(session.entry, number, answer.turns[number])
+            where = f"exchange {session.entry.label}" if session.entry is not None else "the mounted conversation"
+            message = (f"no recorded WebSocket turn left on lane {message_lane(body)!r} for "
+                       f"{show_route(session.route)} ({where} has {len(answer.turns)} turn(s) on lanes "
+                       f"{sorted({str(t.lane) for t in answer.turns})})")
+        elif session.entry is None:
             # A mounted conversation is played in order.
             if session.cursor < len(answer.turns):
                 return TurnMatch(None, session.cursor, answer.turns[session.cursor])

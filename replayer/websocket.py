@@ -27,8 +27,9 @@ from wsproto.events import (
 )
 from wsproto.extensions import PerMessageDeflate
 
-from replayer.answers import ServerFrame, WebSocketAnswer, reset, sleep_until
+from replayer.answers import ServerFrame, Turn, WebSocketAnswer, reset, sleep_until
 from replayer.faults import CORRUPT_FRAME, Fault
+from replayer.lanes import LaneRouter, message_lane, rewrite_frames
 from replayer.request_log import WebSocketRequest
 
 if TYPE_CHECKING:
@@ -73,6 +74,10 @@ class WebSocketSession:
             transport.write(accept)
         self.opened = time.monotonic() + delay
         self.inbox: asyncio.Queue[tuple[Any, float] | None] = asyncio.Queue()
+        # A conversation on named lanes is matched per lane (replayer.lanes), in sequence mode.
+        per_lane = answer.has_lanes and (entry is None or server.matcher.mode == "sequence")
+        self.lanes = LaneRouter(answer, server.matcher.normalizer) if per_lane else None
+        self._lane_tasks: dict[str | None, asyncio.Task[None]] = {}
         self._parts: list[str | bytes] = []
         server.spawn(self._converse())
 
@@ -117,7 +122,8 @@ class WebSocketSession:
             return
         for log in self.logs:
             log.append(WebSocketRequest(body))
-        is_create = isinstance(body, dict) and body.get("type") == "response.create"
+        kind = body.get("type") if isinstance(body, dict) else None
+        is_create = kind == "response.create"
         if is_create:
             problem = server.check_invariants(self.route, body, self.conversation)
             if problem is not None:
@@ -131,20 +137,37 @@ class WebSocketSession:
             self.cursor += 1
         if match.entry is not None:
             server.check_drift(self.route, match.entry, message, body, match.turn.body, turn=match.number)
-        if is_create:
+        if kind in ("response.create", "response.steer"):
             self.conversation.remember(body, match.turn.served)
         server.count_served(self.route, match.entry, f"turn {match.number}")
+        frames = rewrite_frames(match.turn, body, self._client_lane(body, match.turn))
         fault = server.take_fault(self.route, match.entry, match.number)
+        # Each lane's turns go out in order; lanes do not wait for each other.
+        lane = match.turn.lane
+        self._lane_tasks[lane] = server.spawn(self._deliver(self._lane_tasks.get(lane), match, frames, fault,
+                                                            arrived, self._was_last_turn()))
+
+    def _client_lane(self, body: Any, turn: Turn) -> str | None:
+        """The lane name the client uses for this turn's events (a steer names none: its response's lane)."""
+        if isinstance(body, dict) and body.get("type") == "response.steer":
+            return self.lanes.client_lane(turn.lane) if self.lanes is not None else turn.lane
+        return message_lane(body)
+
+    async def _deliver(self, previous: asyncio.Task[None] | None, match: TurnMatch, frames: list[ServerFrame],
+                       fault: Fault | None, arrived: float, last: bool) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
         if fault is not None:
-            await self._send_faulted(match, fault, arrived)
+            await self._send_faulted(match, frames, fault, arrived)
             return
-        await self._send_frames(match.turn.frames, arrived)
-        if self._was_last_turn():
+        await self._send_frames(frames, arrived)
+        if last:
+            current = asyncio.current_task()
+            await asyncio.gather(*(t for t in self._lane_tasks.values() if t is not current), return_exceptions=True)
             await self._replay_close(arrived, match.turn.at_ms)
 
-    async def _send_faulted(self, match: TurnMatch, fault: Fault, arrived: float) -> None:
+    async def _send_faulted(self, match: TurnMatch, frames: list[ServerFrame], fault: Fault, arrived: float) -> None:
         """A turn's first K frames, then the fault; the turn (or the connection) can be served again."""
-        frames = match.turn.frames
         await self._send_frames(frames[:fault.after_event], arrived)
         if fault.action == "stall":
             await asyncio.sleep(fault.stall_ms / 1000.0)
@@ -168,6 +191,8 @@ class WebSocketSession:
         matcher = self.server.matcher
         if self.entry is None or matcher.mode == "sequence":
             self.cursor -= 1
+        if self.lanes is not None:
+            self.lanes.give_back(match.number)
         if match.entry is None:
             return
         matcher.give_back(match.entry, match.number)
