@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from replayer.answers import HttpAnswer
+from replayer.answers import HttpAnswer, StreamAnswer
 
 if TYPE_CHECKING:
     from replayer.server import ReplayServer
@@ -52,6 +52,10 @@ class HttpConnection(asyncio.Protocol):
         self._queue: deque[_Pending] = deque()
         self._busy = False
         self._upgrade: _Pending | None = None
+        # Whether the client read its streams: the one being written now, and the last one
+        # written whole (a client that sends its next request on the connection read it all).
+        self._sending: tuple[_Pending, StreamAnswer] | None = None
+        self._last_stream: tuple[_Pending, StreamAnswer] | None = None
 
     # --- asyncio.Protocol -------------------------------------------------------------
 
@@ -62,7 +66,19 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         if self.websocket is not None:
-            self.websocket.connection_lost()
+            self.websocket.connection_lost(exc)
+            return
+        if self.server.closing:
+            return
+        if self._sending is not None:
+            request, answer = self._sending
+            self.server.note_unconsumed(request.method, request.target, answer.index,
+                                        "the client disconnected before the end of the stream")
+        elif self._last_stream is not None and isinstance(exc, ConnectionResetError | BrokenPipeError):
+            # Closing a socket with unread data makes the kernel send an RST instead of a FIN.
+            request, answer = self._last_stream
+            self.server.note_unconsumed(request.method, request.target, answer.index,
+                                        "the client closed the connection with part of the stream unread")
 
     def data_received(self, data: bytes) -> None:
         if self.websocket is not None:
@@ -94,6 +110,7 @@ class HttpConnection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._last_stream = None  # a new request on this connection: the client read the last answer whole
         request = _Pending(
             self.parser.get_method().decode("latin-1"),
             self._url.decode("latin-1"),
@@ -119,6 +136,8 @@ class HttpConnection(asyncio.Protocol):
         if pace is None and answer.immediate is not None:
             # The hot path: the whole precomputed response in one write.
             transport.write(answer.immediate)
+            if isinstance(answer, StreamAnswer):
+                self._last_stream = (request, answer)
             if not request.keep_alive:
                 transport.close()
             return
@@ -128,7 +147,14 @@ class HttpConnection(asyncio.Protocol):
     async def _send_paced(self, answer: HttpAnswer, request: _Pending) -> None:
         transport = self.transport
         assert transport is not None
+        # Only a stream answered as recorded can be left unread; a fault's cut is the replayer's own.
+        tracked = answer if isinstance(answer, StreamAnswer) and answer.fault is None else None
+        if tracked is not None:
+            self._sending = (request, tracked)
         reusable = await answer.send(transport, self.server.pace, request.received)
+        self._sending = None
+        if tracked is not None and not transport.is_closing():
+            self._last_stream = (request, tracked)
         self._busy = False
         if not reusable or not request.keep_alive:
             if not transport.is_closing():

@@ -9,8 +9,8 @@ Registered by the ``pytest11`` entry point, so installing rec is enough::
 
 - ``rec_server``: serves the test's cassettes (by default
   ``cassettes/<module>/<test>.mpk`` next to the test file) and sets ``OPENAI_BASE_URL``.
-  At teardown, invariant violations, unmatched requests and unused recorded exchanges
-  fail the test with the replayer's messages.
+  At teardown, invariant violations, unmatched requests, unused recorded exchanges and
+  streams the client left unread fail the test with the replayer's messages.
 - ``--rec-mode``: ``replay`` (default; a missing cassette is an error), ``record`` (the
   requests go through ``rec record`` to ``--rec-upstream`` and the cassette is rewritten),
   ``auto`` (replay when the cassette exists, record otherwise).
@@ -41,7 +41,8 @@ Mode = Literal["replay", "record", "auto"]
 MODES: tuple[Mode, ...] = ("replay", "record", "auto")
 DEFAULT_UPSTREAM = "https://api.openai.com"
 MARKER_HELP = ("rec(*cassettes, match='sequence'|'body', timing='none'|'recorded'|'scale:F', ignore=(), "
-               "repeat=False, allow_unused=False, validate=True, fault=()): the cassettes rec_server serves "
+               "repeat=False, allow_unused=False, allow_unconsumed=False, validate=True, fault=()): "
+               "the cassettes rec_server serves "
                "(default cassettes/<module>/<test>.mpk) and how")
 RECORDER_START_TIMEOUT_S = 60.0
 
@@ -86,6 +87,7 @@ class RecOptions:
     ignore: Sequence[str] = ()
     repeat: bool = False
     allow_unused: bool = False
+    allow_unconsumed: bool = False
     validate: bool = True
     fault: Sequence[str] | str = ()
 
@@ -186,8 +188,10 @@ def _replay_server(paths: list[Path], options: RecOptions) -> ReplayServer:
 
 
 def replay_problems(server: ReplayServer, options: RecOptions) -> list[str]:
-    """The replayer's messages that fail a test: violations, unmatched, and unless allowed, unused."""
-    failing = {"violation", "bad_request", "unmatched"} | (set() if options.allow_unused else {"unused"})
+    """The replayer's messages that fail a test: violations, unmatched, and unless allowed, unused and unconsumed."""
+    failing = {"violation", "bad_request", "unmatched"}
+    failing |= set() if options.allow_unused else {"unused"}
+    failing |= set() if options.allow_unconsumed else {"unconsumed"}
     return [f"{event.kind}: {event.route}"
             + (f" exchange #{event.exchange}" if event.exchange is not None else "") + f": {event.message}"
             for event in server.report.events if event.kind in failing]

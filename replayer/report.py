@@ -1,8 +1,8 @@
 """What a replay saw: counters, one event per noteworthy request, and the `--report` JSON.
 
 The JSON schema (``rec_report`` 1) is read back by ``rec diff --report``:
-``{"rec_report": 1, "cassettes": [...], "summary": {served, unmatched, unused, violations,
-drifted}, "events": [{kind, route, exchange, message, diff, recorded, received}]}``.
+``{"rec_report": 1, "cassettes": [...], "summary": {served, unmatched, unused, unconsumed,
+violations, drifted}, "events": [{kind, route, exchange, message, diff, recorded, received}]}``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-EventKind = Literal["drift", "violation", "unmatched", "unused", "bad_request", "fault"]
+EventKind = Literal["drift", "violation", "unmatched", "unused", "unconsumed", "bad_request", "fault"]
 REPORT_VERSION = 1
 
 
@@ -55,6 +55,7 @@ class Report:
     unmatched: int = 0
     violations: int = 0
     drifted: int = 0
+    unconsumed: int = 0
     events: list[ReportEvent] = field(default_factory=list)
     emit: Callable[[str], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -68,6 +69,8 @@ class Report:
                 self.unmatched += 1
             elif event.kind == "drift":
                 self.drifted += 1
+            elif event.kind == "unconsumed":
+                self.unconsumed += 1
         if self.emit is not None:
             where = f" exchange #{event.exchange}" if event.exchange is not None else ""
             self.emit(f"{event.kind}: {event.route}{where}: {event.message}")
@@ -80,6 +83,7 @@ class Report:
             "served": self.served,
             "unmatched": self.unmatched,
             "unused": len(self.unused_events()),
+            "unconsumed": self.unconsumed,
             "violations": self.violations,
             "drifted": self.drifted,
         }

@@ -131,6 +131,7 @@ class ReplayServer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished = False
+        self.closing = False  # set while shutting down: connections dropped by us are not the client's doing
         self.add_exchanges(exchanges)
 
     @classmethod
@@ -298,6 +299,12 @@ class ReplayServer:
         self.report.add(ReportEvent("unmatched", show_route(session.route), None, message, received=body))
         return message
 
+    def note_unconsumed(self, method: str, target: str, exchange: int | None, problem: str) -> None:
+        """Report a served stream the client did not read to the end (a disconnect, or data left unread)."""
+        what = "" if exchange is not None else " (a mounted answer)"  # an exchange's number is on the event
+        self.report.add(ReportEvent("unconsumed", show_route(route_of(method, target)), exchange,
+                                    f"{problem}{what}; read streams to the end, or close them on purpose"))
+
     def bad_websocket_message(self, route: Route, problem: str) -> str:
         message = f"WebSocket message is {problem}; send each request as a JSON text frame"
         self.report.add(ReportEvent("bad_request", show_route(route), None, message))
@@ -361,6 +368,10 @@ class ReplayServer:
 
     async def aclose(self) -> Report:
         """Stop listening, drop open connections, and fill in the unused exchanges; returns the report."""
+        # A client that just hung up has its FIN or RST waiting in the kernel: let the loop see it
+        # (and report an unread stream) before the connections we drop stop counting as the client's.
+        await asyncio.sleep(0.005)
+        self.closing = True
         if self._server is not None:
             self._server.close()
             for connection in list(self.connections):

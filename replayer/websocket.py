@@ -53,6 +53,7 @@ class WebSocketSession:
                  logs: list[list[WebSocketRequest]], conversation: Conversation) -> None:
         self.server = server
         self.transport = transport
+        self.target = target
         self.route = route
         self.answer = answer
         self.entry = entry
@@ -78,6 +79,9 @@ class WebSocketSession:
         per_lane = answer.has_lanes and (entry is None or server.matcher.mode == "sequence")
         self.lanes = LaneRouter(answer, server.matcher.normalizer) if per_lane else None
         self._lane_tasks: dict[str | None, asyncio.Task[None]] = {}
+        # Turns being sent now (per lane) and the last sent whole, to tell a client that left early.
+        self._sending: dict[str | None, TurnMatch] = {}
+        self._last_turn: TurnMatch | None = None
         self._parts: list[str | bytes] = []
         server.spawn(self._converse())
 
@@ -100,8 +104,19 @@ class WebSocketSession:
                 self.transport.close()
                 self.inbox.put_nowait(None)
 
-    def connection_lost(self) -> None:
+    def connection_lost(self, exc: Exception | None = None) -> None:
         self.inbox.put_nowait(None)
+        if self.server.closing:
+            return
+        if self._sending:
+            self._note_unconsumed(next(iter(self._sending.values())), "the client disconnected during")
+        elif self._last_turn is not None and isinstance(exc, ConnectionResetError | BrokenPipeError):
+            # Closing a socket with unread data makes the kernel send an RST instead of a FIN.
+            self._note_unconsumed(self._last_turn, "the client closed the connection with unread frames of")
+
+    def _note_unconsumed(self, match: TurnMatch, problem: str) -> None:
+        index = match.entry.index if match.entry is not None else None
+        self.server.note_unconsumed("GET", self.target, index, f"{problem} WebSocket turn {match.number}")
 
     # --- answering --------------------------------------------------------------------
 
@@ -160,7 +175,10 @@ class WebSocketSession:
         if fault is not None:
             await self._send_faulted(match, frames, fault, arrived)
             return
+        self._sending[match.turn.lane] = match
         await self._send_frames(frames, arrived)
+        if self._sending.pop(match.turn.lane, None) is not None and not self.transport.is_closing():
+            self._last_turn = match
         if last:
             current = asyncio.current_task()
             await asyncio.gather(*(t for t in self._lane_tasks.values() if t is not current), return_exceptions=True)

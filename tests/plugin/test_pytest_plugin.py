@@ -104,6 +104,36 @@ def test_a_violation_fails_the_test_with_the_replayers_message(pytester: pytest.
     result.stdout.fnmatch_lines(["*rec: violation: POST /v1/responses*call-ghost*"])
 
 
+EARLY_BREAK_TEST = '''
+from openai import OpenAI
+import pytest
+
+{marker}
+def test_agent(rec_server):
+    with OpenAI(max_retries=0).responses.create(model="gpt-test", input="say hello", stream=True) as stream:
+        for event in stream:
+            break  # the test stops reading after the first event
+'''
+
+
+@pytest.mark.parametrize(("marker", "outcome"), [('@pytest.mark.rec(timing="recorded")', {"errors": 1}),
+                                                 ('@pytest.mark.rec(timing="recorded", allow_unconsumed=True)', {})])
+def test_a_stream_left_unread_fails_the_test_unless_allowed(pytester: pytest.Pytester, marker: str,
+                                                            outcome: dict[str, int]) -> None:
+    # Paced over seconds, so the client leaves while the stream is still being sent.
+    slow = [ev_response_created("r0"), *(ev_assistant_message(f"m{i}", "slow") for i in range(8)), ev_completed("r0")]
+    scenario = Scenario().sse_turn(slow, request={"model": "gpt-test", "input": "say hello", "stream": True},
+                                   delay_ms=300)
+    path = pytester.path / "cassettes" / "test_demo" / "test_agent.mpk"
+    path.parent.mkdir(parents=True)
+    scenario.write(path)
+    pytester.makepyfile(test_demo=EARLY_BREAK_TEST.format(marker=marker))
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, **outcome)
+    if outcome:
+        result.stdout.fnmatch_lines(["*rec: unconsumed: POST /v1/responses exchange #0: the client*read streams*"])
+
+
 @pytest.mark.slow
 def test_record_then_replay_with_the_upstream_gone(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     write_test(pytester)

@@ -82,11 +82,12 @@ def test_sigterm_prints_a_summary_writes_the_report_and_exits_0_when_clean(repla
     assert answer.startswith(b"HTTP/1.1 200 OK") and b"first" in answer
     code, stderr = replay.stop()
     assert code == 0, stderr
-    assert "served 1, unmatched 0, unused 1, violations 0, drifted 0" in stderr
+    assert "served 1, unmatched 0, unused 1, unconsumed 0, violations 0, drifted 0" in stderr
     assert "served POST /v1/responses -> 200 from exchange #0" in stderr
     document = json.loads(report.read_text())
     assert document["rec_report"] == 1 and document["cassettes"] == [str(cassette)]
-    assert document["summary"] == {"served": 1, "unmatched": 0, "unused": 1, "violations": 0, "drifted": 0}
+    assert document["summary"] == {"served": 1, "unmatched": 0, "unused": 1, "unconsumed": 0, "violations": 0,
+                                   "drifted": 0}
     (unused,) = document["events"]
     assert unused == {"kind": "unused", "route": "POST /v1/responses", "exchange": 1, "diff": "",
                       "message": unused["message"], "recorded": None, "received": None}

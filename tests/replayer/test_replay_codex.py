@@ -40,7 +40,7 @@ def test_codex_over_http_runs_the_recorded_tool_call(tmp_path: Path) -> None:
     assert second.has_function_call("call_1")
     assert "rec-tool-ran" in (second.function_call_output_text("call_1") or "")
     assert not first.inputs_of_type("function_call_output")
-    assert server.report.violations == 0 and server.report.unmatched == 0
+    assert server.report.violations == 0 and server.report.unmatched == 0 and server.report.unconsumed == 0
 
 
 def test_codex_over_websocket_chains_previous_response_id(tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def test_codex_over_websocket_chains_previous_response_id(tmp_path: Path) -> Non
     assert body["previous_response_id"] == "resp_1"
     assert [item["type"] for item in body["input"]] == ["function_call_output"]
     assert "rec-tool-ran" in body["input"][0]["output"]
-    assert server.report.violations == 0 and server.report.unmatched == 0
+    assert server.report.violations == 0 and server.report.unmatched == 0 and server.report.unconsumed == 0
 
 
 @pytest.mark.parametrize("fault", ["0:after-event=2:close", "0:after-event=3:reset"])

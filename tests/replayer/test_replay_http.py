@@ -50,7 +50,8 @@ def test_sdk_stream_is_replayed_event_by_event(serve: Any) -> None:
     assert request.path() == "/v1/responses"
     assert request.message_input_texts("user") == ["hi"]
     assert request.header("Authorization") == "Bearer sk-test"
-    assert server.report.summary() == {"served": 1, "unmatched": 0, "unused": 0, "violations": 0, "drifted": 0}
+    assert server.report.summary() == {"served": 1, "unmatched": 0, "unused": 0, "unconsumed": 0, "violations": 0,
+                                      "drifted": 0}
 
 
 def test_base_url_without_v1_reaches_the_same_exchanges(serve: Any) -> None:
