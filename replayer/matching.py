@@ -24,6 +24,7 @@ from typing import Any, Literal
 import orjson
 
 from rec.cassette import Exchange, HttpExchange, Request, WebSocketExchange
+from rec.closest import closest
 from rec.encoding import ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import Answer, Turn, WebSocketAnswer, compile_exchange
@@ -182,6 +183,10 @@ class _RoutePool:
         return f"{len(self.entries)} recorded ({labels}{more}), {unused} unused"
 
 
+def _served_label(label: str, used: bool) -> str:
+    return f"{label} (already served)" if used else label
+
+
 @dataclass
 class TurnMatch:
     """A recorded WebSocket turn picked for a client message, and the exchange it belongs to."""
@@ -256,7 +261,10 @@ class Matcher:
                     return rule.take(), None, rule
             pool = self._pools.get(route)
             if pool is None:
-                raise NoMatch(self.unknown_route_message(route), unknown_route=True)
+                mounted = [rule for rule in self.rules if rule.route == route]
+                left = sum(rule.has_uses_left() for rule in mounted)
+                raise NoMatch(f"no mounted answer for {show_route(route)} accepted this request "
+                              f"({len(mounted)} mounted, {left} with uses left)")
             if self.mode == "body" and body is not None:
                 # A recorded request without a body (synthesized with no `request=`) matches any body.
                 entry = pool.take_by_key(normalized_key(body, self.normalizer)) or pool.take_by_key(None)
@@ -269,7 +277,10 @@ class Matcher:
                 entry = next((e for e in pool.entries if isinstance(e.answer, WebSocketAnswer)), None)
             if entry is None:
                 how = "with this normalized body" if self.mode == "body" and body is not None else "left"
-                raise NoMatch(f"no recorded answer {how} for {show_route(route)}: {pool.describe()}"
+                # Unused exchanges first: on a tie, the one the client most likely meant.
+                ordered = sorted(pool.entries, key=lambda e: e.used)
+                nearest = self._closest(body, ((_served_label(e.label, e.used), e.body) for e in ordered))
+                raise NoMatch(f"no recorded answer {how} for {show_route(route)}: {pool.describe()}{nearest}"
                               + ("" if self.repeat else "; pass --repeat to reuse the last answer"))
             return entry.answer, entry, None
 
@@ -294,27 +305,62 @@ class Matcher:
     def take_turn(self, entry: Recorded | None, cursor: int, route: Route, message: Any) -> TurnMatch | None:
         """The recorded turn for a WebSocket client message: the next one on the connection, or by body."""
         with self._lock:
-            if self.mode == "body" and message is not None and route in self._turns:
-                queue = self._turns[route].get(normalized_key(message, self.normalizer))
-                while queue:
-                    owner, number = queue.popleft()
-                    if number not in owner.turns_used:
-                        owner.turns_used.add(number)
-                        assert isinstance(owner.answer, WebSocketAnswer)
-                        return TurnMatch(owner, number, owner.answer.turns[number])
-            if entry is None or not isinstance(entry.answer, WebSocketAnswer):
-                return None
-            turns = entry.answer.turns
-            if cursor < len(turns):
+            turns = entry.answer.turns if entry is not None and isinstance(entry.answer, WebSocketAnswer) else []
+            if self.mode == "body" and message is not None:
+                # As over HTTP, a recorded turn without a message (synthesized) matches any message.
+                turns_by_key = self._turns.get(route, {})
+                for key in (normalized_key(message, self.normalizer), None):
+                    queue = turns_by_key.get(key)
+                    while queue:
+                        owner, number = queue.popleft()
+                        if number not in owner.turns_used:
+                            owner.turns_used.add(number)
+                            assert isinstance(owner.answer, WebSocketAnswer)
+                            return TurnMatch(owner, number, owner.answer.turns[number])
+            elif entry is not None and cursor < len(turns):
                 entry.turns_used.add(cursor)
                 return TurnMatch(entry, cursor, turns[cursor])
-            if self.repeat and turns:
+            if entry is not None and self.repeat and turns:
                 return TurnMatch(entry, len(turns) - 1, turns[-1])
             return None
 
     def unknown_route_message(self, route: Route) -> str:
         known = sorted({show_route(r) for r in self._pools} | {show_route(rule.route) for rule in self.rules})
-        return f"no exchange was recorded for {show_route(route)}; recorded routes: {', '.join(known) or 'none'}"
+        import difflib  # only on this error path: it stays out of the start-up imports
+
+        near = difflib.get_close_matches(show_route(route), known, n=1, cutoff=0.8)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        return (f"no exchange was recorded for {show_route(route)}{hint}; "
+                f"recorded routes: {', '.join(known) or 'none'}")
+
+    def turn_miss_detail(self, route: Route, entry: Recorded | None, message: Any) -> str:
+        """The closest recorded WebSocket turn to a message nothing matched, as a clause for the error."""
+        if self.mode == "body" or entry is None:
+            owners = [e for e in self._pools.get(route, _RoutePool()).entries if isinstance(e.answer, WebSocketAnswer)]
+        else:
+            owners = [entry]
+        candidates = []
+        for owner in owners:
+            assert isinstance(owner.answer, WebSocketAnswer)
+            for number, turn in enumerate(owner.answer.turns):
+                label = _served_label(f"turn {number} of exchange {owner.label}", number in owner.turns_used)
+                candidates.append((number in owner.turns_used, label, turn.body))
+        candidates.sort(key=lambda c: c[0])
+        return self._closest(message, ((label, body) for _, label, body in candidates))
+
+    def _closest(self, body: Any, candidates: Iterable[tuple[str, Any]]) -> str:
+        """``; the closest recorded request is ...`` naming where it differs, or "" without a body to compare."""
+        if body is None:
+            return ""
+        nearest = closest(self.normalizer.body(body),
+                          ((label, self.normalizer.body(recorded)) for label, recorded in candidates
+                           if recorded is not None))
+        if nearest is None:
+            return ""
+        if nearest.difference is None:
+            return f"; it is the same request as {nearest.candidate} after normalization"
+        return (f"; the closest recorded request is {nearest.candidate}, which differs first at "
+                f"{nearest.difference.describe()}")
 
     def unused(self) -> list[tuple[Recorded, str]]:
         """Recorded exchanges (and WebSocket turns) never served, each with a line saying which."""

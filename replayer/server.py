@@ -282,7 +282,8 @@ class ReplayServer:
             where = f"exchange {session.entry.label}" if session.entry is not None else "the mounted conversation"
             message = (f"no recorded WebSocket turn left on lane {message_lane(body)!r} for "
                        f"{show_route(session.route)} ({where} has {len(answer.turns)} turn(s) on lanes "
-                       f"{sorted({str(t.lane) for t in answer.turns})})")
+                       f"{sorted({str(t.lane) for t in answer.turns})})"
+                       + self.matcher.turn_miss_detail(session.route, session.entry, body))
         elif session.entry is None:
             # A mounted conversation is played in order.
             if session.cursor < len(answer.turns):
@@ -295,7 +296,8 @@ class ReplayServer:
             recorded = len(answer.turns)
             how = "with this normalized message" if self.matcher.mode == "body" else f"after {recorded} turn(s)"
             message = (f"no recorded WebSocket turn {how} for {show_route(session.route)} "
-                       f"(exchange {session.entry.label} has {recorded} turn(s))")
+                       f"(exchange {session.entry.label} has {recorded} turn(s))"
+                       + self.matcher.turn_miss_detail(session.route, session.entry, body))
         self.report.add(ReportEvent("unmatched", show_route(session.route), None, message, received=body))
         return message
 

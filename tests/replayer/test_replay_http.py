@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import zstandard
-from openai import APIConnectionError, AsyncOpenAI, NotFoundError, OpenAI
+from openai import APIConnectionError, AsyncOpenAI, ConflictError, NotFoundError, OpenAI
 
 from rec.cassette import End, HttpExchange, Request, Response
 from replayer.server import ReplayServer
@@ -196,6 +196,40 @@ def test_bad_request_bodies_get_a_clear_400_and_the_server_keeps_serving(
     assert error["code"] == code and words in error["message"]
     assert server.report.violations == 1
     assert stream_text(client_for(server), "hi")[1] == "still here"
+
+
+def test_body_mode_no_match_names_the_closest_recording_and_where_it_differs(serve: Any) -> None:
+    server = serve([
+        sse_exchange(request_body([user_message("what is in this folder?")]), text_events("resp_1", "a.txt")),
+        sse_exchange(request_body([user_message("say hi"), user_message("then bye")], temperature=0.2),
+                     text_events("resp_2", "hi")),
+    ], match="body")
+    with pytest.raises(ConflictError) as caught:
+        stream_text(client_for(server), "what is in this directory?")
+    message = caught.value.body["message"]  # type: ignore[index]
+    assert ("the closest recorded request is #0, which differs first at `input[0].content[0].text`: "
+            'recorded "what is in this folder?", received "what is in this directory?"') in message
+    status, _, body = post(server, "/v1/responses", request_body([user_message("say hi"), user_message("then bye")]))
+    assert status == 409
+    assert ("closest recorded request is #1, which differs first at `temperature`: recorded 0.2, received nothing"
+            in json.loads(body)["error"]["message"])
+    assert server.report.unmatched == 2
+
+
+def test_a_request_sent_again_is_named_as_the_same_as_the_served_one(serve: Any) -> None:
+    server = serve([sse_exchange(request_body([user_message("hi")]), text_events("resp_1", "hello"))])
+    client = client_for(server)
+    assert stream_text(client, "hi")[1] == "hello"
+    with pytest.raises(ConflictError) as caught:
+        stream_text(client, "hi")
+    assert "it is the same request as #0 (already served) after normalization" in caught.value.body["message"]  # type: ignore[index]
+
+
+def test_a_mistyped_route_gets_a_did_you_mean(serve: Any) -> None:
+    server = serve([sse_exchange(request_body([user_message("hi")]), text_events("resp_1", "x"))])
+    status, _, body = post(server, "/v1/response", request_body([user_message("hi")]))
+    assert status == 404
+    assert "no exchange was recorded for POST /v1/response (did you mean POST /v1/responses?)" in body.decode()
 
 
 def test_unknown_route_is_a_404_naming_the_recorded_routes(serve: Any) -> None:

@@ -131,6 +131,17 @@ def test_more_messages_than_recorded_turns_get_a_no_match_event(serve: Any) -> N
     assert server.report.unmatched == 1
 
 
+def test_a_websocket_message_nothing_matches_names_the_closest_turn(serve: Any) -> None:
+    server = serve([ws_exchange([(create([user_message("run ls")]), text_events("resp_1", "x")),
+                                 (create([user_message("run pwd")]), text_events("resp_2", "y"))])], match="body")
+    with ws_connect(ws_url(server)) as ws:
+        ws.send(json.dumps(create([user_message("run pwd -P")])))
+        (error,) = read_turn(ws)
+    assert error["error"]["code"] == "rec_no_match"
+    assert ("the closest recorded request is turn 1 of exchange #0, which differs first at "
+            '`input[0].content[0].text`: recorded "run pwd", received "run pwd -P"') in error["error"]["message"]
+
+
 def test_recorded_server_close_is_replayed(serve: Any) -> None:
     exchange = ws_exchange([(create([user_message("hi")]), text_events("resp_1", "bye"))],
                            close=Close(code=4000, reason="recorded close", by="server", at_ms=100.0))
