@@ -257,10 +257,25 @@ def load_time(cassette: Path, match: str, runs: int = 3) -> float:
 
 
 def main() -> None:
-    if shutil.which("wrk") is None:
-        print("replay_bench: wrk is not installed (apt-get install wrk); skipping")
-        return
     body, sse = request_body(), sse_body()
+    with tempfile.TemporaryDirectory(prefix="rec-bench-") as tmp:
+        folder = Path(tmp)
+        if shutil.which("wrk") is None:
+            print("replay_bench: wrk is not installed (apt-get install wrk): no throughput table")
+        else:
+            throughput(folder, body, sse)
+        small = write_cassette(folder, body, sse)
+        big = write_cassette(folder, body, sse, copies=10_000)
+        start_s = start_to_listening(small)
+        load_sequence = load_time(big, "sequence")
+        load_body = load_time(big, "body")
+    print(f"\nstart to listening (median of 7): {start_s * 1000:.0f} ms")
+    print(f"10,000-exchange cassette loaded (median of 3): {load_sequence:.2f} s with --match sequence, "
+          f"{load_body:.2f} s with --match body")
+
+
+def throughput(folder: Path, body: bytes, sse: bytes) -> None:
+    """The wrk table: rec replay and its peers, one after the other on the same exchange."""
     servers: list[tuple[str, Callable[..., tuple[subprocess.Popen[bytes], int]]]] = [
         ("rec replay (validation on)", start_replay),
         ("aiohttp (bare app, uvloop)", start_aiohttp),
@@ -271,29 +286,21 @@ def main() -> None:
     print(f"request {len(body)} B, answer 20 SSE events / {len(sse)} B; wrk -t1 -c{CONNECTIONS} -d{DURATION_S}s "
           f"on core {CLIENT_CORE}, server on core {SERVER_CORE}")
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="rec-bench-") as tmp:
-        folder = Path(tmp)
-        script = folder / "post.lua"
-        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                          f"wrk.body = {json.dumps(body.decode())}\n")
-        for name, start in servers:
-            workdir = folder / re.sub(r"\W+", "-", name)
-            workdir.mkdir()
-            process, port = start(workdir, body, sse)
-            try:
-                check_answer(port, body, sse)
-                load = wrk(port, script, CONNECTIONS, DURATION_S)
-                one = wrk(port, script, 1, max(3, DURATION_S // 2))
-                results[name] = {"rps": load["rps"], "p50_ms": one["p50_ms"], "non_2xx": load["non_2xx"]}
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
-        small = write_cassette(folder, body, sse)
-        big = write_cassette(folder, body, sse, copies=10_000)
-        start_s = start_to_listening(small)
-        load_sequence = load_time(big, "sequence")
-        load_body = load_time(big, "body")
-
+    script = folder / "post.lua"
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f"wrk.body = {json.dumps(body.decode())}\n")
+    for name, start in servers:
+        workdir = folder / re.sub(r"\W+", "-", name)
+        workdir.mkdir()
+        process, port = start(workdir, body, sse)
+        try:
+            check_answer(port, body, sse)
+            load = wrk(port, script, CONNECTIONS, DURATION_S)
+            one = wrk(port, script, 1, max(3, DURATION_S // 2))
+            results[name] = {"rps": load["rps"], "p50_ms": one["p50_ms"], "non_2xx": load["non_2xx"]}
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
     base = results["rec replay (validation on)"]["rps"]
     print(f"\n| server | req/s (c={CONNECTIONS}) | rec replay is | p50 at c=1 |")
     print("| --- | ---: | ---: | ---: |")
@@ -301,9 +308,6 @@ def main() -> None:
         ratio = "—" if result["rps"] == base else f"{base / result['rps']:.2f}x"
         errors = f" ({int(result['non_2xx'])} non-2xx)" if result["non_2xx"] else ""
         print(f"| {name} | {result['rps']:,.0f}{errors} | {ratio} | {result['p50_ms']:.3f} ms |")
-    print(f"\nstart to listening (median of 7): {start_s * 1000:.0f} ms")
-    print(f"10,000-exchange cassette loaded (median of 3): {load_sequence:.2f} s with --match sequence, "
-          f"{load_body:.2f} s with --match body")
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def _mask(value: Any, key: str | None, ids: _IdMasker) -> Any:
     if isinstance(value, str):
         if is_volatile_id(key, value):
             return ids(value)
-        if _UUID.search(value):
+        if "-" in value and _UUID.search(value):  # the cheap test first: long prompts have no UUID
             return _UUID.sub(lambda m: ids(m.group(0)), value)
     return value
 

@@ -167,16 +167,29 @@ class StreamAnswer(HttpAnswer):
         response = exchange.response
         self.fault = _fault_of(exchange)
         self.end_ms = exchange.end.at_ms
-        self.head = response_head(response, [("transfer-encoding", "chunked")]) if response else b""
         self.status = response.status if response else 0
-        # Each recorded chunk becomes one HTTP chunk, so the client sees the recorded boundaries.
-        chunks = response.chunks if response else []
-        self.chunks = [(at, b"%x\r\n%s\r\n" % (len(data), data)) for at, data in chunks if data]
         # A faulted stream never sends the last chunk: the client sees a body cut short.
         self.tail = b"" if self.fault else b"0\r\n\r\n"
-        if self.fault is None:
-            self.immediate = b"".join([self.head, *(data for _, data in self.chunks), self.tail])
         self.response = response
+
+    # The wire bytes are built on first serve, not at load: a 10,000-exchange cassette
+    # starts serving without framing answers that may never be asked for.
+
+    @cached_property
+    def head(self) -> bytes:
+        return response_head(self.response, [("transfer-encoding", "chunked")]) if self.response else b""
+
+    @cached_property
+    def chunks(self) -> list[tuple[float, bytes]]:
+        """Each recorded chunk as one HTTP chunk, so the client sees the recorded boundaries."""
+        recorded = self.response.chunks if self.response else []
+        return [(at, b"%x\r\n%s\r\n" % (len(data), data)) for at, data in recorded if data]
+
+    @cached_property
+    def immediate(self) -> bytes | None:  # type: ignore[override]
+        if self.fault is not None:
+            return None
+        return b"".join([self.head, *(data for _, data in self.chunks), self.tail])
 
     @cached_property
     def _served(self) -> Served:

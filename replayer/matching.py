@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import orjson
@@ -105,7 +106,6 @@ class Recorded:
     route: Route
     request: Request
     answer: Answer
-    body: Any = None
     key: bytes | None = None
     used: bool = False
     turns_used: set[int] = field(default_factory=set)
@@ -113,6 +113,12 @@ class Recorded:
     @property
     def label(self) -> str:
         return f"#{self.index} ({self.source})" if self.source else f"#{self.index}"
+
+    @cached_property
+    def body(self) -> Any:
+        """The recorded request's JSON body (None for none, or a WebSocket handshake); parsed on first use,
+        so a sequence-mode load of a large cassette does not parse every request."""
+        return None if isinstance(self.answer, WebSocketAnswer) else _parse_recorded_body(self.request)
 
 
 def _parse_recorded_body(request: Request) -> Any:
@@ -226,9 +232,9 @@ class Matcher:
                 if answer is None:
                     continue
                 request = exchange.request
-                body = _parse_recorded_body(request) if isinstance(exchange, HttpExchange) else None
-                key = normalized_key(body, self.normalizer) if self.mode == "body" and body is not None else None
-                entry = Recorded(index, source, route_of(request.method, request.path), request, answer, body, key)
+                entry = Recorded(index, source, route_of(request.method, request.path), request, answer)
+                if self.mode == "body" and isinstance(exchange, HttpExchange) and entry.body is not None:
+                    entry.key = normalized_key(entry.body, self.normalizer)
                 self.recorded.append(entry)
                 self._pools.setdefault(entry.route, _RoutePool()).add(entry)
                 if self.mode == "body" and isinstance(answer, WebSocketAnswer):

@@ -38,14 +38,6 @@ def unified_json_diff(recorded: Any, received: Any) -> str:
     return "\n".join(difflib.unified_diff(before, after, "recorded", "received", lineterm=""))
 
 
-def first_difference(diff: str) -> str:
-    """The first changed line of a unified diff, for a one-line log."""
-    for line in diff.splitlines()[2:]:
-        if line[:1] in "+-":
-            return line.strip()[:160]
-    return ""
-
-
 @dataclass
 class Report:
     """Counters and events of one replay; ``emit`` gets each event's log line as it happens."""

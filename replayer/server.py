@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from rec.cassette import Exchange, load_cassette
+from rec.closest import first_difference
 from rec.encoding import ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import HttpAnswer, Served, WebSocketAnswer, json_answer
@@ -42,7 +43,7 @@ from replayer.http import HttpConnection
 from replayer.invariants import InvariantViolation, validate_request_body_invariants
 from replayer.lanes import message_lane
 from replayer.matching import Matcher, MatchMode, NoMatch, Recorded, Route, Rule, TurnMatch, route_of, show_route
-from replayer.report import Report, ReportEvent, first_difference, unified_json_diff
+from replayer.report import Report, ReportEvent, unified_json_diff
 from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake
 
 if TYPE_CHECKING:
@@ -341,11 +342,12 @@ class ReplayServer:
         before, after = normalizer.body(recorded), normalizer.body(received)
         if before == after:
             return
-        diff = unified_json_diff(before, after)
         where = f"turn {turn}: " if turn is not None else ""
+        first = first_difference(before, after)
+        at = f" first at {first.describe()}" if first is not None else ""
         self.report.add(ReportEvent("drift", show_route(route), entry.index,
-                                    f"{where}request differs from the recorded one: {first_difference(diff)}",
-                                    diff, before, after))
+                                    f"{where}request differs from the recorded one{at}",
+                                    unified_json_diff(before, after), before, after))
 
     def count_served(self, route: Route, entry: Recorded | None, what: str) -> None:
         self.report.served += 1

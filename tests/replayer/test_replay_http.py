@@ -142,6 +142,8 @@ def test_drift_is_reported_with_a_unified_diff(serve: Any, tmp_path: Any) -> Non
     assert report["summary"]["drifted"] == 1
     (event,) = [e for e in report["events"] if e["kind"] == "drift"]
     assert event["route"] == "POST /v1/responses" and event["exchange"] == 0
+    assert event["message"] == ("request differs from the recorded one first at `input[0].content[0].text`: "
+                                'recorded "recorded words", received "different words"')
     assert '-          "text": "recorded words"' in event["diff"]
     assert '+          "text": "different words"' in event["diff"]
     assert event["recorded"]["input"][0]["content"][0]["text"] == "recorded words"
