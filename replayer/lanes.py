@@ -34,10 +34,10 @@ def message_lane(body: Any) -> str | None:
 class LaneRouter:
     """Per connection: binds client lanes to recorded lanes and picks each message's recorded turn."""
 
-    def __init__(self, answer: WebSocketAnswer, normalizer: Normalizer) -> None:
+    def __init__(self, answer: WebSocketAnswer, normalizer: Normalizer, served: set[int] | None = None) -> None:
         self.turns = answer.turns
         self.normalizer = normalizer
-        self.used: set[int] = set()
+        self.used: set[int] = set(served or ())  # turns served on an earlier connection cut by a fault
         self.to_recorded: dict[str | None, str | None] = {}
         self.to_client: dict[str | None, str | None] = {}
         self.lane_of_response = {turn.served.response_id: turn.lane for turn in self.turns

@@ -109,6 +109,9 @@ class Recorded:
     key: bytes | None = None
     used: bool = False
     turns_used: set[int] = field(default_factory=set)
+    # A WebSocket exchange whose connection an injected fault cut: the next connection to it
+    # resumes after the turns already served (the client's retry), not from the start.
+    resumes: bool = False
 
     @property
     def label(self) -> str:

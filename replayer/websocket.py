@@ -61,6 +61,12 @@ class WebSocketSession:
         self.logs = logs
         self.conversation = conversation
         self.cursor = 0
+        resumed: set[int] = set()
+        if entry is not None and entry.resumes:
+            # The reconnect after an injected fault: served turns stay served, the retry gets the faulted one.
+            entry.resumes = False
+            resumed = set(entry.turns_used)
+            self.cursor = len(resumed)
         self.ws = WSConnection(ConnectionType.SERVER)
         self.ws.receive_data(handshake_bytes("GET", target, headers))
         if not any(isinstance(event, Request) for event in self.ws.events()):
@@ -77,7 +83,7 @@ class WebSocketSession:
         self.inbox: asyncio.Queue[tuple[Any, float] | None] = asyncio.Queue()
         # A conversation on named lanes is matched per lane (replayer.lanes), in sequence mode.
         per_lane = answer.has_lanes and (entry is None or server.matcher.mode == "sequence")
-        self.lanes = LaneRouter(answer, server.matcher.normalizer) if per_lane else None
+        self.lanes = LaneRouter(answer, server.matcher.normalizer, resumed) if per_lane else None
         self._lane_tasks: dict[str | None, asyncio.Task[None]] = {}
         # Turns being sent now (per lane) and the last sent whole, to tell a client that left early.
         self._sending: dict[str | None, TurnMatch] = {}
@@ -215,7 +221,8 @@ class WebSocketSession:
             return
         matcher.give_back(match.entry, match.number)
         if whole_connection and matcher.mode == "sequence":
-            match.entry.turns_used.clear()
+            # The client reconnects to retry this turn: the new connection starts there.
+            match.entry.resumes = True
             matcher.give_back(match.entry)
 
     def _was_last_turn(self) -> bool:

@@ -43,12 +43,16 @@ def test_codex_over_http_runs_the_recorded_tool_call(tmp_path: Path) -> None:
     assert server.report.violations == 0 and server.report.unmatched == 0 and server.report.unconsumed == 0
 
 
-def test_codex_over_websocket_chains_previous_response_id(tmp_path: Path) -> None:
+def codex_websocket_cassette(path: Path) -> Path:
+    """Codex's WebSocket session: a prewarm, the turn that asks for the tool, the answer after it."""
     prewarm = [{"type": "response.created", "response": response_obj("resp_0", status="in_progress")},
                {"type": "response.completed", "response": response_obj("resp_0")}]
     create = {"type": "response.create", "input": []}
-    cassette = write(tmp_path / "codex-ws.mpk", [ws_exchange([(create, prewarm), (create, TOOL_CALL),
-                                                              (create, ANSWER)])])
+    return write(path, [ws_exchange([(create, prewarm), (create, TOOL_CALL), (create, ANSWER)])])
+
+
+def test_codex_over_websocket_chains_previous_response_id(tmp_path: Path) -> None:
+    cassette = codex_websocket_cassette(tmp_path / "codex-ws.mpk")
     with ReplayServer.from_cassettes([cassette]) as server:
         run = run_codex(tmp_path / "home", server.url, "run the echo", supports_websockets=True, cwd=tmp_path)
     assert run.rc == 0, run.stderr[-2000:]
@@ -77,3 +81,17 @@ def test_codex_retries_a_faulted_stream_and_gets_the_recording(tmp_path: Path, f
     # (The hand-built recorded request is not Codex's, hence drift events; only one fault.)
     assert [e.kind for e in server.report.events if e.kind != "drift"] == ["fault"]
     assert server.report.ok
+
+
+@pytest.mark.parametrize("action", ["close", "reset"])
+def test_codex_reconnects_after_a_websocket_cut_and_resumes_at_that_turn(tmp_path: Path, action: str) -> None:
+    cassette = codex_websocket_cassette(tmp_path / "codex-ws.mpk")
+    with ReplayServer.from_cassettes([cassette], faults=[f"0.1:after-event=2:{action}"]) as server:
+        run = run_codex(tmp_path / "home", server.url, "run the echo", supports_websockets=True, cwd=tmp_path)
+    assert run.rc == 0, run.stderr[-2000:]
+    assert "All done." in run.stdout
+    first, second = server.log.connections()
+    # Codex retries the cut turn on a new connection with its whole history: it gets the tool call.
+    assert len(first) == 2 and second[0].body_json().get("previous_response_id") is None
+    assert "rec-tool-ran" in second[-1].body_json()["input"][0]["output"]
+    assert [e.kind for e in server.report.events if e.kind != "drift"] == ["fault"]

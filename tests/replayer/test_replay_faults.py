@@ -150,6 +150,25 @@ def test_websocket_reset_then_a_new_connection_replays_it(serve: Any) -> None:
     assert server.report.ok
 
 
+def test_a_websocket_cut_at_a_later_turn_resumes_there_on_the_new_connection(serve: Any) -> None:
+    second = text_events("resp_2", "second answer")
+    turns = [*ws_turns(), ({"type": "response.create", "model": "gpt-test", "input": [user_message("more")]}, second)]
+    server = serve([ws_exchange(turns)], faults=["0.1:after-event=1:close"])
+    client = OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
+    with client.responses.connect() as connection:
+        connection.response.create(model="gpt-test", input=[user_message("hi")])
+        assert read_turn(connection)[-1].type == "response.completed"
+        connection.response.create(model="gpt-test", input=[user_message("more")])
+        cut = read_turn(connection)  # a clean close: the SDK's iteration just ends
+    assert [e.type for e in cut] == ["response.created"]
+    # The client retries the cut turn on a new connection: it gets that turn, not the first one.
+    with client.responses.connect() as connection:
+        connection.response.create(model="gpt-test", input=[user_message("more")])
+        events = read_turn(connection)
+    assert events[-1].type == "response.completed" and events[-1].response.id == "resp_2"
+    assert server.report.ok and not server.finish().unused_events()
+
+
 @pytest.mark.parametrize(("spec", "complaint"), [
     ("0:reset", "expected EXCHANGE"),
     ("x:after-event=1:reset", "EXCHANGE (an index or *)"),
