@@ -23,14 +23,22 @@ class InvariantViolation(ValueError):
     """A request that breaks an invariant; the message names the offending call id."""
 
 
-def _call_ids(items: Iterable[Any], kinds: Sequence[str]) -> set[str]:
-    ids: set[str] = set()
+_PAIRED_KINDS = frozenset({*_ANSWERS, *(kind for kinds in _ANSWERS.values() for kind in kinds)})
+
+
+def _collect(items: Iterable[Any], found: dict[str, set[str]], *, check_outputs: bool) -> None:
+    """Add each call and output item's call id to ``found`` by item type, in one pass (the hot path)."""
     for item in items:
-        if isinstance(item, dict) and item.get("type") in kinds:
-            call_id = item.get("call_id")
-            if isinstance(call_id, str) and call_id:
-                ids.add(call_id)
-    return ids
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind not in _PAIRED_KINDS:
+            continue
+        call_id = item.get("call_id")
+        if isinstance(call_id, str) and call_id:
+            found.setdefault(kind, set()).add(call_id)
+        elif check_outputs and kind in _ANSWERS:
+            raise InvariantViolation(f"{kind} with a missing or empty call_id (an orphan output should be dropped)")
 
 
 def validate_request_body_invariants(body: Any, history: Sequence[Any] = ()) -> None:
@@ -44,26 +52,23 @@ def validate_request_body_invariants(body: Any, history: Sequence[Any] = ()) -> 
         raise InvariantViolation("request body is not a JSON object")
     items = body.get("input")
     if isinstance(items, str):
-        # The API takes a bare string as one user message: nothing to pair.
+        # The API takes a bare string as one user message: nothing to pair in it.
         items = []
     if not isinstance(items, list):
         raise InvariantViolation("request body has no `input` (an array of items, or a string)")
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type")
-        if kind in _ANSWERS:
-            call_id = item.get("call_id")
-            if not isinstance(call_id, str) or not call_id:
-                raise InvariantViolation(f"{kind} with a missing or empty call_id (an orphan output should be dropped)")
-    conversation = [*history, *items]
+    found: dict[str, set[str]] = {}
+    _collect(items, found, check_outputs=True)
+    if history:
+        _collect(history, found, check_outputs=False)
+    if not found:
+        return
+    none: set[str] = set()
     for output_kind, call_kinds in _ANSWERS.items():
-        calls = _call_ids(conversation, call_kinds)
-        for call_id in sorted(_call_ids(conversation, (output_kind,)) - calls):
+        calls = set().union(*(found.get(kind, none) for kind in call_kinds))
+        for call_id in sorted(found.get(output_kind, none) - calls):
             raise InvariantViolation(
                 f"{output_kind} without a matching {' or '.join(call_kinds)} in the conversation: call id {call_id}"
             )
     for call_kind, output_kind in _NEEDS_OUTPUT.items():
-        outputs = _call_ids(conversation, (output_kind,))
-        for call_id in sorted(_call_ids(conversation, (call_kind,)) - outputs):
+        for call_id in sorted(found.get(call_kind, none) - found.get(output_kind, none)):
             raise InvariantViolation(f"{call_kind} without its {output_kind}: call id {call_id}")

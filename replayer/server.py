@@ -173,7 +173,6 @@ class ReplayServer:
     def answer_http(self, method: str, target: str, headers: Headers, body: bytes) -> HttpAnswer:
         """The answer for one HTTP request; every problem is an error answer, never an exception."""
         route = route_of(method, target)
-        shown = show_route(route)
         if not self.matcher.knows(route):
             return self._unmatched(route, self.matcher.unknown_route_message(route), 404, "rec_unknown_route")
         request = ResponsesRequest(method, target, headers, body)
@@ -202,7 +201,7 @@ class ReplayServer:
         except NoMatch as err:
             return self._unmatched(route, str(err), 409, "rec_no_match")
         if not isinstance(answer, HttpAnswer):
-            message = f"{shown} was recorded as a WebSocket; connect with Upgrade: websocket"
+            message = f"{show_route(route)} was recorded as a WebSocket; connect with Upgrade: websocket"
             return self._bad(route, message)
         if rule is not None and self.keep_requests:
             rule.log.add_request(request)
