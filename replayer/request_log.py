@@ -18,17 +18,12 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from rec.cassette import header_value
 from rec.encoding import decode_body
 
 Headers = list[tuple[str, str]]
 
 
-def _header(headers: Headers, name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers:
-        if key.lower() == lowered:
-            return value
-    return None
 
 
 def _texts_of(items: list[Any], role: str, span_type: str, key: str) -> list[str]:
@@ -135,7 +130,7 @@ class ResponsesRequest:
         return _content_and_success(self.call_output(call_id, "custom_tool_call_output"))
 
     def header(self, name: str) -> str | None:
-        return _header(self.headers, name)
+        return header_value(self.headers, name)
 
     def path(self) -> str:
         return self.target.partition("?")[0]
@@ -165,7 +160,7 @@ class WebSocketHandshake:
     headers: Headers
 
     def header(self, name: str) -> str | None:
-        return _header(self.headers, name)
+        return header_value(self.headers, name)
 
 
 @dataclass

@@ -23,14 +23,19 @@ def wait_for(condition: Any, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-def test_a_client_that_closes_a_paced_stream_early_is_reported(serve: Any) -> None:
-    server = serve([sse_exchange(request_body([]), PACED, step_ms=100)], timing="recorded")
+def read_one_event_and_leave(server: ReplayServer) -> None:
+    """A client that reads the first event of a stream, closes it, and waits for the replayer to notice."""
     client = client_of(server)
     stream = client.responses.create(model="gpt-test", input=[user_message("hi")], stream=True)
     assert next(iter(stream)).type == "response.created"
     stream.close()
     client.close()
     wait_for(lambda: server.report.unconsumed)
+
+
+def test_a_client_that_closes_a_paced_stream_early_is_reported(serve: Any) -> None:
+    server = serve([sse_exchange(request_body([]), PACED, step_ms=100)], timing="recorded")
+    read_one_event_and_leave(server)
     [event] = [e for e in server.report.events if e.kind == "unconsumed"]
     assert event.exchange == 0 and "disconnected before the end of the stream" in event.message
     assert server.report.summary()["unconsumed"] == 1
@@ -39,12 +44,7 @@ def test_a_client_that_closes_a_paced_stream_early_is_reported(serve: Any) -> No
 def test_a_client_that_leaves_a_large_stream_unread_is_reported(serve: Any) -> None:
     big = text_events("resp_big", "x" * 4_000_000, deltas=4000)  # more than the socket buffers hold
     server = serve([sse_exchange(request_body([]), big)])
-    client = client_of(server)
-    stream = client.responses.create(model="gpt-test", input=[user_message("hi")], stream=True)
-    assert next(iter(stream)).type == "response.created"
-    stream.close()
-    client.close()
-    wait_for(lambda: server.report.unconsumed)
+    read_one_event_and_leave(server)
     assert server.report.unconsumed == 1
 
 
