@@ -87,6 +87,11 @@ def response_head(response: Response, extra: Headers, drop: frozenset[str] = HOP
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def http_chunk(data: bytes) -> bytes:
+    """``data`` framed as one chunk of a chunked body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
 def _reason(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -183,7 +188,7 @@ class StreamAnswer(HttpAnswer):
     def chunks(self) -> list[tuple[float, bytes]]:
         """Each recorded chunk as one HTTP chunk, so the client sees the recorded boundaries."""
         recorded = self.response.chunks if self.response else []
-        return [(at, b"%x\r\n%s\r\n" % (len(data), data)) for at, data in recorded if data]
+        return [(at, http_chunk(data)) for at, data in recorded if data]
 
     @cached_property
     def immediate(self) -> bytes | None:  # type: ignore[override]

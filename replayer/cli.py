@@ -59,27 +59,18 @@ def replay(
         parse_timing(timing)
     except ValueError as err:
         raise _fail(f"bad --timing: {err}") from None
-    from replayer.faults import FaultSpecError, parse_fault
+    from replayer.faults import FaultSpecError
 
-    try:
-        faults = [parse_fault(spec) for spec in fault or ()]
-    except FaultSpecError as err:
-        raise _fail(str(err)) from None
     try:
         # The defaults, then [tool.rec] in pyproject.toml or rec.toml, then --ignore.
         normalizer = load_normalizer(ignore or ())
         server = ReplayServer.from_cassettes(
             files, host=host, port=port, timing=timing, match=match, repeat=repeat,  # type: ignore[arg-type]
             normalizer=normalizer, validate=not no_validate, keep_requests=False, emit=_emit,
-            log_requests=not quiet, faults=faults,
+            log_requests=not quiet, faults=fault or (),  # parsed before loading
         )
-    except (CassetteError, ConfigError) as err:
+    except (CassetteError, ConfigError, FaultSpecError) as err:
         raise _fail(str(err)) from None
-    recorded = len(server.matcher.recorded)
-    for spec in faults:
-        if spec.exchange is not None and spec.exchange >= recorded:
-            raise _fail(f"fault {spec.spec!r}: no exchange {spec.exchange} (the cassettes hold {recorded}, "
-                        "numbered from 0 as rec show lists them)")
     import gc
 
     # What was just loaded lives until exit: keep the collector from rescanning it while serving.

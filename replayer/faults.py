@@ -29,7 +29,7 @@ from typing import Any, Literal
 import orjson
 
 from rec.sse import split_events
-from replayer.answers import HttpAnswer, StreamAnswer, reset, response_head, sleep_until
+from replayer.answers import HttpAnswer, StreamAnswer, http_chunk, reset, sleep_until
 
 Action = Literal["reset", "close", "error", "stall", "corrupt"]
 ACTIONS = ("reset", "close", "error=CODE", "stall=MS", "corrupt")
@@ -124,10 +124,6 @@ def _number(spec: str, text: str, what: str) -> int:
     return int(text)
 
 
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
 class FaultedStream(HttpAnswer):
     """A recorded SSE answer re-cut at event boundaries, with the fault after event K.
 
@@ -143,7 +139,7 @@ class FaultedStream(HttpAnswer):
         self.give_back = give_back
         self.reclaim = reclaim
         self.status = response.status
-        self.head = response_head(response, [("transfer-encoding", "chunked")])
+        self.head = inner.head
         # Each event goes out when its last byte did in the recording.
         ends, offset = [], 0
         for at, data in response.chunks:
@@ -178,13 +174,13 @@ class FaultedStream(HttpAnswer):
             return False
         if fault.action == "error":
             event = b"event: response.failed\ndata: " + orjson.dumps(fault.failed_event(self.response_id)) + b"\n\n"
-            transport.write(_chunk(event) + b"0\r\n\r\n")
+            transport.write(http_chunk(event) + b"0\r\n\r\n")
             return False
         if fault.action == "stall":
             await asyncio.sleep(fault.stall_ms / 1000.0)
             start += fault.stall_ms / 1000.0
         else:
-            transport.write(_chunk(CORRUPT_EVENT))
+            transport.write(http_chunk(CORRUPT_EVENT))
         if not await _send_events(transport, self.events[cut:], pace, start):
             return False
         transport.write(b"0\r\n\r\n")
@@ -198,7 +194,7 @@ async def _send_events(transport: asyncio.Transport, events: list[tuple[float, b
             await sleep_until(start, at, pace)
         if transport.is_closing():
             return False
-        transport.write(_chunk(raw))
+        transport.write(http_chunk(raw))
     return True
 
 

@@ -20,6 +20,7 @@ import orjson
 
 from rec.normalize import Normalizer
 from replayer.answers import ServerFrame, Turn, WebSocketAnswer
+from replayer.matching import normalized_key
 
 # Request fields a response object echoes back, which a client may set differently per run.
 ECHOED_FIELDS = ("prompt_cache_key", "safety_identifier", "user", "metadata")
@@ -81,7 +82,7 @@ class LaneRouter:
                      if turn.lane == lane and number not in self.used), None)
 
     def _key(self, body: Any) -> bytes:
-        return orjson.dumps(self.normalizer.body(body), option=orjson.OPT_SORT_KEYS)
+        return normalized_key(body, self.normalizer)
 
     def client_lane(self, recorded: str | None) -> str | None:
         return self.to_client.get(recorded, recorded)

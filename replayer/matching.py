@@ -55,10 +55,6 @@ def normalized_key(value: Any, normalizer: Normalizer) -> bytes:
 class NoMatch(Exception):
     """Nothing left to answer a request with; the message names the route and what was recorded."""
 
-    def __init__(self, message: str, *, unknown_route: bool = False) -> None:
-        super().__init__(message)
-        self.unknown_route = unknown_route
-
 
 RequestPredicate = Callable[[ResponsesRequest], bool]
 

@@ -26,6 +26,8 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,13 +200,20 @@ def replay_problems(server: ReplayServer, options: RecOptions) -> list[str]:
 
 
 class _Recording:
-    """`rec record` as a child process writing next to the cassette, renamed into place when it stops."""
+    """`rec record` as a child process writing next to the cassette, renamed into place when it stops.
+
+    Its output goes to files, not pipes: it prints a line per exchange, and a pipe nobody
+    reads would fill and stall a long recording.
+    """
 
     def __init__(self, cassette: Path, upstream: str) -> None:
         self.cassette = cassette
         self.partial = cassette.with_name(cassette.name + ".partial")
         self.upstream = upstream
-        self.process: subprocess.Popen[str] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.output = tempfile.TemporaryDirectory(prefix="rec-record-")
+        self.stdout = Path(self.output.name) / "stdout"
+        self.stderr = Path(self.output.name) / "stderr"
 
     def __enter__(self) -> str:
         try:
@@ -214,32 +223,52 @@ class _Recording:
                         pytrace=False)
         self.cassette.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "rec", "record", "--upstream", self.upstream, "-o", str(self.partial)]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        assert self.process.stdout is not None
-        url = self.process.stdout.readline().strip()
+        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
+            self.process = subprocess.Popen(command, stdout=out, stderr=err,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        url = self._first_line()
         if not url.startswith("http://"):
-            _, err = self._stop()
-            pytest.fail(f"rec: the recorder did not start: {err.strip()}", pytrace=False)
+            self._stop()
+            errors = self._errors()
+            self.output.cleanup()
+            pytest.fail(f"rec: the recorder did not start: {errors}", pytrace=False)
         return url
 
-    def _stop(self) -> tuple[str, str]:
+    def _first_line(self) -> str:
+        """The base URL the recorder prints first ("" if it exits or times out before)."""
+        assert self.process is not None
+        deadline = time.monotonic() + RECORDER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            text = self.stdout.read_text(errors="replace")
+            if "\n" in text:
+                return text.partition("\n")[0].strip()
+            if self.process.poll() is not None:
+                return ""
+            time.sleep(0.02)
+        return ""
+
+    def _errors(self) -> str:
+        return self.stderr.read_text(errors="replace").strip()
+
+    def _stop(self) -> None:
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            return self.process.communicate(timeout=RECORDER_START_TIMEOUT_S)
+            self.process.wait(timeout=RECORDER_START_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.communicate()
+            self.process.wait()
 
     def __exit__(self, *exc: object) -> None:
-        _, err = self._stop()
+        self._stop()
         if self.partial.is_file():
             os.replace(self.partial, self.cassette)
         assert self.process is not None
+        errors = self._errors()
+        self.output.cleanup()
         if self.process.returncode != 0:
-            pytest.fail(f"rec: the recorder failed (exit {self.process.returncode}): {err.strip()}", pytrace=False)
+            pytest.fail(f"rec: the recorder failed (exit {self.process.returncode}): {errors}", pytrace=False)
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from rec.closest import first_difference
 from rec.encoding import ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import HttpAnswer, Served, WebSocketAnswer, json_answer
-from replayer.faults import Fault, faulted_answer, parse_fault
+from replayer.faults import Fault, FaultSpecError, faulted_answer, parse_fault
 from replayer.http import HttpConnection
 from replayer.invariants import InvariantViolation, validate_request_body_invariants
 from replayer.lanes import message_lane
@@ -139,7 +139,8 @@ class ReplayServer:
     def from_cassettes(cls, paths: Iterable[str | os.PathLike[str]], **options: Any) -> ReplayServer:
         """Serve the exchanges of these cassettes, in order; a damaged tail is a warning, not an error.
 
-        Raises rec.cassette.CassetteError for a file that is not a cassette.
+        Raises rec.cassette.CassetteError for a file that is not a cassette, and FaultSpecError
+        for a fault on an exchange the cassettes do not hold (it would never fire).
         """
         server = cls(**options)
         with _collector_paused():
@@ -148,6 +149,11 @@ class ReplayServer:
                 server.report.cassettes.append(str(path))
                 server.add_exchanges(cassette.exchanges, source=os.fspath(path))
                 server.warnings.extend(cassette.warnings())
+        recorded = len(server.matcher.recorded)
+        for fault in server.faults:
+            if fault.exchange is not None and fault.exchange >= recorded:
+                raise FaultSpecError(f"fault {fault.spec!r}: no exchange {fault.exchange} (the cassettes hold "
+                                     f"{recorded}, numbered from 0 as rec show lists them)")
         return server
 
     # --- building ---------------------------------------------------------------------

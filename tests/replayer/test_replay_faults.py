@@ -186,6 +186,14 @@ def test_bad_fault_specs_name_the_bad_part(spec: str, complaint: str) -> None:
     assert complaint in str(caught.value) and repr(spec) in str(caught.value)
 
 
+def test_a_fault_on_an_exchange_the_cassettes_lack_is_refused_at_load(tmp_path: Path) -> None:
+    from tests.replayer.builders import write
+
+    cassette = write(tmp_path / "one.mpk", [sse_exchange(request_body([]), EVENTS)])
+    with pytest.raises(FaultSpecError, match=r"no exchange 3 \(the cassettes hold 1"):
+        ReplayServer.from_cassettes([cassette], faults=["3:after-event=1:reset"])
+
+
 def test_rec_replay_rejects_a_bad_fault_and_an_unknown_exchange(tmp_path: Path) -> None:
     from tests.replayer.builders import write
 
