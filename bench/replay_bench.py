@@ -107,7 +107,7 @@ def write_cassette(folder: Path, body: bytes, sse: bytes, copies: int = 1) -> Pa
 
 def start_replay(folder: Path, body: bytes, sse: bytes) -> tuple[subprocess.Popen[bytes], int]:
     cassette = write_cassette(folder, body, sse)
-    process = subprocess.Popen(pinned([PYTHON, "-m", "rec.cli", "replay", str(cassette), "--repeat", "--quiet"],
+    process = subprocess.Popen(pinned([PYTHON, "-m", "rec", "replay", str(cassette), "--repeat", "--quiet"],
                                       SERVER_CORE), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     url = process.stdout.readline().decode().strip()
@@ -232,7 +232,7 @@ def start_to_listening(cassette: Path, runs: int = 7) -> float:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        process = subprocess.Popen([PYTHON, "-m", "rec.cli", "replay", str(cassette), "--quiet"], cwd=ROOT,
+        process = subprocess.Popen([PYTHON, "-m", "rec", "replay", str(cassette), "--quiet"], cwd=ROOT,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert process.stdout is not None
         process.stdout.readline()

@@ -9,7 +9,7 @@ cassettes/example.mpk; `make demo` replays it to the openai SDK.
 4. Over the WebSocket: a prewarm (`generate: false`), then a turn on the same connection.
 """
 
-from replayer.events import (
+from rec.synth.events import (
     ev_assistant_message,
     ev_completed,
     ev_function_call,
@@ -21,7 +21,7 @@ from replayer.events import (
     ev_response_created,
     user_message_item,
 )
-from replayer.scenario import Scenario
+from rec.synth.scenario import Scenario
 
 MODEL = "gpt-5-codex"
 PROMPT = "What files are in this folder?"

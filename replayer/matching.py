@@ -25,10 +25,10 @@ from typing import Any, Literal
 import orjson
 
 from rec.cassette import Exchange, HttpExchange, Request, WebSocketExchange
-from rec.closest import closest
 from rec.encoding import ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import Answer, Turn, WebSocketAnswer, compile_exchange
+from replayer.closest import closest
 from replayer.request_log import RequestLog, ResponsesRequest
 
 MatchMode = Literal["sequence", "body"]

@@ -102,3 +102,49 @@ class Report:
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
         os.replace(tmp, target)
+
+
+# --- reading a report back (rec diff --report) ---------------------------------------
+
+REPORT_PROBLEMS = ("drift", "violation", "unmatched", "bad_request", "unconsumed")
+
+
+class ReportError(ValueError):
+    """A file that is not a rec replay report."""
+
+
+def check_report(document: Any, name: str) -> dict[str, Any]:
+    if not isinstance(document, dict) or "rec_report" not in document:
+        raise ReportError(f"{name}: not a rec replay report (no rec_report key)")
+    if document["rec_report"] != 1:
+        raise ReportError(f"{name}: report version {document['rec_report']} is not one this rec reads (1)")
+    if not isinstance(document.get("events"), list) or not isinstance(document.get("summary"), dict):
+        raise ReportError(f"{name}: a rec report needs `summary` and `events`")
+    return document
+
+
+def report_has_problems(report: dict[str, Any]) -> bool:
+    return any(e.get("kind") in REPORT_PROBLEMS for e in report["events"])
+
+
+def render_report(report: dict[str, Any], fmt: str, name: str) -> str:
+    summary = ", ".join(f"{k} {v}" for k, v in report["summary"].items())
+    problems = [e for e in report["events"] if e.get("kind") in (*REPORT_PROBLEMS, "unused")]
+    if fmt == "json":
+        return json.dumps({"clean": not report_has_problems(report), **report}, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        icon = "✅" if not report_has_problems(report) else "❌"
+        lines = [f"### {icon} rec replay report `{name}`", "", summary]
+        for event in problems:
+            where = f" exchange #{event['exchange']}" if event.get("exchange") is not None else ""
+            lines += ["", f"**{event['kind']}** `{event['route']}`{where}: {event['message']}"]
+            if event.get("diff"):
+                lines += ["", "```diff", event["diff"], "```"]
+        return "\n".join(lines) + "\n"
+    lines = [f"rec diff --report {name}: {summary}"]
+    for event in problems:
+        where = f" exchange #{event['exchange']}" if event.get("exchange") is not None else ""
+        lines.append(f"\n{event['kind'].upper()}: {event['route']}{where}: {event['message']}")
+        if event.get("diff"):
+            lines.append(event["diff"])
+    return "\n".join(lines) + "\n"

@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from rec.cassette import Exchange, load_cassette
-from rec.closest import first_difference
 from rec.encoding import ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import HttpAnswer, Served, WebSocketAnswer, json_answer
+from replayer.closest import first_difference
 from replayer.faults import Fault, FaultSpecError, faulted_answer, parse_fault
 from replayer.http import HttpConnection
 from replayer.invariants import InvariantViolation, validate_request_body_invariants

@@ -14,7 +14,7 @@ import zstandard
 
 from rec.cassette import Close, End, Frame, Header, HttpExchange, Request, Response, WebSocketExchange, write_cassette
 
-REC = [sys.executable, "-m", "rec.cli"]
+REC = [sys.executable, "-m", "rec"]
 
 
 def run_rec(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from replayer.events import (
+from rec.synth.events import (
     ev_assistant_message,
     ev_completed,
     ev_function_call,
@@ -26,7 +26,7 @@ from replayer.events import (
     sse_failed,
     user_message_item,
 )
-from replayer.mock import (
+from rec.testing.mock import (
     MockServer,
     ResponseTemplate,
     WebSocketConnectionConfig,

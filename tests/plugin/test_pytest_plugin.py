@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from replayer.events import ev_assistant_message, ev_completed, ev_response_created, user_message_item
-from replayer.scenario import Scenario
+from rec.synth.events import ev_assistant_message, ev_completed, ev_response_created, user_message_item
+from rec.synth.scenario import Scenario
 from tests.support.upstream import running_upstream
 
 AGENT_TEST = '''
@@ -167,8 +167,8 @@ def test_auto_records_a_missing_cassette_and_replays_an_existing_one(pytester: p
 def test_rec_mock_verifies_at_teardown(pytester: pytest.Pytester) -> None:
     write_source(pytester, '''
         from openai import OpenAI
-        from replayer.events import ev_completed, ev_response_created, sse
-        from replayer.mock import mount_sse_sequence
+        from rec.synth.events import ev_completed, ev_response_created, sse
+        from rec.testing.mock import mount_sse_sequence
 
         def test_short(rec_mock):
             mount_sse_sequence(rec_mock, [sse([ev_response_created("r1"), ev_completed("r1")])] * 2)

@@ -19,7 +19,7 @@ from rec.cassette import End
 from tests.replayer.builders import request_body, sse_event, sse_exchange, text_events, user_message, write
 
 pytestmark = pytest.mark.slow
-REC = [sys.executable, "-m", "rec.cli"]
+REC = [sys.executable, "-m", "rec"]
 
 
 class Replay:

@@ -12,8 +12,8 @@ from openai import OpenAI
 
 from rec.cassette import HttpExchange, WebSocketExchange, load_cassette
 from rec.sse import split_events
-from replayer.events import ev_completed, ev_response_created
-from replayer.scenario import ACCEPT_DELAY_KEY, Scenario
+from rec.synth.events import ev_completed, ev_response_created
+from rec.synth.scenario import ACCEPT_DELAY_KEY, Scenario
 from replayer.server import ReplayServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def test_json_scenarios(tmp_path: Path) -> None:
     ("scenario.txt", "x", "a scenario is a Python module"),
     ("raises.py", "def scenario():\n    raise RuntimeError('boom')\n", "RuntimeError: boom (at raises.py:2)"),
     ("empty.py", "X = 1\n", "define scenario()"),
-    ("wrong.py", "def scenario():\n    return 42\n", "returned int, not a replayer.scenario.Scenario"),
+    ("wrong.py", "def scenario():\n    return 42\n", "returned int, not a rec.synth.scenario.Scenario"),
     ("bad.json", '{"exchanges": [{"kind": "nope"}]}', "exchanges[0] (nope): unknown kind 'nope'"),
     ("broken.json", "{", "Expecting property name"),
 ])

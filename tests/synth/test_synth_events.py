@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from replayer import events as ev
+from rec.synth import events as ev
 
 USAGE0 = {"input_tokens": 0, "input_tokens_details": None, "output_tokens": 0, "output_tokens_details": None,
           "total_tokens": 0}

@@ -2,7 +2,7 @@
 
 Plain functions that return dicts (one SSE event each) or strings (whole SSE bodies);
 they never touch the network. Use them in scenarios (`rec synth`) and with the mount
-API (`replayer.mock`)::
+API (`rec.testing.mock`)::
 
     body = sse([ev_response_created("resp-1"), ev_function_call("call-1", "shell", "{}"),
                 ev_completed("resp-1")])

@@ -8,16 +8,14 @@ from typing import Annotated
 
 import typer
 
+from rec.cli.errors import fail, warn
+
 
 class Format(enum.StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
 
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"rec diff: error: {message}", err=True)
-    return typer.Exit(2)
 
 
 def diff(
@@ -42,31 +40,32 @@ def diff(
 
     from rec.cassette import CassetteError, load_cassette
     from rec.config import ConfigError, load_normalizer
-    from rec.diff import ReportError, check_report, diff_exchanges, render_report, report_has_problems
+    from rec.diff import diff_exchanges
+    from replayer.report import ReportError, check_report, render_report, report_has_problems
 
     if report is not None:
         if a is not None or b is not None:
-            raise _fail("give either two cassettes or --report FILE, not both")
+            raise fail("give either two cassettes or --report FILE, not both")
         try:
             document = check_report(json.loads(report.read_text()), str(report))
         except FileNotFoundError:
-            raise _fail(f"{report}: no such report file") from None
+            raise fail(f"{report}: no such report file") from None
         except (OSError, ValueError, ReportError) as err:
-            raise _fail(str(err) if isinstance(err, ReportError) else f"{report}: not a JSON report ({err})") from None
+            raise fail(str(err) if isinstance(err, ReportError) else f"{report}: not a JSON report ({err})") from None
         typer.echo(render_report(document, fmt.value, str(report)), nl=False)
         raise typer.Exit(1 if report_has_problems(document) else 0)
     if a is None or b is None:
-        raise _fail("give two cassettes to compare (rec diff A B), or --report FILE")
+        raise fail("give two cassettes to compare (rec diff A B), or --report FILE")
     if requests_only and responses_only:
-        raise _fail("--requests-only and --responses-only exclude each other")
+        raise fail("--requests-only and --responses-only exclude each other")
     try:
         normalizer = load_normalizer(ignore or [])
         left, right = load_cassette(a), load_cassette(b)
     except (CassetteError, ConfigError) as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     for cassette in (left, right):
         for warning in cassette.warnings():
-            typer.echo(f"rec diff: warning: {warning}", err=True)
+            warn(warning)
     parts = ("request",) if requests_only else ("response",) if responses_only else ("request", "response")
     result = diff_exchanges(left.exchanges, right.exchanges, normalizer, parts, str(a), str(b))
     from rec.diff import render_json, render_markdown, render_text

@@ -33,7 +33,7 @@ from rec.cassette import (
     WebSocketExchange,
     write_cassette,
 )
-from replayer.events import Event, sse
+from rec.synth.events import Event, sse
 
 Headers = Sequence[tuple[str, str]]
 # Where the accept delay of a synthesized WebSocket lives in the cassette (exchange extra).

@@ -14,7 +14,7 @@ Registered by the ``pytest11`` entry point, so installing rec is enough::
 - ``--rec-mode``: ``replay`` (default; a missing cassette is an error), ``record`` (the
   requests go through ``rec record`` to ``--rec-upstream`` and the cassette is rewritten),
   ``auto`` (replay when the cassette exists, record otherwise).
-- ``rec_mock``: a mock server for the mount API (``replayer.mock``), verified at teardown.
+- ``rec_mock``: a mock server for the mount API (``rec.testing.mock``), verified at teardown.
 
 Replaying never imports mitmproxy; recording runs ``rec record`` as a child process.
 """
@@ -35,7 +35,7 @@ from typing import Literal
 
 import pytest
 
-from replayer.mock import MockServer, start_mock_server
+from rec.testing.mock import MockServer, start_mock_server
 from replayer.request_log import RequestLog
 from replayer.server import ReplayServer
 

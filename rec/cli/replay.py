@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rec.cli.errors import fail, warn
+
 if TYPE_CHECKING:
     from replayer.server import ReplayServer
 
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"rec: error: {message}", err=True)
-    return typer.Exit(2)
 
 
 def _emit(line: str) -> None:
@@ -54,11 +52,11 @@ def replay(
     from replayer.server import ReplayServer, parse_timing
 
     if match not in ("sequence", "body"):
-        raise _fail(f"unknown --match {match!r}: use sequence or body")
+        raise fail(f"unknown --match {match!r}: use sequence or body")
     try:
         parse_timing(timing)
     except ValueError as err:
-        raise _fail(f"bad --timing: {err}") from None
+        raise fail(f"bad --timing: {err}") from None
     from replayer.faults import FaultSpecError
 
     try:
@@ -70,13 +68,13 @@ def replay(
             log_requests=not quiet, faults=fault or (),  # parsed before loading
         )
     except (CassetteError, ConfigError, FaultSpecError) as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     import gc
 
     # What was just loaded lives until exit: keep the collector from rescanning it while serving.
     gc.freeze()
     for warning in server.warnings:
-        typer.echo(f"rec: warning: {warning}", err=True)
+        warn(warning)
     code = _run(server)
     if code == 2:
         raise typer.Exit(2)
@@ -86,7 +84,7 @@ def replay(
         try:
             final.write(report)
         except OSError as err:
-            raise _fail(f"cannot write the report to {report}: {err.strerror}") from None
+            raise fail(f"cannot write the report to {report}: {err.strerror}") from None
     raise typer.Exit(0 if final.ok else 1)
 
 

@@ -12,11 +12,7 @@ from urllib.parse import urlsplit
 import typer
 
 from rec import __version__
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"rec record: error: {message}", err=True)
-    return typer.Exit(2)
+from rec.cli.errors import fail
 
 
 def check_upstream(upstream: str) -> str:
@@ -60,16 +56,16 @@ def record(
     from recorder.redact import RedactionRuleError, Rules
 
     if forward == (upstream is not None):
-        raise _fail("give either --upstream ORIGIN (reverse proxy) or --forward (HTTPS_PROXY), not both or neither")
+        raise fail("give either --upstream ORIGIN (reverse proxy) or --forward (HTTPS_PROXY), not both or neither")
     try:
         origin = check_upstream(upstream) if upstream else None
         rules = Rules().with_rules(redact or [])
     except (ValueError, RedactionRuleError) as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     if output.is_dir():
-        raise _fail(f"{output} is a directory; give a cassette file name with -o")
+        raise fail(f"{output} is a directory; give a cassette file name with -o")
     if not os.access(output.parent if str(output.parent) else Path("."), os.W_OK):
-        raise _fail(f"cannot write {output}: its folder {output.parent} is not writable or does not exist")
+        raise fail(f"cannot write {output}: its folder {output.parent} is not writable or does not exist")
 
     # The heavy import, only now.
     from rec.cassette import CassetteWriter, Header
@@ -79,7 +75,7 @@ def record(
     try:
         writer = CassetteWriter.create(output, Header(upstream=origin, metadata={"recorder": f"rec {__version__}"}))
     except OSError as err:
-        raise _fail(f"cannot write {output}: {err.strerror}") from None
+        raise fail(f"cannot write {output}: {err.strerror}") from None
 
     def say(line: str) -> None:
         print(line, flush=True)
@@ -93,7 +89,7 @@ def record(
         tally = asyncio.run(run_proxy(settings, writer, say, log))
     except OSError as err:
         writer.close()
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     finally:
         writer.close()
     log(f"recorded {tally.exchanges} exchange(s) ({tally.websockets} WebSocket, {tally.failed} failed) "

@@ -7,13 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rec.cli.errors import fail
+
 if TYPE_CHECKING:
-    from replayer.scenario import Scenario
+    from rec.synth.scenario import Scenario
 
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"rec synth: error: {message}", err=True)
-    return typer.Exit(2)
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -22,17 +20,17 @@ def load_scenario(path: Path) -> Scenario:
     import json
     import traceback
 
-    from replayer.scenario import Scenario, scenario_from_json
+    from rec.synth.scenario import Scenario, scenario_from_json
 
     if not path.is_file():
-        raise _fail(f"{path}: no such scenario file")
+        raise fail(f"{path}: no such scenario file")
     if path.suffix == ".json":
         try:
             return scenario_from_json(json.loads(path.read_text()))
         except (ValueError, json.JSONDecodeError) as err:
-            raise _fail(f"{path}: {err}") from None
+            raise fail(f"{path}: {err}") from None
     if path.suffix != ".py":
-        raise _fail(f"{path}: a scenario is a Python module (.py) or a JSON file (.json)")
+        raise fail(f"{path}: a scenario is a Python module (.py) or a JSON file (.json)")
     spec = importlib.util.spec_from_file_location(f"rec_scenario_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -41,12 +39,12 @@ def load_scenario(path: Path) -> Scenario:
         built = module.scenario() if hasattr(module, "scenario") else getattr(module, "SCENARIO", None)
     except Exception as err:
         last = traceback.extract_tb(err.__traceback__)[-1]
-        raise _fail(f"{path}: the scenario raised {type(err).__name__}: {err} "
+        raise fail(f"{path}: the scenario raised {type(err).__name__}: {err} "
                     f"(at {Path(last.filename).name}:{last.lineno})") from None
     if built is None:
-        raise _fail(f"{path}: define scenario() returning a Scenario, or a module-level SCENARIO")
+        raise fail(f"{path}: define scenario() returning a Scenario, or a module-level SCENARIO")
     if not isinstance(built, Scenario):
-        raise _fail(f"{path}: scenario() returned {type(built).__name__}, not a replayer.scenario.Scenario")
+        raise fail(f"{path}: scenario() returned {type(built).__name__}, not a rec.synth.scenario.Scenario")
     return built
 
 
@@ -59,5 +57,5 @@ def synth(
     try:
         built.write(output)
     except OSError as err:
-        raise _fail(f"cannot write {output}: {err.strerror}") from None
+        raise fail(f"cannot write {output}: {err.strerror}") from None
     typer.echo(f"rec synth: wrote {len(built.exchanges)} exchange(s) to {output}", err=True)

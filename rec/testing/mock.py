@@ -274,7 +274,7 @@ class FunctionCallResponseMocks:
 def mount_function_call_agent_response(server: MockServer, call_id: str, arguments: str,
                                        tool_name: str) -> FunctionCallResponseMocks:
     """A function call turn, then a "done" message turn, each mounted once."""
-    from replayer.events import ev_assistant_message, ev_completed, ev_function_call, ev_response_created, sse
+    from rec.synth.events import ev_assistant_message, ev_completed, ev_function_call, ev_response_created, sse
 
     first = mount_sse_once(server, sse([ev_response_created("resp-1"), ev_function_call(call_id, tool_name, arguments),
                                         ev_completed("resp-1")]))

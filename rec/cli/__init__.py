@@ -1,0 +1,52 @@
+"""The `rec` command line: one thin typer module per command over library functions tests call directly.
+
+Every command module imports only typer and the standard library at the top, so
+`rec --help` and `rec replay` start fast and never load mitmproxy.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rec import __version__
+from rec.cli.diff import diff
+from rec.cli.record import record
+from rec.cli.replay import replay
+from rec.cli.show import show
+from rec.cli.synth import synth
+
+app = typer.Typer(
+    name="rec",
+    help="Record and replay OpenAI Responses API traffic (HTTP, SSE and WebSocket) for tests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Record and replay OpenAI Responses API traffic for tests."""
+
+
+app.command(help="Record traffic through a proxy to an upstream, into a cassette.")(record)
+app.command(help="Serve cassettes as a mock Responses API server.")(replay)
+app.command(help="Build a cassette from a scenario of ev_* builders, without recording.")(synth)
+app.command(help="Compare two cassettes (or a replay report) for CI.")(diff)
+app.command(help="Show a cassette's exchanges as a table (or as JSON with --json).")(show)
+
+
+def main() -> None:
+    app()
