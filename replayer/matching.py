@@ -15,12 +15,13 @@ predicate on the request, an optional use limit, and a log of the requests it se
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -31,7 +32,21 @@ from replayer.answers import Answer, Turn, WebSocketAnswer, compile_exchange
 from replayer.closest import closest
 from replayer.request_log import RequestLog, ResponsesRequest
 
-MatchMode = Literal["sequence", "body"]
+
+class MatchMode(enum.StrEnum):
+    """How recorded exchanges are picked for a request; ``MatchMode(text)`` refuses anything else."""
+
+    sequence = "sequence"
+    body = "body"
+
+    @classmethod
+    def parse(cls, value: str) -> MatchMode:
+        """The mode named ``value``; ValueError naming it and the choices otherwise (for every entry point)."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"unknown match mode {value!r}: use {' or '.join(m.value for m in cls)}") from None
+
 Route = tuple[str, str]
 
 

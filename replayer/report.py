@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from replayer.outcome import REPLAY_EXIT, REPORT_GATE, Policy, event_line
+
 EventKind = Literal["drift", "violation", "unmatched", "unused", "unconsumed", "bad_request", "fault"]
 REPORT_VERSION = 1
 
@@ -64,8 +66,7 @@ class Report:
             elif event.kind == "unconsumed":
                 self.unconsumed += 1
         if self.emit is not None:
-            where = f" exchange #{event.exchange}" if event.exchange is not None else ""
-            self.emit(f"{event.kind}: {event.route}{where}: {event.message}")
+            self.emit(event_line(event))
 
     def unused_events(self) -> list[ReportEvent]:
         return [event for event in self.events if event.kind == "unused"]
@@ -85,8 +86,8 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """True when the run had no violations and no unmatched requests (the CLI's exit 0)."""
-        return self.violations == 0 and self.unmatched == 0
+        """True when nothing fails the run under ``rec replay``'s exit policy."""
+        return not REPLAY_EXIT.failures(self.events)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,9 +107,6 @@ class Report:
 
 # --- reading a report back (rec diff --report) ---------------------------------------
 
-REPORT_PROBLEMS = ("drift", "violation", "unmatched", "bad_request", "unconsumed")
-
-
 class ReportError(ValueError):
     """A file that is not a rec replay report."""
 
@@ -124,12 +122,12 @@ def check_report(document: Any, name: str) -> dict[str, Any]:
 
 
 def report_has_problems(report: dict[str, Any]) -> bool:
-    return any(e.get("kind") in REPORT_PROBLEMS for e in report["events"])
+    return bool(REPORT_GATE.failures(report["events"]))
 
 
 def render_report(report: dict[str, Any], fmt: str, name: str) -> str:
     summary = ", ".join(f"{k} {v}" for k, v in report["summary"].items())
-    problems = [e for e in report["events"] if e.get("kind") in (*REPORT_PROBLEMS, "unused")]
+    problems = Policy(unused=True, unconsumed=True, drift=True).failures(report["events"])
     if fmt == "json":
         return json.dumps({"clean": not report_has_problems(report), **report}, indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
@@ -143,8 +141,7 @@ def render_report(report: dict[str, Any], fmt: str, name: str) -> str:
         return "\n".join(lines) + "\n"
     lines = [f"rec diff --report {name}: {summary}"]
     for event in problems:
-        where = f" exchange #{event['exchange']}" if event.get("exchange") is not None else ""
-        lines.append(f"\n{event['kind'].upper()}: {event['route']}{where}: {event['message']}")
+        lines.append(f"\n{event_line(event)}")
         if event.get("diff"):
             lines.append(event["diff"])
     return "\n".join(lines) + "\n"

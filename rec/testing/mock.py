@@ -26,6 +26,7 @@ from typing import Any
 from rec.cassette import Close, HttpExchange, Request, Response
 from replayer.answers import HttpAnswer, ServerFrame, Turn, WebSocketAnswer, compile_exchange, json_answer
 from replayer.matching import Rule
+from replayer.outcome import MOUNTS, event_line
 from replayer.request_log import RequestLog, ResponsesRequest
 from replayer.server import ReplayServer
 
@@ -170,8 +171,7 @@ class MockServer:
 
     def verify(self) -> None:
         """Raise AssertionError naming every violation, unmatched request and unmet expected count."""
-        problems = [f"{e.kind}: {e.route}: {e.message}" for e in self.server.report.events
-                    if e.kind in ("violation", "bad_request", "unmatched")]
+        problems = [event_line(event) for event in MOUNTS.failures(self.server.report.events)]
         for mock in self.mocks:
             if mock.expected is not None and mock.rule.uses != mock.expected:
                 problems.append(f"{mock.rule.method} {mock.rule.path}: expected {mock.expected} request(s), "

@@ -29,13 +29,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import pytest
 
 from rec.testing.mock import MockServer, start_mock_server
+from replayer.outcome import PYTEST, event_line
 from replayer.request_log import RequestLog
 from replayer.server import ReplayServer
 
@@ -191,12 +192,8 @@ def _replay_server(paths: list[Path], options: RecOptions) -> ReplayServer:
 
 def replay_problems(server: ReplayServer, options: RecOptions) -> list[str]:
     """The replayer's messages that fail a test: violations, unmatched, and unless allowed, unused and unconsumed."""
-    failing = {"violation", "bad_request", "unmatched"}
-    failing |= set() if options.allow_unused else {"unused"}
-    failing |= set() if options.allow_unconsumed else {"unconsumed"}
-    return [f"{event.kind}: {event.route}"
-            + (f" exchange #{event.exchange}" if event.exchange is not None else "") + f": {event.message}"
-            for event in server.report.events if event.kind in failing]
+    policy = replace(PYTEST, unused=not options.allow_unused, unconsumed=not options.allow_unconsumed, drift=False)
+    return [event_line(event) for event in policy.failures(server.report.events)]
 
 
 class _Recording:
