@@ -11,8 +11,9 @@ from typing import Any
 
 _EXPORTS = {
     "ReplayServer": "replayer.server",
-    "error_answer": "replayer.server",
-    "parse_timing": "replayer.server",
+    "error_answer": "replayer.answers",
+    "parse_timing": "replayer.pacing",
+    "MatchMode": "replayer.match_modes",
     "Rule": "replayer.matching",
     "NoMatch": "replayer.matching",
     "sse_answer": "replayer.answers",

@@ -16,22 +16,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import struct
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cached_property
 from http import HTTPStatus
 from typing import Any, Literal
 
 import orjson
 
-from rec.cassette import Close, Exchange, HttpExchange, Request, Response, WebSocketExchange
+from rec.cassette import Close, Exchange, Headers, HttpExchange, Request, Response, WebSocketExchange
 from rec.sse import is_event_stream, split_events
+from replayer.echo import Swaps, echo_payload
+from replayer.faults import CORRUPT_EVENT, CORRUPT_FRAME, Fault, play
+from replayer.lanes import client_lane, server_lane
+from replayer.pacing import send_paced, sleep_until
 
-Headers = list[tuple[str, str]]
-Fault = Literal["reset", "close"]
+# How a recorded stream ended when it did not complete: the peer reset it, or cut it short.
+RecordedCut = Literal["reset", "close"]
 
 # Headers that describe one hop's connection, not the answer; framing is recomputed.
 HOP_BY_HOP = frozenset({
@@ -48,6 +52,17 @@ class Served:
 
     response_id: str | None
     output: tuple[Any, ...]
+
+
+def served_from_body(body: bytes) -> Served:
+    """A JSON answer that is a response object (a non-streamed create, a compact): its id and output."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return Served(None, ())
+    if not isinstance(value, dict) or not isinstance(value.get("id"), str) or not isinstance(value.get("output"), list):
+        return Served(None, ())
+    return Served(value["id"], tuple(value["output"]))
 
 
 def served_from_events(payloads: list[bytes]) -> Served:
@@ -73,10 +88,22 @@ def served_from_events(payloads: list[bytes]) -> Served:
     return Served(response_id, tuple(done_items or final_output))
 
 
-def _fault_of(exchange: HttpExchange) -> Fault | None:
+def _recorded_cut(exchange: HttpExchange) -> RecordedCut | None:
     if exchange.end.state != "error":
         return None
     return "reset" if exchange.end.error == "reset" else "close"
+
+
+def _writer(transport: asyncio.Transport) -> Callable[[bytes], bool]:
+    """A send function for ``send_paced``: writes while the connection is open."""
+
+    def write(data: bytes) -> bool:
+        if transport.is_closing():
+            return False
+        transport.write(data)
+        return True
+
+    return write
 
 
 def response_head(response: Response, extra: Headers, drop: frozenset[str] = HOP_BY_HOP) -> bytes:
@@ -108,13 +135,6 @@ def reset(transport: asyncio.BaseTransport) -> None:
     transport.abort()
 
 
-async def sleep_until(start: float, offset_ms: float, pace: float) -> None:
-    """Sleep until ``offset_ms * pace`` after ``start`` (time.monotonic): no summed sleeps, so no drift."""
-    delay = start + offset_ms * pace / 1000.0 - time.monotonic()
-    if delay > 0:
-        await asyncio.sleep(delay)
-
-
 class Answer:
     """A compiled recorded answer; ``index`` is the exchange's position across the loaded cassettes."""
 
@@ -136,12 +156,17 @@ class HttpAnswer(Answer):
         """Write the answer; returns False when the connection must not be reused (cut or reset)."""
         raise NotImplementedError
 
+    def with_echo(self, swaps: Swaps) -> HttpAnswer:
+        """This answer with the fields it echoes from its request swapped (replayer.echo)."""
+        return self
+
 
 class BodyAnswer(HttpAnswer):
     """A whole body with a Content-Length; with pacing it goes out when the recorded body was complete."""
 
     def __init__(self, response: Response, duration_ms: float) -> None:
         body = response.body
+        self.response = response
         self.status = response.status
         self.immediate = response_head(response, [("content-length", str(len(body)))]) + body
         self.duration_ms = duration_ms
@@ -151,7 +176,7 @@ class BodyAnswer(HttpAnswer):
     @cached_property
     def _served(self) -> Served:
         if self._content_type and "json" in self._content_type:
-            return served_from_events([self._body])
+            return served_from_body(self._body)
         return Served(None, ())
 
     @property
@@ -164,17 +189,26 @@ class BodyAnswer(HttpAnswer):
         transport.write(self.immediate or b"")
         return True
 
+    def with_echo(self, swaps: Swaps) -> HttpAnswer:
+        body = echo_payload(self._body, swaps) if self._content_type and "json" in self._content_type else self._body
+        if body is self._body:
+            return self
+        echoed = BodyAnswer(dataclasses.replace(self.response, chunks=[(0.0, body)]), self.duration_ms)
+        echoed.index, echoed.source = self.index, self.source
+        return echoed
+
 
 class StreamAnswer(HttpAnswer):
     """A chunked body sent chunk by chunk at the recorded offsets, then ended as recorded."""
 
     def __init__(self, exchange: HttpExchange) -> None:
+        self.exchange = exchange
         response = exchange.response
-        self.fault = _fault_of(exchange)
+        self.cut = _recorded_cut(exchange)
         self.end_ms = exchange.end.at_ms
         self.status = response.status if response else 0
-        # A faulted stream never sends the last chunk: the client sees a body cut short.
-        self.tail = b"" if self.fault else b"0\r\n\r\n"
+        # A stream recorded cut never sends the last chunk: the client sees a body cut short.
+        self.tail = b"" if self.cut else b"0\r\n\r\n"
         self.response = response
 
     # The wire bytes are built on first serve, not at load: a 10,000-exchange cassette
@@ -192,7 +226,7 @@ class StreamAnswer(HttpAnswer):
 
     @cached_property
     def immediate(self) -> bytes | None:  # type: ignore[override]
-        if self.fault is not None:
+        if self.cut is not None:
             return None
         return b"".join([self.head, *(data for _, data in self.chunks), self.tail])
 
@@ -208,21 +242,27 @@ class StreamAnswer(HttpAnswer):
     def served(self) -> Served:
         return self._served
 
+    def with_echo(self, swaps: Swaps) -> HttpAnswer:
+        response = self.response
+        if response is None or not is_event_stream(response.header("content-type")):
+            return self
+        # Each event becomes its own chunk, sent when its last byte was in the recording.
+        chunks = [(at, _echo_event(raw, swaps)) for at, raw in _timed_events(response)]
+        echoed = StreamAnswer(dataclasses.replace(self.exchange, response=dataclasses.replace(response, chunks=chunks)))
+        echoed.index, echoed.source = self.index, self.source
+        return echoed
+
     async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
         if self.head:
             transport.write(self.head)
-        for at, data in self.chunks:
-            if pace is not None:
-                await sleep_until(start, at, pace)
-            if transport.is_closing():
-                return False
-            transport.write(data)
-        if self.fault is None:
+        if not await send_paced(self.chunks, _writer(transport), pace, start):
+            return False
+        if self.cut is None:
             transport.write(self.tail)
             return True
         if pace is not None:
             await sleep_until(start, self.end_ms, pace)
-        if self.fault == "reset":
+        if self.cut == "reset":
             reset(transport)
         else:
             transport.close()
@@ -277,7 +317,6 @@ class WebSocketAnswer(Answer):
     close: Close | None
     index: int | None = None
     source: str = ""
-    last_turn_ms: float = field(default=0.0)
     # How long the server waits before accepting the upgrade (a synthesized connection's
     # `accept_delay_ms`), so tests can catch a client with its connection still opening.
     accept_delay_ms: float = 0.0
@@ -291,18 +330,18 @@ class WebSocketAnswer(Answer):
     def from_exchange(cls, exchange: WebSocketExchange) -> WebSocketAnswer:
         greeting: list[ServerFrame] = []
         turns: list[Turn] = []
-        # A server frame answers the latest client message on its lane: with one lane that is
-        # simply the latest message; with concurrent lanes, their events interleave on the wire.
+        # A server frame answers the latest client message on its lane (replayer.lanes): with one
+        # lane that is simply the latest message; with concurrent lanes, events interleave on the wire.
         latest: dict[str | None, Turn] = {}
         lane_of_response: dict[str, str] = {}
         for frame in exchange.frames:
             if frame.from_client:
-                lane = _client_lane(frame.payload, lane_of_response)
+                lane = client_lane(frame.payload, lane_of_response)
                 turn = Turn(frame.payload, [], frame.at_ms, lane)
                 turns.append(turn)
                 latest[lane] = turn
                 continue
-            lane = _server_lane(frame.payload, lane_of_response) if frame.is_text else None
+            lane = server_lane(frame.payload, lane_of_response) if frame.is_text else None
             owner = latest.get(lane) or (turns[-1] if turns else None)
             if owner is None:
                 greeting.append(ServerFrame(frame.at_ms, frame.is_text, frame.payload))
@@ -316,42 +355,8 @@ class WebSocketAnswer(Answer):
             greeting=greeting,
             turns=turns,
             close=exchange.close,
-            last_turn_ms=turns[-1].at_ms if turns else 0.0,
             accept_delay_ms=float(exchange.extra.get("accept_delay_ms", 0.0)),
         )
-
-
-def _client_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
-    """The lane of a client message: its `stream_id`, or for a steer, the lane of the response it targets."""
-    if b"stream_id" not in payload and b"response.steer" not in payload:
-        return None  # the common case, decided without parsing
-    try:
-        message = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(message, dict):
-        return None
-    if message.get("type") == "response.steer":
-        return lane_of_response.get(message.get("previous_response_id"))  # type: ignore[arg-type]
-    lane = message.get("stream_id")
-    return lane if isinstance(lane, str) else None
-
-
-def _server_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
-    """The `stream_id` an event echoes; a `response.created` also ties its response id to the lane."""
-    if b"stream_id" not in payload:
-        return None
-    try:
-        event = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    lane = event.get("stream_id") if isinstance(event, dict) else None
-    if not isinstance(lane, str):
-        return None
-    response = event.get("response")
-    if isinstance(response, dict) and isinstance(response.get("id"), str):
-        lane_of_response[response["id"]] = lane
-    return lane
 
 
 def compile_exchange(exchange: Exchange, index: int | None = None, source: str = "") -> Answer | None:
@@ -393,3 +398,137 @@ def json_answer(value: Any, status: int = 200, headers: Iterable[tuple[str, str]
                         chunks=[(0.0, orjson.dumps(value))])
     return BodyAnswer(response, 0.0)
 
+
+def error_answer(status: int, code: str, message: str, headers: Headers | None = None) -> BodyAnswer:
+    """An OpenAI-style JSON error; ``code`` is one of rec's own (rec_invariant_violation, rec_no_match, ...)."""
+    body = {"error": {"type": "invalid_request_error", "code": code, "message": message, "param": None}}
+    return json_answer(body, status, headers or [])
+
+
+class FaultedAnswer(HttpAnswer):
+    """A recorded HTTP answer served under a fault (replayer.faults), then given back for the client's retry.
+
+    An SSE answer is re-cut at event boundaries and the fault comes after event K; a whole
+    body has no events, so the fault replaces it (a hang-up, an error status, a delay, a
+    body that is not JSON). The exchange is given back before anything is sent, so a client
+    that retries at once finds it; a stall the client waits out takes it again.
+    """
+
+    def __init__(self, inner: HttpAnswer, fault: Fault, give_back: Callable[[], None],
+                 reclaim: Callable[[], None]) -> None:
+        self.inner = inner
+        self.fault = fault
+        self.give_back = give_back
+        self.reclaim = reclaim
+        streamed = isinstance(inner, StreamAnswer) and inner.response is not None
+        self.status = (fault.status or 500) if fault.action == "error" and not streamed else inner.status
+        self.index, self.source = inner.index, inner.source
+
+    async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
+        self.give_back()
+        inner = self.inner
+        if isinstance(inner, StreamAnswer) and inner.response is not None:
+            transport.write(inner.head)
+            sink: _EventSink | _BodySink = _EventSink(transport, inner.served.response_id)
+            events = _timed_events(inner.response)
+        else:
+            sink, events = _BodySink(transport, inner, pace, start), []
+        if await play(events, self.fault, sink, pace, start):
+            self.reclaim()
+        # A stream that ended with its last chunk (or a whole error body) leaves the connection usable.
+        return sink.answered and not transport.is_closing()
+
+
+def _echo_event(raw: bytes, swaps: Swaps) -> bytes:
+    """An SSE event with the swaps applied to its (one-line) data; as is otherwise."""
+    for line in raw.split(b"\n"):
+        if line.startswith(b"data:") and b'"response"' in line:
+            data = line[5:].lstrip(b" ")
+            echoed = echo_payload(data, swaps)
+            return raw if echoed is data else raw.replace(line, b"data: " + echoed, 1)
+    return raw
+
+
+def _timed_events(response: Response) -> list[tuple[float, bytes]]:
+    """Each SSE event of a recorded stream with the offset at which its last byte went out."""
+    ends, offset = [], 0
+    for at, data in response.chunks:
+        offset += len(data)
+        ends.append((offset, at))
+    events, position = [], 0
+    for event in split_events(response.body):
+        position += len(event.raw)
+        at = next((at for end, at in ends if end >= position), ends[-1][1] if ends else 0.0)
+        events.append((at, event.raw))
+    return events
+
+
+class _EventSink:
+    """Faults on a chunked SSE stream: each event one chunk; an error is a `response.failed` event."""
+
+    def __init__(self, transport: asyncio.Transport, response_id: str | None) -> None:
+        self.transport = transport
+        self.response_id = response_id
+        self.send = _writer(transport)
+        self.answered = False  # the body ended with its last chunk
+
+    def send_event(self, raw: bytes) -> bool:
+        return self.send(http_chunk(raw))
+
+    def send_error(self, fault: Fault) -> None:
+        event = b"event: response.failed\ndata: " + orjson.dumps(fault.failed_event(self.response_id)) + b"\n\n"
+        self.send(http_chunk(event))
+        self.end()
+
+    def send_corrupt(self) -> None:
+        self.send(http_chunk(CORRUPT_EVENT))
+
+    def end(self) -> None:
+        self.answered = self.send(b"0\r\n\r\n")
+
+    def reset(self) -> None:
+        reset(self.transport)
+
+    async def complete(self) -> bool:
+        self.end()
+        return self.answered
+
+
+class _BodySink:
+    """Faults on a whole body: hang up, answer an error status, or a body that is not JSON; else the body."""
+
+    def __init__(self, transport: asyncio.Transport, inner: HttpAnswer, pace: float | None, start: float) -> None:
+        self.transport = transport
+        self.inner = inner
+        self.pace = pace
+        self.start = start
+        self.replaced = False  # the fault answered in the body's place
+        self.answered = False  # a whole answer went out
+
+    def send_event(self, raw: bytes) -> bool:
+        raise AssertionError("a whole body has no events")  # play() is given none
+
+    def send_error(self, fault: Fault) -> None:
+        body = orjson.dumps({"error": {"type": "server_error", "code": fault.code,
+                                       "message": fault.error_message(), "param": None}})
+        self._answer(fault.status or 500, body)
+
+    def send_corrupt(self) -> None:
+        self._answer(self.inner.status, CORRUPT_FRAME.encode())
+
+    def end(self) -> None:
+        self.transport.close()
+
+    def reset(self) -> None:
+        reset(self.transport)
+
+    async def complete(self) -> bool:
+        if self.replaced or self.transport.is_closing():
+            return False
+        self.answered = await self.inner.send(self.transport, self.pace, self.start)
+        return self.answered
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.replaced = self.answered = True
+        head = f"HTTP/1.1 {status} rec fault\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        self.transport.write(head.encode() + body)

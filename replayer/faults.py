@@ -22,18 +22,17 @@ when CODE is not a number), ``stall`` delays it, ``corrupt`` sends a body that i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
-import orjson
-
-from rec.sse import split_events
-from replayer.answers import HttpAnswer, StreamAnswer, http_chunk, reset, sleep_until
+from replayer.pacing import send_paced
 
 Action = Literal["reset", "close", "error", "stall", "corrupt"]
 ACTIONS = ("reset", "close", "error=CODE", "stall=MS", "corrupt")
 CORRUPT_EVENT = b'event: response.output_text.delta\ndata: {"type": "response.output_text.delta", "delta": \n\n'
+# One recorded event as a transport sends it: SSE event bytes, a WebSocket frame.
+Event = TypeVar("Event", contravariant=True)
 CORRUPT_FRAME = '{"type": "response.output_text.delta", "delta": '
 
 
@@ -124,119 +123,59 @@ def _number(spec: str, text: str, what: str) -> int:
     return int(text)
 
 
-class FaultedStream(HttpAnswer):
-    """A recorded SSE answer re-cut at event boundaries, with the fault after event K.
+class FaultSink(Protocol[Event]):
+    """How one transport speaks a fault: the SSE stream, the whole HTTP body, the WebSocket."""
 
-    The exchange is given back (``give_back``) before anything is sent, so a client that
-    retries at once finds it; a stall the client waits out takes it again (``reclaim``).
+    def send_event(self, event: Event) -> bool:
+        """Send one recorded event (SSE event, WebSocket frame); False once the peer is gone."""
+        ...
+
+    def send_error(self, fault: Fault) -> None:
+        """The error the transport speaks for ``error=CODE``."""
+        ...
+
+    def send_corrupt(self) -> None:
+        """Something that is not valid JSON where an event (or a body) should be."""
+        ...
+
+    def end(self) -> None:
+        """End cleanly before the recorded end (``close``)."""
+        ...
+
+    def reset(self) -> None:
+        """Abort the connection with a TCP RST (``reset``)."""
+        ...
+
+    async def complete(self) -> bool:
+        """Finish after the last event as recorded; whether the answer reached the client whole."""
+        ...
+
+
+async def play(events: Sequence[tuple[float, Event]], fault: Fault, sink: FaultSink[Event], pace: float | None,
+               start: float) -> bool:
+    """Send recorded ``(offset_ms, event)``s with ``fault`` after the first K; the one dispatch of fault actions.
+
+    Returns whether the recorded answer went out whole (only a stall the client waited out):
+    the caller gives the exchange back for the client's retry otherwise.
     """
-
-    def __init__(self, inner: StreamAnswer, fault: Fault, give_back: Callable[[], None],
-                 reclaim: Callable[[], None]) -> None:
-        response = inner.response
-        assert response is not None
-        self.fault = fault
-        self.give_back = give_back
-        self.reclaim = reclaim
-        self.status = response.status
-        self.head = inner.head
-        # Each event goes out when its last byte did in the recording.
-        ends, offset = [], 0
-        for at, data in response.chunks:
-            offset += len(data)
-            ends.append((offset, at))
-        self.events: list[tuple[float, bytes]] = []
-        position = 0
-        for event in split_events(response.body):
-            position += len(event.raw)
-            at = next((at for end, at in ends if end >= position), ends[-1][1] if ends else 0.0)
-            self.events.append((at, event.raw))
-        self.response_id = inner.served.response_id
-
-    async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
-        self.give_back()
-        delivered = await self._send(transport, pace, start)
-        if delivered:
-            self.reclaim()
-        return delivered and not transport.is_closing()
-
-    async def _send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
-        """Whether the recorded answer went out whole (a stall that the client waited out)."""
-        transport.write(self.head)
-        fault, cut = self.fault, self.fault.after_event
-        if not await _send_events(transport, self.events[:cut], pace, start):
-            return False
-        if fault.action == "reset":
-            reset(transport)
-            return False
-        if fault.action == "close":
-            transport.write(b"0\r\n\r\n")
-            return False
-        if fault.action == "error":
-            event = b"event: response.failed\ndata: " + orjson.dumps(fault.failed_event(self.response_id)) + b"\n\n"
-            transport.write(http_chunk(event) + b"0\r\n\r\n")
-            return False
-        if fault.action == "stall":
-            await asyncio.sleep(fault.stall_ms / 1000.0)
-            start += fault.stall_ms / 1000.0
-        else:
-            transport.write(http_chunk(CORRUPT_EVENT))
-        if not await _send_events(transport, self.events[cut:], pace, start):
-            return False
-        transport.write(b"0\r\n\r\n")
-        return fault.action == "stall"
-
-
-async def _send_events(transport: asyncio.Transport, events: list[tuple[float, bytes]], pace: float | None,
-                       start: float) -> bool:
-    for at, raw in events:
-        if pace is not None:
-            await sleep_until(start, at, pace)
-        if transport.is_closing():
-            return False
-        transport.write(http_chunk(raw))
-    return True
-
-
-class FaultedBody(HttpAnswer):
-    """A non-streamed answer under a fault: hang up, an error status, a delay, or a body that is not JSON."""
-
-    def __init__(self, inner: HttpAnswer, fault: Fault, give_back: Callable[[], None],
-                 reclaim: Callable[[], None]) -> None:
-        self.inner = inner
-        self.fault = fault
-        self.give_back = give_back
-        self.reclaim = reclaim
-        self.status = (fault.status or 500) if fault.action == "error" else inner.status
-
-    async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
-        fault = self.fault
-        self.give_back()
-        if fault.action == "stall":
-            await asyncio.sleep(fault.stall_ms / 1000.0)
-            if transport.is_closing():
-                return False
-            self.reclaim()
-            return await self.inner.send(transport, pace, start + fault.stall_ms / 1000.0)
-        if fault.action == "reset":
-            reset(transport)
-            return False
-        if fault.action == "close":
-            transport.close()
-            return False
-        if fault.action == "error":
-            body = orjson.dumps({"error": {"type": "server_error", "code": fault.code,
-                                           "message": fault.error_message(), "param": None}})
-        else:
-            body = CORRUPT_FRAME.encode()
-        head = f"HTTP/1.1 {self.status} rec fault\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
-        transport.write(head.encode() + b"\r\n" + body)
-        return True
-
-
-def faulted_answer(inner: HttpAnswer, fault: Fault, give_back: Callable[[], None],
-                   reclaim: Callable[[], None]) -> HttpAnswer:
-    """The answer to serve instead of ``inner`` under ``fault``."""
-    if isinstance(inner, StreamAnswer) and inner.response is not None:
-        return FaultedStream(inner, fault, give_back, reclaim)
-    return FaultedBody(inner, fault, give_back, reclaim)
+    cut = fault.after_event
+    if not await send_paced(events[:cut], sink.send_event, pace, start):
+        return False
+    if fault.action == "reset":
+        sink.reset()
+        return False
+    if fault.action == "close":
+        sink.end()
+        return False
+    if fault.action == "error":
+        sink.send_error(fault)
+        return False
+    if fault.action == "stall":
+        await asyncio.sleep(fault.stall_ms / 1000.0)
+        start += fault.stall_ms / 1000.0
+    else:
+        sink.send_corrupt()
+    if not await send_paced(events[cut:], sink.send_event, pace, start):
+        return False
+    whole = await sink.complete()
+    return whole and fault.action == "stall"

@@ -1,9 +1,9 @@
-"""The HTTP/1.1 side of the replay server: an asyncio Protocol on httptools.
+"""The HTTP/1.1 wire adapter of the replay server: an asyncio Protocol on httptools.
 
-It parses requests (keep-alive, Content-Length and chunked bodies), asks the server
-for an answer and writes it; a request that asks to upgrade is handed to a
-``WebSocketSession`` on the same connection. Requests on one connection are
-answered in order: while a paced answer is still streaming, later ones wait.
+It parses requests (keep-alive, Content-Length and chunked bodies), asks the core
+(``replayer.core``) for the answer and writes it; a request that asks to upgrade is
+handed to a ``WebSocketConnection`` on the same connection. Requests on one connection
+are answered in order: while a paced answer is still streaming, later ones wait.
 """
 
 from __future__ import annotations
@@ -11,23 +11,41 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httptools
 
+from rec.cassette import Headers
 from replayer.answers import HttpAnswer, StreamAnswer
+from replayer.request_log import ResponsesRequest
 
 if TYPE_CHECKING:
-    from replayer.server import ReplayServer
-    from replayer.websocket import WebSocketSession
+    from replayer.core import ReplayCore
+    from replayer.websocket import WebSocketConnection
 
-Headers = list[tuple[str, str]]
+
+class Hub(Protocol):
+    """What a connection needs from the server that accepted it."""
+
+    closing: bool  # set while shutting down: connections dropped then are not the client's doing
+    connections: set[HttpConnection]
+
+    def core_for(self, target: str) -> tuple[ReplayCore, str] | None:
+        """The core that serves a request target, and the target as that core sees it; None: not a replay URL."""
+        ...
+
+    def control(self, request: ResponsesRequest) -> HttpAnswer:
+        """The answer for a request no core serves (a control API, or a 404)."""
+        ...
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
 _BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 25\r\n"
                 b"connection: close\r\n\r\nrec: malformed HTTP/1.1\r\n")
 
 
 class _Pending:
-    __slots__ = ("body", "headers", "keep_alive", "method", "received", "target")
+    __slots__ = ("body", "core", "headers", "keep_alive", "method", "received", "target")
 
     def __init__(self, method: str, target: str, headers: Headers, body: bytes, keep_alive: bool) -> None:
         self.method = method
@@ -36,16 +54,17 @@ class _Pending:
         self.body = body
         self.keep_alive = keep_alive
         self.received = time.monotonic()
+        self.core: ReplayCore | None = None  # the core that answered it
 
 
 class HttpConnection(asyncio.Protocol):
     """One client connection: parse, answer in order, or hand over to a WebSocket session."""
 
-    def __init__(self, server: ReplayServer) -> None:
-        self.server = server
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.websocket: WebSocketSession | None = None
+        self.websocket: WebSocketConnection | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
@@ -61,24 +80,22 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio classes
-        self.server.connections.add(self)
+        self.hub.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.connections.discard(self)
+        self.hub.connections.discard(self)
         if self.websocket is not None:
             self.websocket.connection_lost(exc)
             return
-        if self.server.closing:
+        if self.hub.closing:
             return
         if self._sending is not None:
             request, answer = self._sending
-            self.server.note_unconsumed(request.method, request.target, answer.index,
-                                        "the client disconnected before the end of the stream")
+            self._note_unconsumed(request, answer, "the client disconnected before the end of the stream")
         elif self._last_stream is not None and isinstance(exc, ConnectionResetError | BrokenPipeError):
             # Closing a socket with unread data makes the kernel send an RST instead of a FIN.
             request, answer = self._last_stream
-            self.server.note_unconsumed(request.method, request.target, answer.index,
-                                        "the client closed the connection with part of the stream unread")
+            self._note_unconsumed(request, answer, "the client closed the connection with part of the stream unread")
 
     def data_received(self, data: bytes) -> None:
         if self.websocket is not None:
@@ -131,8 +148,13 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        answer = self.server.answer_http(request.method, request.target, request.headers, request.body)
-        pace = self.server.pace
+        found = self.hub.core_for(request.target)
+        if found is None:
+            answer, pace = self.hub.control(_request(request, request.target)), None
+        else:
+            core, target = found
+            request.core, request.target = core, target
+            answer, pace = core.handle_http(_request(request, target)), core.pace
         if pace is None and answer.immediate is not None:
             # The hot path: the whole precomputed response in one write.
             transport.write(answer.immediate)
@@ -142,16 +164,16 @@ class HttpConnection(asyncio.Protocol):
                 transport.close()
             return
         self._busy = True
-        self.server.spawn(self._send_paced(answer, request))
+        self.hub.spawn(self._send_paced(answer, pace, request))
 
-    async def _send_paced(self, answer: HttpAnswer, request: _Pending) -> None:
+    async def _send_paced(self, answer: HttpAnswer, pace: float | None, request: _Pending) -> None:
         transport = self.transport
         assert transport is not None
-        # Only a stream answered as recorded can be left unread; a fault's cut is the replayer's own.
-        tracked = answer if isinstance(answer, StreamAnswer) and answer.fault is None else None
+        # Only a stream answered as recorded can be left unread; a cut is the recording's or a fault's.
+        tracked = answer if isinstance(answer, StreamAnswer) and answer.cut is None else None
         if tracked is not None:
             self._sending = (request, tracked)
-        reusable = await answer.send(transport, self.server.pace, request.received)
+        reusable = await answer.send(transport, pace, request.received)
         self._sending = None
         if tracked is not None and not transport.is_closing():
             self._last_stream = (request, tracked)
@@ -163,20 +185,36 @@ class HttpConnection(asyncio.Protocol):
         while self._queue and not self._busy:
             self._answer(self._queue.popleft())
 
+    def _note_unconsumed(self, request: _Pending, answer: StreamAnswer, problem: str) -> None:
+        if request.core is not None:
+            request.core.note_unconsumed(request.method, request.target, answer.index, problem)
+
     def _start_websocket(self, rest: bytes) -> None:
         request, self._upgrade = self._upgrade, None
         transport = self.transport
         assert request is not None and transport is not None
-        opened = self.server.open_websocket(transport, request.method, request.target, request.headers)
-        if isinstance(opened, HttpAnswer):
+        found = self.hub.core_for(request.target)
+        if found is None:
+            refusal: HttpAnswer | WebSocketConnection = self.hub.control(_request(request, request.target))
+        else:
+            # wsproto (and h11) load on the first upgrade, keeping start-to-listening short.
+            from replayer.websocket import open_websocket
+
+            core, target = found
+            refusal = open_websocket(core, self.hub, transport, request.method, target, request.headers)
+        if isinstance(refusal, HttpAnswer):
             # A refused upgrade (recorded 426, unknown route, nothing left): answer it and hang up.
-            transport.write(opened.immediate or b"")
+            transport.write(refusal.immediate or b"")
             transport.close()
             return
-        self.websocket = opened
+        self.websocket = refusal
         if rest:
             self.websocket.data_received(rest)
 
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+
+def _request(pending: _Pending, target: str) -> ResponsesRequest:
+    return ResponsesRequest(pending.method, target, pending.headers, pending.body)

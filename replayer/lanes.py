@@ -8,22 +8,25 @@ events with the same `stream_id`, while lanes interleave. A `response.steer` has
 A replayed connection binds each lane the client opens to a recorded lane (the one whose
 next request has the same normalized content, else the first recorded lane not yet
 bound), serves each lane's recorded turns in their recorded order, and rewrites the
-client's own names into the recorded events: the `stream_id`, and the request fields a
-response echoes (`prompt_cache_key`, `safety_identifier`, `user`, `metadata`).
+client's own lane name into the recorded events' `stream_id` (with the fields a response
+echoes from its request, replayer.echo).
+
+At load, ``client_lane`` and ``server_lane`` attribute each recorded frame to its lane,
+so each server frame is filed under the client message it answered.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from rec.normalize import Normalizer
-from replayer.answers import ServerFrame, Turn, WebSocketAnswer
-from replayer.matching import normalized_key
+from replayer.echo import Swaps, echo_into
 
-# Request fields a response object echoes back, which a client may set differently per run.
-ECHOED_FIELDS = ("prompt_cache_key", "safety_identifier", "user", "metadata")
+if TYPE_CHECKING:
+    from replayer.answers import ServerFrame, Turn
 
 
 def message_lane(body: Any) -> str | None:
@@ -32,12 +35,45 @@ def message_lane(body: Any) -> str | None:
     return lane if isinstance(lane, str) else None
 
 
+def client_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
+    """The lane of a client message: its `stream_id`, or for a steer, the lane of the response it targets."""
+    if b"stream_id" not in payload and b"response.steer" not in payload:
+        return None  # the common case, decided without parsing
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    if message.get("type") == "response.steer":
+        return lane_of_response.get(message.get("previous_response_id"))  # type: ignore[arg-type]
+    lane = message.get("stream_id")
+    return lane if isinstance(lane, str) else None
+
+
+def server_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
+    """The `stream_id` an event echoes; a `response.created` also ties its response id to the lane."""
+    if b"stream_id" not in payload:
+        return None
+    try:
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    lane = event.get("stream_id") if isinstance(event, dict) else None
+    if not isinstance(lane, str):
+        return None
+    response = event.get("response")
+    if isinstance(response, dict) and isinstance(response.get("id"), str):
+        lane_of_response[response["id"]] = lane
+    return lane
+
+
 class LaneRouter:
     """Per connection: binds client lanes to recorded lanes and picks each message's recorded turn."""
 
-    def __init__(self, answer: WebSocketAnswer, normalizer: Normalizer, served: set[int] | None = None) -> None:
-        self.turns = answer.turns
-        self.normalizer = normalizer
+    def __init__(self, turns: list[Turn], key: Callable[[Any], bytes], served: set[int] | None = None) -> None:
+        self.turns = turns
+        self.key = key  # a message's normalized form, to bind a client lane to the recorded lane it resembles
         self.used: set[int] = set(served or ())  # turns served on an earlier connection cut by a fault
         self.to_recorded: dict[str | None, str | None] = {}
         self.to_client: dict[str | None, str | None] = {}
@@ -68,8 +104,8 @@ class LaneRouter:
                 free.append(turn.lane)
         if not free:
             return client  # nothing left to bind: the pick finds no turn and says so
-        wanted = self._key(body)
-        same_content = [lane for lane in free if self._key(self._next_body(lane)) == wanted]
+        wanted = self.key(body)
+        same_content = [lane for lane in free if self.key(self._next_body(lane)) == wanted]
         # Same next request first; else the lane of the same name; else the first one free.
         fallback = client if client in free else free[0]
         recorded = same_content[0] if same_content else fallback
@@ -81,28 +117,18 @@ class LaneRouter:
         return next((turn.body for number, turn in enumerate(self.turns)
                      if turn.lane == lane and number not in self.used), None)
 
-    def _key(self, body: Any) -> bytes:
-        return normalized_key(body, self.normalizer)
-
     def client_lane(self, recorded: str | None) -> str | None:
         return self.to_client.get(recorded, recorded)
 
 
-def rewrite_frames(turn: Turn, body: Any, client_lane: str | None) -> list[ServerFrame]:
+def rewrite_frames(turn: Turn, client_lane: str | None, swaps: Swaps) -> list[ServerFrame]:
     """The turn's frames with the client's lane name and echoed fields in place of the recorded ones."""
-    swaps: dict[str, tuple[Any, Any]] = {}
-    recorded_body = turn.body if isinstance(turn.body, dict) else {}
-    if isinstance(body, dict) and body.get("type") != "response.steer":
-        for name in ECHOED_FIELDS:
-            if name in recorded_body and body.get(name) != recorded_body[name]:
-                swaps[name] = (recorded_body[name], body.get(name))
     if client_lane == turn.lane and not swaps:
         return turn.frames
     return [_rewrite(frame, turn.lane, client_lane, swaps) for frame in turn.frames]
 
 
-def _rewrite(frame: ServerFrame, recorded_lane: str | None, client_lane: str | None,
-             swaps: dict[str, tuple[Any, Any]]) -> ServerFrame:
+def _rewrite(frame: ServerFrame, recorded_lane: str | None, client_lane: str | None, swaps: Swaps) -> ServerFrame:
     if not frame.is_text:
         return frame
     try:
@@ -111,17 +137,11 @@ def _rewrite(frame: ServerFrame, recorded_lane: str | None, client_lane: str | N
         return frame
     if not isinstance(event, dict):
         return frame
-    changed = False
+    changed = echo_into(event, swaps)
     if recorded_lane is not None and event.get("stream_id") == recorded_lane:
         if client_lane is None:
             del event["stream_id"]
         else:
             event["stream_id"] = client_lane
         changed = True
-    response = event.get("response")
-    if isinstance(response, dict):
-        for name, (recorded, received) in swaps.items():
-            if name in response and response[name] == recorded:
-                response[name] = received
-                changed = True
-    return ServerFrame(frame.at_ms, True, orjson.dumps(event)) if changed else frame
+    return dataclasses.replace(frame, payload=orjson.dumps(event)) if changed else frame

@@ -2,12 +2,8 @@
 
 A route is the method plus the path with an optional leading ``/v1`` stripped, so a
 client whose base URL has ``/v1`` and one whose base URL lacks it reach the same
-exchanges. Recorded exchanges are matched by one of two named strategies:
-
-- ``sequence``: per route, the Nth request gets the Nth recorded answer (per WebSocket
-  connection, the Nth message gets the Nth recorded turn);
-- ``body``: the first unused exchange whose request body, normalized, equals the
-  request's, so concurrent clients get their own answers whatever order they arrive in.
+exchanges. Recorded exchanges are picked by the match mode's strategy
+(``replayer.match_modes``: ``sequence`` or ``body``).
 
 A ``Rule`` is a mount: an answer (or a list served in order) for a route, an optional
 predicate on the request, an optional use limit, and a log of the requests it served.
@@ -15,9 +11,7 @@ predicate on the request, an optional use limit, and a log of the requests it se
 
 from __future__ import annotations
 
-import enum
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,26 +22,13 @@ import orjson
 from rec.cassette import Exchange, HttpExchange, Request, WebSocketExchange
 from rec.encoding import ContentEncodingError, decode_body
 from rec.normalize import Normalizer
-from replayer.answers import Answer, Turn, WebSocketAnswer, compile_exchange
+from replayer.answers import Answer, WebSocketAnswer, compile_exchange
 from replayer.closest import closest
+from replayer.match_modes import MatchMode, MatchStrategy, RoutePool, TurnMatch, strategy_for
 from replayer.request_log import RequestLog, ResponsesRequest
 
-
-class MatchMode(enum.StrEnum):
-    """How recorded exchanges are picked for a request; ``MatchMode(text)`` refuses anything else."""
-
-    sequence = "sequence"
-    body = "body"
-
-    @classmethod
-    def parse(cls, value: str) -> MatchMode:
-        """The mode named ``value``; ValueError naming it and the choices otherwise (for every entry point)."""
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"unknown match mode {value!r}: use {' or '.join(m.value for m in cls)}") from None
-
 Route = tuple[str, str]
+__all__ = ["MatchMode", "Matcher", "NoMatch", "Recorded", "Route", "Rule", "TurnMatch", "route_of", "show_route"]
 
 
 def route_of(method: str, target: str) -> Route:
@@ -60,11 +41,6 @@ def route_of(method: str, target: str) -> Route:
 
 def show_route(route: Route) -> str:
     return f"{route[0]} /v1{route[1]}"
-
-
-def normalized_key(value: Any, normalizer: Normalizer) -> bytes:
-    """A JSON value's normalized form as canonical bytes, for equality and dict lookup."""
-    return orjson.dumps(normalizer.body(value), option=orjson.OPT_SORT_KEYS)
 
 
 class NoMatch(Exception):
@@ -150,87 +126,27 @@ def _parse_recorded_body(request: Request) -> Any:
         return None
 
 
-class _RoutePool:
-    """The recorded exchanges of one route, handed out by sequence or by normalized body."""
-
-    def __init__(self) -> None:
-        self.entries: list[Recorded] = []
-        self.next = 0
-        self.last: Recorded | None = None
-        self.by_key: dict[bytes | None, deque[Recorded]] = {}
-
-    def add(self, entry: Recorded) -> None:
-        self.entries.append(entry)
-        self.by_key.setdefault(entry.key, deque()).append(entry)
-
-    def take_next(self) -> Recorded | None:
-        while self.next < len(self.entries):
-            entry = self.entries[self.next]
-            self.next += 1
-            if not entry.used:
-                return self._use(entry)
-        return None
-
-    def take_by_key(self, key: bytes | None) -> Recorded | None:
-        queue = self.by_key.get(key)
-        while queue:
-            entry = queue.popleft()
-            if not entry.used:
-                return self._use(entry)
-        return None
-
-    def give_back(self, entry: Recorded) -> None:
-        """Make a served entry available again, first in line (a faulted serve the client will retry)."""
-        entry.used = False
-        self.next = min(self.next, self.entries.index(entry))
-        self.by_key.setdefault(entry.key, deque()).appendleft(entry)
-
-    def reclaim(self, entry: Recorded) -> None:
-        """Mark a given-back entry used again, unless another request took it meanwhile."""
-        if not entry.used:
-            self.by_key[entry.key].remove(entry)
-            self._use(entry)
-
-    def _use(self, entry: Recorded) -> Recorded:
-        entry.used = True
-        self.last = entry
-        return entry
-
-    def describe(self) -> str:
-        labels = ", ".join(entry.label for entry in self.entries[:8])
-        more = f" and {len(self.entries) - 8} more" if len(self.entries) > 8 else ""
-        unused = sum(not entry.used for entry in self.entries)
-        return f"{len(self.entries)} recorded ({labels}{more}), {unused} unused"
-
-
 def _served_label(label: str, used: bool) -> str:
     return f"{label} (already served)" if used else label
 
 
-@dataclass
-class TurnMatch:
-    """A recorded WebSocket turn picked for a client message, and the exchange it belongs to."""
-
-    entry: Recorded | None
-    number: int
-    turn: Turn
-
-
 class Matcher:
-    """Picks answers: mounted rules in mount order, then the recorded exchanges by the match mode."""
+    """Picks answers: mounted rules in mount order, then the recorded exchanges by the match mode's strategy."""
 
-    def __init__(self, mode: MatchMode = "sequence", normalizer: Normalizer | None = None,
+    def __init__(self, mode: MatchMode | str = MatchMode.sequence, normalizer: Normalizer | None = None,
                  repeat: bool = False) -> None:
-        self.mode = mode
         self.normalizer = normalizer or Normalizer()
+        self.strategy: MatchStrategy = strategy_for(mode, self.normalizer)
         self.repeat = repeat
         self.rules: list[Rule] = []
         self._fallbacks = 0  # how many rules at the end of ``rules`` are fallbacks
         self.recorded: list[Recorded] = []
-        self._pools: dict[Route, _RoutePool] = {}
-        # Body mode pools WebSocket turns across the recorded connections of a route.
-        self._turns: dict[Route, dict[bytes | None, deque[tuple[Recorded, int]]]] = {}
+        self._pools: dict[Route, RoutePool] = {}
         self._lock = threading.Lock()
+
+    @property
+    def mode(self) -> MatchMode:
+        return self.strategy.mode
 
     # --- loading ----------------------------------------------------------------------
 
@@ -247,15 +163,9 @@ class Matcher:
                     continue
                 request = exchange.request
                 entry = Recorded(index, source, route_of(request.method, request.path), request, answer)
-                if self.mode == "body" and isinstance(exchange, HttpExchange) and entry.body is not None:
-                    entry.key = normalized_key(entry.body, self.normalizer)
                 self.recorded.append(entry)
-                self._pools.setdefault(entry.route, _RoutePool()).add(entry)
-                if self.mode == "body" and isinstance(answer, WebSocketAnswer):
-                    turns = self._turns.setdefault(entry.route, {})
-                    for number, turn in enumerate(answer.turns):
-                        turn_key = normalized_key(turn.body, self.normalizer) if turn.body is not None else None
-                        turns.setdefault(turn_key, deque()).append((entry, number))
+                self._pools.setdefault(entry.route, RoutePool()).entries.append(entry)
+                self.strategy.index(entry)
                 added += 1
         return added
 
@@ -273,76 +183,63 @@ class Matcher:
         return route in self._pools or any(rule.route == route for rule in self.rules)
 
     def take(self, route: Route, request: ResponsesRequest, body: Any,
-             websocket: bool = False) -> tuple[Answer, Recorded | None, Rule | None]:
-        """The answer for an HTTP request or a WebSocket handshake; raises NoMatch when there is none."""
+             websocket: bool = False) -> tuple[Answer, Recorded | None, Rule | None, str | None]:
+        """The answer for an HTTP request or a WebSocket handshake; raises NoMatch when there is none.
+
+        The last item is a note when ``--repeat`` served an answer recorded for another request.
+        """
         with self._lock:
             for rule in self.rules:
                 if rule.route == route and rule.accepts(request):
-                    return rule.take(), None, rule
+                    return rule.take(), None, rule, None
             pool = self._pools.get(route)
             if pool is None:
                 mounted = [rule for rule in self.rules if rule.route == route]
                 left = sum(rule.has_uses_left() for rule in mounted)
                 raise NoMatch(f"no mounted answer for {show_route(route)} accepted this request "
                               f"({len(mounted)} mounted, {left} with uses left)")
-            if self.mode == "body" and body is not None:
-                # A recorded request without a body (synthesized with no `request=`) matches any body.
-                entry = pool.take_by_key(normalized_key(body, self.normalizer)) or pool.take_by_key(None)
-            else:
-                entry = pool.take_next()
-            if entry is None and self.repeat and pool.last is not None:
-                entry = pool.last
-            if entry is None and websocket and self.mode == "body":
-                # Body mode matches turns across connections, so any recorded handshake will do.
-                entry = next((e for e in pool.entries if isinstance(e.answer, WebSocketAnswer)), None)
+            strategy = self.strategy
+            entry = strategy.take_handshake(pool) if websocket else strategy.take(pool, body)
+            note = None
+            if entry is None and self.repeat:
+                entry = strategy.repeat(pool, body)
+                if entry is None and pool.last is not None:
+                    entry = pool.last
+                    note = (f"no recorded request matches this one {strategy.miss(body)}; --repeat served the "
+                            f"route's last answer, exchange {entry.label}")
             if entry is None:
-                how = "with this normalized body" if self.mode == "body" and body is not None else "left"
                 # Unused exchanges first: on a tie, the one the client most likely meant.
                 ordered = sorted(pool.entries, key=lambda e: e.used)
                 nearest = self._closest(body, ((_served_label(e.label, e.used), e.body) for e in ordered))
-                raise NoMatch(f"no recorded answer {how} for {show_route(route)}: {pool.describe()}{nearest}"
+                raise NoMatch(f"no recorded answer {strategy.miss(body)} for {show_route(route)}: "
+                              f"{pool.describe()}{nearest}"
                               + ("" if self.repeat else "; pass --repeat to reuse the last answer"))
-            return entry.answer, entry, None
+            return entry.answer, entry, None, note
+
+    def take_turn(self, entry: Recorded | None, cursor: int, route: Route, message: Any) -> TurnMatch | None:
+        """The recorded turn for a WebSocket client message, or None when nothing is left for it."""
+        with self._lock:
+            match = self.strategy.take_turn(entry, cursor, route, message)
+            if match is None and entry is not None and self.repeat and isinstance(entry.answer, WebSocketAnswer):
+                turns = entry.answer.turns
+                if turns:
+                    return TurnMatch(entry, len(turns) - 1, turns[-1])
+            return match
 
     def give_back(self, entry: Recorded, turn: int | None = None) -> None:
         """Undo a faulted serve: the exchange (or one WebSocket turn of it) can be served again."""
         with self._lock:
             if turn is None:
-                self._pools[entry.route].give_back(entry)
-                return
-            entry.turns_used.discard(turn)
-            if self.mode == "body":
-                assert isinstance(entry.answer, WebSocketAnswer)
-                turn_body = entry.answer.turns[turn].body
-                key = normalized_key(turn_body, self.normalizer) if turn_body is not None else None
-                self._turns[entry.route].setdefault(key, deque()).appendleft((entry, turn))
+                self.strategy.give_back(self._pools[entry.route], entry)
+            else:
+                self.strategy.give_back_turn(entry, turn)
 
     def reclaim(self, entry: Recorded) -> None:
         """Undo a give_back: the faulted serve delivered the whole answer after all (a stall waited out)."""
         with self._lock:
-            self._pools[entry.route].reclaim(entry)
+            self.strategy.reclaim(self._pools[entry.route], entry)
 
-    def take_turn(self, entry: Recorded | None, cursor: int, route: Route, message: Any) -> TurnMatch | None:
-        """The recorded turn for a WebSocket client message: the next one on the connection, or by body."""
-        with self._lock:
-            turns = entry.answer.turns if entry is not None and isinstance(entry.answer, WebSocketAnswer) else []
-            if self.mode == "body" and message is not None:
-                # As over HTTP, a recorded turn without a message (synthesized) matches any message.
-                turns_by_key = self._turns.get(route, {})
-                for key in (normalized_key(message, self.normalizer), None):
-                    queue = turns_by_key.get(key)
-                    while queue:
-                        owner, number = queue.popleft()
-                        if number not in owner.turns_used:
-                            owner.turns_used.add(number)
-                            assert isinstance(owner.answer, WebSocketAnswer)
-                            return TurnMatch(owner, number, owner.answer.turns[number])
-            elif entry is not None and cursor < len(turns):
-                entry.turns_used.add(cursor)
-                return TurnMatch(entry, cursor, turns[cursor])
-            if entry is not None and self.repeat and turns:
-                return TurnMatch(entry, len(turns) - 1, turns[-1])
-            return None
+    # --- explaining a miss ------------------------------------------------------------
 
     def unknown_route_message(self, route: Route) -> str:
         known = sorted({show_route(r) for r in self._pools} | {show_route(rule.route) for rule in self.rules})
@@ -355,12 +252,8 @@ class Matcher:
 
     def turn_miss_detail(self, route: Route, entry: Recorded | None, message: Any) -> str:
         """The closest recorded WebSocket turn to a message nothing matched, as a clause for the error."""
-        if self.mode == "body" or entry is None:
-            owners = [e for e in self._pools.get(route, _RoutePool()).entries if isinstance(e.answer, WebSocketAnswer)]
-        else:
-            owners = [entry]
         candidates = []
-        for owner in owners:
+        for owner in self.strategy.turn_candidates(self._pools.get(route), entry):
             assert isinstance(owner.answer, WebSocketAnswer)
             for number, turn in enumerate(owner.answer.turns):
                 label = _served_label(f"turn {number} of exchange {owner.label}", number in owner.turns_used)

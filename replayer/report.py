@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from replayer.outcome import REPLAY_EXIT, REPORT_GATE, Policy, event_line
 
-EventKind = Literal["drift", "violation", "unmatched", "unused", "unconsumed", "bad_request", "fault"]
+EventKind = Literal["drift", "violation", "unmatched", "unused", "unconsumed", "bad_request", "fault", "fallback"]
 REPORT_VERSION = 1
 
 
@@ -52,6 +52,7 @@ class Report:
     unconsumed: int = 0
     events: list[ReportEvent] = field(default_factory=list)
     emit: Callable[[str], None] | None = None
+    finished: bool = False  # the unused exchanges have been added (at the end of the run)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, event: ReportEvent) -> None:

@@ -49,7 +49,8 @@ def replay(
     """
     from rec.cassette import CassetteError
     from rec.config import ConfigError, load_normalizer
-    from replayer.server import ReplayServer, parse_timing
+    from replayer.pacing import parse_timing
+    from replayer.server import ReplayServer
 
     if match not in ("sequence", "body"):
         raise fail(f"unknown --match {match!r}: use sequence or body")
