@@ -17,13 +17,16 @@ bytes, call these, and write what they return.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import orjson
 
-from rec.cassette import Headers
+from rec.cassette import Headers, load_cassette
 from rec.encoding import ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import Answer, FaultedAnswer, HttpAnswer, ServerFrame, Turn, WebSocketAnswer, error_answer
@@ -86,6 +89,22 @@ class ReplayCore:
         self.log = RequestLog()
         self.conversation = Conversation(self._recorded_before)
         self._recorded_previous: set[str] | None = None
+
+    def load(self, paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+        """Serve the exchanges of these cassettes, in order; returns the warnings (a damaged tail).
+
+        Raises rec.cassette.CassetteError for a file that is not a cassette, and FaultSpecError
+        for a fault on an exchange the cassettes do not hold (it would never fire).
+        """
+        warnings: list[str] = []
+        with _collector_paused():
+            for path in paths:
+                cassette = load_cassette(path)
+                self.report.cassettes.append(str(path))
+                self.matcher.add_exchanges(cassette.exchanges, source=os.fspath(path))
+                warnings.extend(cassette.warnings())
+        self.check_fault_targets()
+        return warnings
 
     def check_fault_targets(self) -> None:
         """FaultSpecError for a fault on an exchange the loaded cassettes do not hold (it would never fire)."""
@@ -408,3 +427,16 @@ class WebSocketConversation:
         if body.get("type") == "response.steer":
             return self.lanes.client_lane(turn.lane) if self.lanes is not None else turn.lane
         return message_lane(body)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while loading: a big cassette makes only long-lived objects,
+    and collections triggered by their sheer number cost a third of the load time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

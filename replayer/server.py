@@ -21,13 +21,11 @@ served. Answers come from ``replayer.answers`` (``compile_exchange``, ``sse_answ
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import os
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
-from rec.cassette import Exchange, load_cassette
+from rec.cassette import Exchange
 from rec.normalize import Normalizer
 from replayer.answers import HttpAnswer
 from replayer.core import ReplayCore
@@ -70,13 +68,7 @@ class ReplayServer:
         for a fault on an exchange the cassettes do not hold (it would never fire).
         """
         server = cls(**options)
-        with _collector_paused():
-            for path in paths:
-                cassette = load_cassette(path)
-                server.report.cassettes.append(str(path))
-                server.add_exchanges(cassette.exchanges, source=os.fspath(path))
-                server.warnings.extend(cassette.warnings())
-        server.core.check_fault_targets()
+        server.warnings.extend(server.core.load(paths))
         return server
 
     # --- what the core holds ----------------------------------------------------------
@@ -181,16 +173,3 @@ class ReplayServer:
             finally:
                 self._runner.stop()
                 self._runner = None
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while loading: a big cassette makes only long-lived objects,
-    and collections triggered by their sheer number cost a third of the load time."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
