@@ -36,6 +36,7 @@ from replayer.echo import echo_swaps
 from replayer.faults import Fault, FaultSpecError, parse_fault
 from replayer.invariants import InvariantViolation, validate_request_body_invariants
 from replayer.lanes import LaneRouter, message_lane, rewrite_frames
+from replayer.limits import Limits
 from replayer.matching import Matcher, MatchMode, NoMatch, Recorded, Route, Rule, TurnMatch, route_of, show_route
 from replayer.report import Report, ReportEvent, unified_json_diff
 from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, WebSocketRequest
@@ -76,12 +77,14 @@ class ReplayCore:
     def __init__(self, *, match: MatchMode | str = MatchMode.sequence, normalizer: Normalizer | None = None,
                  repeat: bool = False, ignore: Sequence[str] = (), validate: bool = True,
                  keep_requests: bool = True, faults: Sequence[str | Fault] = (), pace: float | None = None,
-                 report: Report | None = None, log_served: bool = False) -> None:
+                 report: Report | None = None, log_served: bool = False,
+                 decoded_body_limit: int = Limits.decoded_body) -> None:
         # Body matching and drift compare normalized bodies (rec.normalize, shared with rec diff).
         self.matcher = Matcher(match, (normalizer or Normalizer()).with_ignored(ignore), repeat)
         self.validate = validate
         self.keep_requests = keep_requests
         self.pace = pace
+        self.decoded_body_limit = decoded_body_limit
         self.report = report or Report()
         self.log_served = log_served and self.report.emit is not None
         # A spec string raises FaultSpecError naming the bad part.
@@ -272,6 +275,10 @@ class ReplayCore:
                 return fault
         return None
 
+    def note_refused(self, target: str, message: str) -> None:
+        """Count a request the transport refused before it arrived whole (too large, too slow, malformed)."""
+        self.report.add(ReportEvent("bad_request", target or "?", None, message))
+
     def note_unconsumed(self, method: str, target: str, exchange: int | None, problem: str) -> None:
         """Report a served stream the client did not read to the end (a disconnect, or data left unread)."""
         what = "" if exchange is not None else " (a mounted answer)"  # an exchange's number is on the event
@@ -375,6 +382,10 @@ class WebSocketConversation:
             # The client reconnects to retry this turn: the new connection starts there.
             match.entry.resumes = True
             matcher.give_back(match.entry)
+
+    def note_refused(self, target: str, message: str) -> None:
+        """Count a request the transport refused before it arrived whole (too large, too slow, malformed)."""
+        self.report.add(ReportEvent("bad_request", target or "?", None, message))
 
     def note_unconsumed(self, match: TurnMatch, problem: str) -> None:
         index = match.entry.index if match.entry is not None else None

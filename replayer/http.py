@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httptools
 
 from rec.cassette import Headers
-from replayer.answers import HttpAnswer, StreamAnswer
+from replayer.answers import HttpAnswer, StreamAnswer, error_answer
+from replayer.limits import Limits
 from replayer.request_log import ResponsesRequest
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class Hub(Protocol):
 
     closing: bool  # set while shutting down: connections dropped then are not the client's doing
     connections: set[HttpConnection]
+    limits: Limits
 
     def core_for(self, target: str) -> tuple[ReplayCore, str] | None:
         """The core that serves a request target, and the target as that core sees it; None: not a replay URL."""
@@ -40,8 +42,19 @@ class Hub(Protocol):
         ...
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
-_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 25\r\n"
-                b"connection: close\r\n\r\nrec: malformed HTTP/1.1\r\n")
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class _Refusal(Exception):
+    """A request refused while it is still arriving (too large, too slow, malformed): answered, then closed."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def wire(self) -> bytes:
+        answer = error_answer(self.status, self.code, self.message, [("connection", "close")])
+        return answer.immediate or b""
 
 
 class _Pending:
@@ -75,6 +88,13 @@ class HttpConnection(asyncio.Protocol):
         # written whole (a client that sends its next request on the connection read it all).
         self._sending: tuple[_Pending, StreamAnswer] | None = None
         self._last_stream: tuple[_Pending, StreamAnswer] | None = None
+        self.limits = hub.limits
+        self._header_bytes = 0
+        self._body_bytes = 0
+        # For sweep_timeouts: when the request now arriving began (None: between requests), and
+        # when the connection last did anything.
+        self._request_began: float | None = None
+        self._last_active = time.monotonic()
 
     # --- asyncio.Protocol -------------------------------------------------------------
 
@@ -105,9 +125,32 @@ class HttpConnection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self._start_websocket(data[upgrade.args[0]:])
-        except httptools.HttpParserError:
-            assert self.transport is not None
-            self.transport.write(_BAD_REQUEST)
+        except httptools.HttpParserCallbackError as err:
+            refusal = err.__context__
+            self._refuse(refusal if isinstance(refusal, _Refusal) else
+                         _Refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
+        except httptools.HttpParserError as err:
+            self._refuse(_Refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
+
+    def _refuse(self, refusal: _Refusal) -> None:
+        """Answer a request that cannot be read whole, count it, and close: the rest of its bytes are unread."""
+        transport = self.transport
+        assert transport is not None
+        found = self.hub.core_for(self._url.decode("latin-1"))
+        if found is not None:
+            found[0].note_refused(self._url.decode("latin-1")[:200], refusal.message)
+        if not transport.is_closing():
+            transport.write(refusal.wire())
+            transport.close()
+
+    def check_timeouts(self, now: float) -> None:
+        """Refuse a request that is arriving too slowly (slowloris), close a connection idle too long."""
+        if self.websocket is not None or self.transport is None or self.transport.is_closing():
+            return
+        if self._request_began is not None and now - self._request_began > self.limits.request_timeout:
+            self._refuse(_Refusal(408, "rec_request_timeout", "the request did not arrive whole within "
+                                  f"{self.limits.request_timeout:g} s (--limit request_timeout)"))
+        elif not self._busy and now - self._last_active > self.limits.idle_timeout:
             self.transport.close()
 
     # --- httptools callbacks ----------------------------------------------------------
@@ -116,17 +159,37 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._body = []
+        self._header_bytes = self._body_bytes = 0
+        self._request_began = time.monotonic()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self.limits.url:
+            raise _Refusal(414, "rec_uri_too_long", f"the request target is over {self.limits.url} bytes "
+                                                    "(--limit url)")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > self.limits.header_bytes or len(self._headers) > self.limits.headers:
+            raise _Refusal(431, "rec_headers_too_large",
+                           f"the request has over {self.limits.headers} headers or {self.limits.header_bytes} bytes "
+                           "of them (--limit headers, --limit header_bytes)")
+
+    def on_headers_complete(self) -> None:
+        if any(name.lower() == b"expect" and value.lower() == b"100-continue" for name, value in self._headers):
+            assert self.transport is not None
+            self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
+        self._body_bytes += len(body)
+        if self._body_bytes > self.limits.body:
+            raise _Refusal(413, "rec_body_too_large", f"the request body is over {self.limits.body} bytes "
+                                                      "(--limit body)")
 
     def on_message_complete(self) -> None:
+        self._request_began = None
         self._last_stream = None  # a new request on this connection: the client read the last answer whole
         request = _Pending(
             self.parser.get_method().decode("latin-1"),
@@ -155,6 +218,7 @@ class HttpConnection(asyncio.Protocol):
             core, target = found
             request.core, request.target = core, target
             answer, pace = core.handle_http(_request(request, target)), core.pace
+        self._last_active = request.received
         if pace is None and answer.immediate is not None:
             # The hot path: the whole precomputed response in one write.
             transport.write(answer.immediate)
@@ -184,6 +248,7 @@ class HttpConnection(asyncio.Protocol):
             return
         while self._queue and not self._busy:
             self._answer(self._queue.popleft())
+        self._last_active = time.monotonic()
 
     def _note_unconsumed(self, request: _Pending, answer: StreamAnswer, problem: str) -> None:
         if request.core is not None:
@@ -218,3 +283,12 @@ class HttpConnection(asyncio.Protocol):
 
 def _request(pending: _Pending, target: str) -> ResponsesRequest:
     return ResponsesRequest(pending.method, target, pending.headers, pending.body)
+
+
+async def sweep_timeouts(hub: Hub) -> None:
+    """Check every connection's timeouts once a second (one task per server, no timer per request)."""
+    while True:
+        await asyncio.sleep(min(1.0, hub.limits.request_timeout / 4))
+        now = time.monotonic()
+        for connection in list(hub.connections):
+            connection.check_timeouts(now)

@@ -7,9 +7,11 @@ violations, drifted}, "events": [{kind, route, exchange, message, diff, recorded
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -40,9 +42,17 @@ def unified_json_diff(recorded: Any, received: Any) -> str:
     return "\n".join(difflib.unified_diff(before, after, "recorded", "received", lineterm=""))
 
 
+# Events kept whole per kind; past that, a long run under load only counts them, so memory stays flat.
+EVENTS_KEPT_PER_KIND = 100
+
+
 @dataclass
 class Report:
-    """Counters and events of one replay; ``emit`` gets each event's log line as it happens."""
+    """Counters and events of one replay; ``emit`` gets each event's log line as it happens.
+
+    The first ``EVENTS_KEPT_PER_KIND`` events of each kind are kept with their details;
+    later ones are counted (``omitted``) and still emitted as log lines.
+    """
 
     cassettes: list[str] = field(default_factory=list)
     served: int = 0
@@ -53,11 +63,18 @@ class Report:
     events: list[ReportEvent] = field(default_factory=list)
     emit: Callable[[str], None] | None = None
     finished: bool = False  # the unused exchanges have been added (at the end of the run)
+    omitted: dict[str, int] = field(default_factory=dict)
+    _kept: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, event: ReportEvent) -> None:
         with self._lock:
-            self.events.append(event)
+            kept = self._kept.get(event.kind, 0)
+            if kept < EVENTS_KEPT_PER_KIND:
+                self.events.append(event)
+                self._kept[event.kind] = kept + 1
+            else:
+                self.omitted[event.kind] = self.omitted.get(event.kind, 0) + 1
             if event.kind in ("violation", "bad_request"):
                 self.violations += 1
             elif event.kind == "unmatched":
@@ -91,19 +108,32 @@ class Report:
         return not REPLAY_EXIT.failures(self.events)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "rec_report": REPORT_VERSION,
             "cassettes": list(self.cassettes),
             "summary": self.summary(),
             "events": [asdict(event) for event in self.events],
         }
+        if self.omitted:
+            document["omitted"] = dict(self.omitted)  # events counted in the summary but not kept
+        return document
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Write the report JSON atomically (a temporary file, then a rename)."""
+        """Write the report JSON atomically: a fresh temporary file beside it, then a rename.
+
+        The rename replaces whatever is at ``path`` (a planted symlink included) without
+        writing through it.
+        """
         target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
-        os.replace(tmp, target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 # --- reading a report back (rec diff --report) ---------------------------------------

@@ -30,7 +30,8 @@ from rec.normalize import Normalizer
 from replayer.answers import HttpAnswer
 from replayer.core import ReplayCore
 from replayer.faults import Fault
-from replayer.http import HttpConnection
+from replayer.http import HttpConnection, sweep_timeouts
+from replayer.limits import Limits
 from replayer.matching import Matcher, MatchMode, Rule
 from replayer.pacing import parse_timing
 from replayer.report import Report
@@ -46,12 +47,14 @@ class ReplayServer:
                  ignore: Sequence[str] = (), normalizer: Normalizer | None = None,
                  validate: bool = True, keep_requests: bool = True,
                  emit: Callable[[str], None] | None = None, log_requests: bool = False,
-                 faults: Sequence[str | Fault] = ()) -> None:
+                 faults: Sequence[str | Fault] = (), limits: Limits | None = None) -> None:
         self.host = host
         self.port = port
+        self.limits = limits or Limits()
         self.core = ReplayCore(match=match, normalizer=normalizer, repeat=repeat, ignore=ignore, validate=validate,
                                keep_requests=keep_requests, faults=faults, pace=parse_timing(timing),
-                               report=Report(emit=emit), log_served=log_requests)
+                               report=Report(emit=emit), log_served=log_requests,
+                               decoded_body_limit=self.limits.decoded_body)
         self.warnings: list[str] = []
         self.connections: set[HttpConnection] = set()
         self.closing = False  # set while shutting down: connections dropped by us are not the client's doing
@@ -127,6 +130,7 @@ class ReplayServer:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: HttpConnection(self), self.host, self.port, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
+        self.spawn(sweep_timeouts(self))
         return self
 
     async def aclose(self) -> Report:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from typing import TYPE_CHECKING
 
 import orjson
@@ -20,6 +21,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 from wsproto.utilities import RemoteProtocolError
 
 from rec.cassette import Headers
@@ -32,6 +34,34 @@ if TYPE_CHECKING:
     from replayer.core import ReplayCore, WebSocketConversation
     from replayer.http import Hub
     from replayer.match_modes import TurnMatch
+
+
+class _BoundedDeflate(PerMessageDeflate):
+    """permessage-deflate that stops inflating a message past the size limit (close 1009), not at 5 GB."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self._inflated = 0
+
+    def frame_inbound_payload_data(self, proto: FrameDecoder | FrameProtocol, data: bytes) -> bytes | CloseReason:
+        if not self._inbound_compressed or not self._inbound_is_compressible:
+            return data
+        assert self._decompressor is not None
+        try:
+            # One byte over the room left is enough to know the message is too big.
+            inflated = self._decompressor.decompress(bytes(data), self.limit - self._inflated + 1)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        self._inflated += len(inflated)
+        if self._inflated > self.limit:
+            return CloseReason.MESSAGE_TOO_BIG
+        return inflated
+
+    def frame_inbound_complete(self, proto: FrameDecoder | FrameProtocol, fin: bool) -> bytes | CloseReason | None:
+        if fin:
+            self._inflated = 0
+        return super().frame_inbound_complete(proto, fin)
 
 
 def open_websocket(core: ReplayCore, hub: Hub, transport: asyncio.Transport, method: str, target: str,
@@ -66,8 +96,9 @@ class WebSocketConnection:
         self.transport = transport
         self.conversation = conversation
         self.pace = conversation.core.pace
+        self.max_message = hub.limits.websocket_message
         answer = conversation.answer
-        extensions = [PerMessageDeflate()] if answer.deflate else []
+        extensions = [_BoundedDeflate(self.max_message)] if answer.deflate else []
         extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
         accept = ws.send(AcceptConnection(extensions=extensions, extra_headers=extra))
         delay = answer.accept_delay_ms / 1000.0
@@ -82,6 +113,7 @@ class WebSocketConnection:
         self._sending: dict[str | None, TurnMatch] = {}
         self._last_turn: TurnMatch | None = None
         self._parts: list[str | bytes] = []
+        self._parts_size = 0
         hub.spawn(self._converse())
 
     # --- reading ----------------------------------------------------------------------
@@ -92,18 +124,25 @@ class WebSocketConnection:
         except RemoteProtocolError as err:
             # RFC 6455: a protocol error closes with 1002, bad UTF-8 in a text message with 1007 (wsproto's hint).
             hint = err.event_hint
-            code = hint.code if isinstance(hint, CloseConnection) else 1002
-            self._close(code, str(err)[:120])
-            self.transport.close()
-            self.inbox.put_nowait(None)
+            self._abandon(hint.code if isinstance(hint, CloseConnection) else 1002, str(err))
+
+    def _abandon(self, code: int, reason: str) -> None:
+        """Close with ``code`` and stop reading: the client broke the protocol or a limit."""
+        self._close(code, reason[:120])  # a close reason fits in a control frame (125 bytes)
+        self.transport.close()
+        self.inbox.put_nowait(None)
 
     def _receive(self, data: bytes) -> None:
         self.ws.receive_data(data)
         for event in self.ws.events():
             if isinstance(event, TextMessage | BytesMessage):
                 self._parts.append(event.data)
+                self._parts_size += len(event.data)
+                if self._parts_size > self.max_message:
+                    self._abandon(1009, f"message over {self.max_message} bytes (--limit websocket_message)")
+                    return
                 if event.message_finished:
-                    parts, self._parts = self._parts, []
+                    parts, self._parts, self._parts_size = self._parts, [], 0
                     message = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]
                     self.inbox.put_nowait((message, time.monotonic()))
             elif isinstance(event, Ping) and self.ws.state is ConnectionState.OPEN:
@@ -111,6 +150,9 @@ class WebSocketConnection:
             elif isinstance(event, CloseConnection):
                 if self.ws.state is ConnectionState.REMOTE_CLOSING:
                     self.transport.write(self.ws.send(event.response()))
+                else:
+                    # wsproto's own verdict on bad frames (1002, 1007, 1009): say why before hanging up.
+                    self._close(event.code, event.reason or "")
                 self.transport.close()
                 self.inbox.put_nowait(None)
 

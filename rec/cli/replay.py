@@ -41,6 +41,10 @@ def replay(
              "(EXCHANGE as rec show numbers it, or *; repeatable). See docs/replaying.md.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per served request (problems and the "
                                                               "summary are still printed).")] = False,
+    limit: Annotated[list[str] | None, typer.Option(
+        help="Raise or lower a limit on what clients send: NAME=VALUE with NAME one of body, decoded_body, url, "
+             "header_bytes, headers, websocket_message (sizes: 512KiB, 64MiB) or request_timeout, idle_timeout "
+             "(seconds). Repeatable. See docs/replaying.md.")] = None,
 ) -> None:
     """Serve cassettes as a mock Responses API server until SIGINT or SIGTERM.
 
@@ -49,24 +53,27 @@ def replay(
     """
     from rec.cassette import CassetteError
     from rec.config import ConfigError, load_normalizer
+    from replayer.faults import FaultSpecError
+    from replayer.limits import Limits
+    from replayer.match_modes import MatchMode
     from replayer.pacing import parse_timing
     from replayer.server import ReplayServer
 
-    if match not in ("sequence", "body"):
-        raise fail(f"unknown --match {match!r}: use sequence or body")
-    try:
-        parse_timing(timing)
-    except ValueError as err:
-        raise fail(f"bad --timing: {err}") from None
-    from replayer.faults import FaultSpecError
+    for option, check in (("--match", lambda: MatchMode.parse(match)), ("--timing", lambda: parse_timing(timing)),
+                          ("--limit", lambda: Limits().with_settings(limit or []))):
+        try:
+            check()
+        except ValueError as err:
+            raise fail(f"bad {option}: {err}") from None
+    mode, limits = MatchMode.parse(match), Limits().with_settings(limit or [])
 
     try:
         # The defaults, then [tool.rec] in pyproject.toml or rec.toml, then --ignore.
         normalizer = load_normalizer(ignore or ())
         server = ReplayServer.from_cassettes(
-            files, host=host, port=port, timing=timing, match=match, repeat=repeat,  # type: ignore[arg-type]
+            files, host=host, port=port, timing=timing, match=mode, repeat=repeat,
             normalizer=normalizer, validate=not no_validate, keep_requests=False, emit=_emit,
-            log_requests=not quiet, faults=fault or (),  # parsed before loading
+            log_requests=not quiet, faults=fault or (), limits=limits,
         )
     except (CassetteError, ConfigError, FaultSpecError) as err:
         raise fail(str(err)) from None
@@ -104,12 +111,13 @@ def _run(server: ReplayServer) -> int:
             typer.echo(f"rec: error: cannot listen on {server.host}:{server.port}: {reason}; "
                        "pick another --port (0 picks a free one)", err=True)
             return 2
-        sys.stdout.write(server.url + "\n")
-        sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        # Only now: a client (or a script) may signal as soon as it reads the URL.
+        sys.stdout.write(server.url + "\n")
+        sys.stdout.flush()
         await stop.wait()
         await server.aclose()
         return 0
