@@ -21,7 +21,7 @@ from tests.replayer.builders import (
     text_events,
     user_message,
 )
-from tests.replayer.conftest import post
+from tests.replayer.client import post
 
 
 def client_for(server: ReplayServer, **options: Any) -> OpenAI:
