@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 import orjson
 
 from rec.cassette import Headers, load_cassette
-from rec.encoding import ContentEncodingError, decode_body
+from rec.encoding import BodyTooLarge, ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import Answer, FaultedAnswer, HttpAnswer, ServerFrame, Turn, WebSocketAnswer, error_answer
 from replayer.closest import first_difference
@@ -158,7 +158,11 @@ class ReplayCore:
         encoding = request.header("content-encoding")
         if encoding:
             try:
-                content = decode_body(request.body, encoding)
+                content = decode_body(request.body, encoding, self.decoded_body_limit)
+            except BodyTooLarge as err:
+                message = f"the request body is refused: {err} (--limit decoded_body)"
+                self.report.add(ReportEvent("bad_request", show_route(route), None, message))
+                raise Refused(413, "rec_body_too_large", message) from None
             except ContentEncodingError as err:
                 self._refuse_bad(route, f"the body claims Content-Encoding {encoding!r} but {err}")
         try:

@@ -12,6 +12,7 @@ import zlib
 from typing import Any
 
 import pytest
+import zstandard
 
 from replayer.limits import Limits
 from replayer.server import ReplayServer
@@ -55,6 +56,14 @@ def test_an_oversized_body_is_a_413(small: ReplayServer) -> None:
                             % (len(body), body))
     assert status_of(answer) == 413 and b"--limit body" in answer
     assert small.report.violations == 1
+    still_serves(small)
+
+
+def test_a_zstd_bomb_is_refused_without_inflating_it(small: ReplayServer) -> None:
+    bomb = zstandard.ZstdCompressor(level=19).compress(b"\0" * (64 * 1024 * 1024))  # 64 MiB in a few kB
+    assert len(bomb) < 4096
+    status, _, answer = post(small, "/v1/responses", bomb, headers={"content-encoding": "zstd"})
+    assert status == 413 and b"decoded_body" in answer
     still_serves(small)
 
 
