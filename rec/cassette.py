@@ -29,6 +29,9 @@ FORMAT_MINOR_VERSION = 0
 # Read in small pieces: each decoded frame hands back its unused tail, so smaller
 # reads copy less while still reaching a 10,000-exchange file in well under a second.
 _READ_SIZE = 16 * 1024
+# The largest record a reader inflates: far above any real exchange, far below what a crafted
+# 33 kB frame could claim (a frame states its size up front; rec writes it in every frame).
+MAX_RECORD_BYTES = 512 * 1024 * 1024
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 Headers = list[tuple[str, str]]
@@ -44,6 +47,49 @@ class NotACassetteError(CassetteError):
 
 class NewerVersionError(CassetteError):
     pass
+
+
+class RecordError(ValueError):
+    """A record whose field has the wrong type; ``field`` is its path in the record (``response.chunks[2]``)."""
+
+    def __init__(self, field: str, expected: str, value: Any) -> None:
+        super().__init__(f"`{field}` must be {expected}, got {_type_name(value)}")
+        self.field = field
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {bytes: "bytes", str: "text", bool: "a boolean", int: "a number", float: "a number", list: "a list",
+            dict: "a map"}.get(type(value), type(value).__name__)
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], field: str, expected: str) -> Any:
+    # bool is an int in Python; a number field must not take true/false.
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple)
+                                                                                else (kind,))):
+        raise RecordError(field, expected, value)
+    return value
+
+
+def _map(value: Any, field: str) -> dict[str, Any]:
+    return dict(_typed(value, dict, field, "a map"))
+
+
+def _text(value: Any, field: str) -> str:
+    return str(_typed(value, str, field, "text"))
+
+
+def _bytes(value: Any, field: str) -> bytes:
+    return bytes(_typed(value, bytes, field, "bytes"))
+
+
+def _number(value: Any, field: str) -> float:
+    return float(_typed(value, (int, float), field, "a number"))
+
+
+def _optional(value: Any, read: Any, field: str) -> Any:
+    return None if value is None else read(value, field)
 
 
 @dataclass
@@ -93,8 +139,13 @@ class Header:
         )
 
 
-def _pairs(value: Any) -> list[tuple[str, str]]:
-    return [(str(k), str(v)) for k, v in value or []]
+def _pairs(value: Any, field: str) -> list[tuple[str, str]]:
+    pairs = []
+    for n, pair in enumerate(_typed(value or [], list, field, "a list of [name, value] pairs")):
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise RecordError(f"{field}[{n}]", "a [name, value] pair", pair)
+        pairs.append((_text(pair[0], f"{field}[{n}][0]"), _text(pair[1], f"{field}[{n}][1]")))
+    return pairs
 
 
 @dataclass
@@ -133,16 +184,16 @@ class Request:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Request:
-        rest = dict(record)
+    def from_record(cls, record: Any, field: str = "request") -> Request:
+        rest = _map(record, field)
         return cls(
-            method=rest.pop("method"),
-            path=rest.pop("path"),
-            query=_pairs(rest.pop("query", [])),
-            headers=_pairs(rest.pop("headers", [])),
-            body=rest.pop("body", b"") or b"",
-            decoded_body=rest.pop("decoded_body", None),
-            started_at=rest.pop("started_at", 0.0),
+            method=_text(rest.pop("method", None), f"{field}.method"),
+            path=_text(rest.pop("path", None), f"{field}.path"),
+            query=_pairs(rest.pop("query", []), f"{field}.query"),
+            headers=_pairs(rest.pop("headers", []), f"{field}.headers"),
+            body=_bytes(rest.pop("body", b"") or b"", f"{field}.body"),
+            decoded_body=_optional(rest.pop("decoded_body", None), _bytes, f"{field}.decoded_body"),
+            started_at=_number(rest.pop("started_at", 0.0), f"{field}.started_at"),
             extra=rest,
         )
 
@@ -178,13 +229,19 @@ class Response:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Response:
-        rest = dict(record)
+    def from_record(cls, record: Any, field: str = "response") -> Response:
+        rest = _map(record, field)
+        status = _typed(rest.pop("status", None), int, f"{field}.status", "a whole number")
+        chunks = []
+        for n, chunk in enumerate(_typed(rest.pop("chunks", []), list, f"{field}.chunks", "a list")):
+            if not isinstance(chunk, list | tuple) or len(chunk) != 2:
+                raise RecordError(f"{field}.chunks[{n}]", "an [offset_ms, bytes] pair", chunk)
+            chunks.append((_number(chunk[0], f"{field}.chunks[{n}][0]"), _bytes(chunk[1], f"{field}.chunks[{n}][1]")))
         return cls(
-            status=rest.pop("status"),
-            reason=rest.pop("reason", ""),
-            headers=_pairs(rest.pop("headers", [])),
-            chunks=[(float(at), data) for at, data in rest.pop("chunks", [])],
+            status=status,
+            reason=_text(rest.pop("reason", "") or "", f"{field}.reason"),
+            headers=_pairs(rest.pop("headers", []), f"{field}.headers"),
+            chunks=chunks,
             extra=rest,
         )
 
@@ -213,13 +270,16 @@ class End:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> End:
-        rest = dict(record)
+    def from_record(cls, record: Any, field: str = "end") -> End:
+        rest = _map(record, field)
+        state = rest.pop("state", "completed")
+        if state not in ("completed", "error"):
+            raise RecordError(f"{field}.state", '"completed" or "error"', state)
         return cls(
-            state=rest.pop("state", "completed"),
-            error=rest.pop("error", None),
-            message=rest.pop("message", ""),
-            at_ms=rest.pop("at_ms", 0.0),
+            state=state,
+            error=_optional(rest.pop("error", None), _text, f"{field}.error"),
+            message=_text(rest.pop("message", "") or "", f"{field}.message"),
+            at_ms=_number(rest.pop("at_ms", 0.0), f"{field}.at_ms"),
             extra=rest,
         )
 
@@ -254,7 +314,7 @@ class HttpExchange:
         rest.pop("type", None)
         response = rest.pop("response", None)
         return cls(
-            request=Request.from_record(rest.pop("request")),
+            request=Request.from_record(rest.pop("request", None)),
             response=Response.from_record(response) if response is not None else None,
             end=End.from_record(rest.pop("end", {}) or {}),
             extra=rest,
@@ -281,13 +341,20 @@ class Frame:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Frame:
-        rest = dict(record)
+    def from_record(cls, record: Any, field: str = "frame") -> Frame:
+        rest = _map(record, field)
+        is_text = _typed(rest.pop("text", None), bool, f"{field}.text", "true or false")
+        payload = _bytes(rest.pop("payload", None), f"{field}.payload")
+        if is_text:
+            try:
+                payload.decode()
+            except UnicodeDecodeError:
+                raise RecordError(f"{field}.payload", "UTF-8 in a text frame", payload) from None
         return cls(
-            at_ms=float(rest.pop("at_ms")),
-            from_client=bool(rest.pop("from_client")),
-            is_text=bool(rest.pop("text")),
-            payload=bytes(rest.pop("payload")),
+            at_ms=_number(rest.pop("at_ms", None), f"{field}.at_ms"),
+            from_client=_typed(rest.pop("from_client", None), bool, f"{field}.from_client", "true or false"),
+            is_text=is_text,
+            payload=payload,
             extra=rest,
         )
 
@@ -306,13 +373,19 @@ class Close:
         return {**self.extra, "code": self.code, "reason": self.reason, "by": self.by, "at_ms": self.at_ms}
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Close:
-        rest = dict(record)
+    def from_record(cls, record: Any, field: str = "close") -> Close:
+        rest = _map(record, field)
+        code = _optional(rest.pop("code", None), lambda v, f: _typed(v, int, f, "a close code"), f"{field}.code")
+        if code is not None and not 1000 <= code <= 4999:
+            raise RecordError(f"{field}.code", "a close code from 1000 to 4999", code)
+        by = rest.pop("by", None)
+        if by not in ("client", "server", None):
+            raise RecordError(f"{field}.by", '"client" or "server"', by)
         return cls(
-            code=rest.pop("code", None),
-            reason=rest.pop("reason", ""),
-            by=rest.pop("by", None),
-            at_ms=rest.pop("at_ms", 0.0),
+            code=code,
+            reason=_text(rest.pop("reason", "") or "", f"{field}.reason"),
+            by=by,
+            at_ms=_number(rest.pop("at_ms", 0.0), f"{field}.at_ms"),
             extra=rest,
         )
 
@@ -350,11 +423,12 @@ class WebSocketExchange:
         rest = dict(record)
         rest.pop("type", None)
         close = rest.pop("close", None)
+        frames = _typed(rest.pop("frames", []), list, "frames", "a list")
         return cls(
-            request=Request.from_record(rest.pop("request")),
-            response=Response.from_record(rest.pop("response")),
-            extensions=[str(e) for e in rest.pop("extensions", []) or []],
-            frames=[Frame.from_record(f) for f in rest.pop("frames", [])],
+            request=Request.from_record(rest.pop("request", None)),
+            response=Response.from_record(rest.pop("response", None)),
+            extensions=[_text(e, f"extensions[{n}]") for n, e in enumerate(rest.pop("extensions", []) or [])],
+            frames=[Frame.from_record(f, f"frames[{n}]") for n, f in enumerate(frames)],
             close=Close.from_record(close) if close is not None else None,
             extra=rest,
         )
@@ -383,7 +457,10 @@ def header_value(headers: Headers, name: str) -> str | None:
     return None
 
 
-def exchange_from_record(record: dict[str, Any]) -> Exchange:
+def exchange_from_record(record: Any) -> Exchange:
+    """The exchange a record holds; RecordError names the first field of the wrong type."""
+    if not isinstance(record, dict):
+        raise RecordError("record", "a map", record)
     kind = record.get("type")
     if kind == "http":
         return HttpExchange.from_record(record)
@@ -504,8 +581,9 @@ class CassetteReader:
     and is described in ``damage`` (the file's whole records are never lost).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         self.path = Path(path)
+        self.max_record_bytes = max_record_bytes
         self.damage: Damage | None = None
         self.whole_bytes = 0
         self._size = 0
@@ -575,13 +653,20 @@ class CassetteReader:
                 if not pending:
                     return
             frame_start = offset
+            while len(pending) < 18 and (more := self._stream.read(_READ_SIZE)):
+                pending += more  # a frame header is at most 18 bytes
+            self._check_record_size(frame_start, pending)
             frame = decompressor.decompressobj()
             parts: list[bytes] = []
+            inflated = 0
             while True:
                 try:
                     parts.append(frame.decompress(pending))
                 except zstandard.ZstdError:
                     raise _FrameError(frame_start, "corrupt") from None
+                inflated += len(parts[-1])
+                if inflated > self.max_record_bytes:
+                    raise self._too_large(frame_start, inflated)
                 if frame.eof:
                     unused = frame.unused_data
                     offset += len(pending) - len(unused)
@@ -594,7 +679,21 @@ class CassetteReader:
                 if not pending:
                     raise _FrameError(frame_start, "truncated")
 
+    def _check_record_size(self, offset: int, start: bytes) -> None:
+        try:
+            size = zstandard.frame_content_size(start)
+        except zstandard.ZstdError:
+            return  # not a frame header: decompressing it says "corrupt"
+        if size > self.max_record_bytes:
+            raise self._too_large(offset, size)
+
+    def _too_large(self, offset: int, size: int) -> CassetteError:
+        self.close()
+        return CassetteError(f"{self.path}: the record at byte {offset} inflates to {size} bytes or more, over the "
+                             f"{self.max_record_bytes} a record may hold; the file was not written by rec")
+
     def __iter__(self) -> Iterator[Exchange]:
+        number = 0  # the exchange's number, as rec show and the replayer count them
         while True:
             try:
                 offset, payload = next(self._frames)
@@ -605,10 +704,16 @@ class CassetteReader:
                 return
             try:
                 record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-                exchange = exchange_from_record(record)
             except Exception:
                 self._damaged(offset, "unreadable record")
                 return
+            try:
+                exchange = exchange_from_record(record)
+            except RecordError as err:
+                self.close()
+                raise CassetteError(f"{self.path}: exchange #{number} (the record at byte {offset}): {err}; the "
+                                    "file was not written by rec or was changed by hand") from None
+            number += 1
             yield exchange
 
     def _damaged(self, offset: int, reason: str) -> None:

@@ -30,13 +30,17 @@ def show(
         raise fail(str(err)) from None
     with reader:
         exchanges = islice(reader, limit) if limit is not None else iter(reader)
-        if as_json:
-            for piece in render_json(reader.header, exchanges):
-                sys.stdout.write(piece)
-        else:
-            rows = [summary_row(i, exchange) for i, exchange in enumerate(exchanges)]
-            typer.echo(describe_header(reader.header))
-            typer.echo(render_table(rows))
-            typer.echo(f"{len(rows)} exchange(s)" + (" shown" if limit is not None else ""))
+        try:
+            if as_json:
+                for piece in render_json(reader.header, exchanges):
+                    sys.stdout.write(piece)
+            else:
+                rows = [summary_row(i, exchange) for i, exchange in enumerate(exchanges)]
+                typer.echo(describe_header(reader.header))
+                typer.echo(render_table(rows))
+                typer.echo(f"{len(rows)} exchange(s)" + (" shown" if limit is not None else ""))
+        except CassetteError as err:  # a record of the wrong shape, found as it is read
+            sys.stdout.flush()
+            raise fail(str(err)) from None
         if reader.damage is not None:
             warn(f"{file}: {reader.damage.describe()}; showing the whole exchanges before it")

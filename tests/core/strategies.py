@@ -41,8 +41,13 @@ ends = st.builds(
     extra=extras,
 )
 http_exchanges = st.builds(HttpExchange, request=requests, response=st.none() | responses, end=ends, extra=extras)
-frames = st.builds(Frame, at_ms=offsets, from_client=st.booleans(), is_text=st.booleans(),
-                   payload=st.binary(max_size=32), extra=extras)
+# A text frame carries UTF-8 (RFC 6455); a binary frame any bytes.
+frames = st.one_of(
+    st.builds(Frame, at_ms=offsets, from_client=st.booleans(), is_text=st.just(True),
+              payload=st.text(max_size=16).map(str.encode), extra=extras),
+    st.builds(Frame, at_ms=offsets, from_client=st.booleans(), is_text=st.just(False),
+              payload=st.binary(max_size=32), extra=extras),
+)
 closes = st.builds(Close, code=st.none() | st.integers(1000, 4999), reason=text,
                    by=st.sampled_from([None, "client", "server"]), at_ms=offsets, extra=extras)
 websocket_exchanges = st.builds(

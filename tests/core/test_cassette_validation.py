@@ -1,0 +1,125 @@
+"""Records of the right shape but the wrong types, and records that inflate too far: one line, never a traceback.
+
+The files are built here byte by byte (msgpack in zstd frames), as a buggy writer or a
+hand edit would leave them; rec's own writer cannot make them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rec.cassette import CassetteError, Header, load_cassette
+
+GOOD_HTTP: dict[str, Any] = {
+    "type": "http",
+    "request": {"method": "POST", "path": "/v1/responses", "headers": [["content-type", "application/json"]],
+                "body": b"{}", "query": [], "started_at": 0.0},
+    "response": {"status": 200, "reason": "OK", "headers": [], "chunks": [[1.0, b"data: {}\n\n"]]},
+    "end": {"state": "completed", "error": None, "message": "", "at_ms": 2.0},
+}
+GOOD_WS: dict[str, Any] = {
+    "type": "websocket",
+    "request": {"method": "GET", "path": "/v1/responses", "headers": []},
+    "response": {"status": 101, "headers": []},
+    "extensions": [],
+    "frames": [{"at_ms": 1.0, "from_client": True, "text": True, "payload": b"{}"}],
+    "close": {"code": 1000, "reason": "", "by": "client", "at_ms": 3.0},
+}
+# (record, path to a field, a wrong value): each case the issue met as a traceback, and more.
+BAD_FIELDS = [
+    (GOOD_HTTP, ("response", "chunks", 0, 1), "text instead of bytes"),
+    (GOOD_HTTP, ("response", "chunks", 0, 1), 42),
+    (GOOD_HTTP, ("response", "chunks", 0), "not a pair"),
+    (GOOD_HTTP, ("end", "at_ms"), "soon"),
+    (GOOD_HTTP, ("request", "method"), None),
+    (GOOD_HTTP, ("request", "path"), None),
+    (GOOD_HTTP, ("request", "headers"), {"a": "b"}),
+    (GOOD_HTTP, ("response", "status"), "200"),
+    (GOOD_HTTP, ("request", "body"), msgpack.Timestamp(0)),
+    (GOOD_WS, ("close", "code"), "1000"),
+    (GOOD_WS, ("close", "code"), 70000),
+    (GOOD_WS, ("frames", 0, "payload"), b"\xff\xfe"),
+    (GOOD_WS, ("frames", 0, "at_ms"), [1]),
+    (GOOD_WS, ("frames",), "frames"),
+]
+
+
+def frame(record: Any) -> bytes:
+    return zstandard.ZstdCompressor(write_content_size=True).compress(msgpack.packb(record, use_bin_type=True,
+                                                                                 datetime=True))
+
+
+def write_raw(path: Path, *records: Any) -> Path:
+    path.write_bytes(frame(Header().to_record()) + b"".join(frame(r) for r in records))
+    return path
+
+
+def with_field(record: dict[str, Any], where: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    copy = msgpack.unpackb(msgpack.packb(record, use_bin_type=True), raw=False)
+    target = copy
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    return copy
+
+
+@pytest.mark.parametrize(("record", "where", "value"), BAD_FIELDS)
+def test_a_badly_typed_field_is_one_line_naming_the_record_and_field(tmp_path: Path, record: Any,
+                                                                      where: tuple[Any, ...], value: Any) -> None:
+    path = write_raw(tmp_path / "bad.mpk", GOOD_HTTP, with_field(record, where, value))
+    with pytest.raises(CassetteError) as raised:
+        load_cassette(path)
+    message = str(raised.value)
+    assert "exchange #1" in message and str(where[0]) in message and "\n" not in message
+
+
+def run_rec(*args: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rec", *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("command", [["show"], ["show", "--json"]])
+def test_rec_show_of_a_badly_typed_record_exits_2_without_a_traceback(tmp_path: Path, command: list[str]) -> None:
+    path = write_raw(tmp_path / "bad.mpk", with_field(GOOD_HTTP, ("end", "at_ms"), "soon"))
+    result = run_rec(*command, path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("rec: error: ") and "`end.at_ms` must be a number, got text" in result.stderr
+
+
+def test_a_record_that_claims_to_inflate_past_the_cap_is_refused_unread(tmp_path: Path) -> None:
+    bomb = zstandard.ZstdCompressor(write_content_size=True).compress(b"\0" * (600 * 1024 * 1024))
+    path = tmp_path / "bomb.mpk"
+    path.write_bytes(frame(Header().to_record()) + bomb)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(CassetteError, match=r"inflates to .* over the"):
+        load_cassette(path)
+
+
+msgpack_integers = st.integers(-(2**63), 2**64 - 1)
+wrong_values = st.one_of(st.text(max_size=5), msgpack_integers, st.floats(allow_nan=False), st.binary(max_size=5),
+                         st.lists(msgpack_integers, max_size=2), st.none(), st.booleans(),
+                         st.just(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)))
+field_paths = st.sampled_from([(GOOD_HTTP, where) for _, where, _ in BAD_FIELDS[:9]]
+                              + [(GOOD_WS, where) for _, where, _ in BAD_FIELDS[9:]])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=field_paths, value=wrong_values)
+def test_any_value_in_any_field_reads_or_is_one_clean_error(tmp_path: Path, target: Any, value: Any) -> None:
+    record, where = target
+    path = write_raw(tmp_path / "fuzz.mpk", with_field(record, where, value))
+    try:
+        cassette = load_cassette(path)
+    except CassetteError as err:
+        assert "\n" not in str(err)
+    else:
+        assert len(cassette.exchanges) == 1  # a value of the right type after all
