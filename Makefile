@@ -1,5 +1,6 @@
 # rec's developer tasks. `make install` builds .venv/ (every extra + test tools) and the
-# Codex CLI under node_modules/; `make test` runs the whole suite.
+# real clients the tests drive under node_modules/ (the Codex CLI, the Node SDK); `make test`
+# runs the whole suite. `make demo` needs only the Python side.
 
 # Python 3.12+: the openai SDK 3.x (WebSocket session lanes) and mitmproxy 12 share h11 0.16.
 # The first interpreter that runs and is 3.12 or newer (pyenv shims can exist yet fail to run).
@@ -9,9 +10,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast lint bench demo clean
+.PHONY: install install-python test test-fast lint bench demo clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: install-python node_modules/.installed
+
+install-python: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "rec needs Python 3.12 or newer for its dev environment (set PYTHON=...)"; exit 2; }
@@ -30,14 +33,14 @@ test: install
 test-fast: install
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: install
+lint: install-python
 	$(BIN)/ruff check .
 
 bench: install
 	$(BIN)/python -m bench
 
-# Replays the bundled cassette to the real openai SDK and prints the replayer's summary.
-demo: install
+# Replays the bundled cassette to the real openai SDK and prints the replayer's summary (no npm).
+demo: install-python
 	$(BIN)/rec show cassettes/example.mpk
 	$(BIN)/python examples/demo.py
 

@@ -1,1 +1,1 @@
-"""The recording side of rec: a mitmproxy addon that writes cassettes (needs `rec[record]`)."""
+"""The recording side of rec: a mitmproxy addon that writes cassettes (needs `responses-rec[record]`)."""

@@ -67,6 +67,12 @@ def record(
     if not os.access(output.parent if str(output.parent) else Path("."), os.W_OK):
         raise fail(f"cannot write {output}: its folder {output.parent} is not writable or does not exist")
 
+    import importlib.util
+
+    if importlib.util.find_spec("mitmproxy") is None:
+        raise fail("rec record needs the recorder, which is not installed here: pip install "
+                   "'responses-rec[record]' (Python 3.12+), or record from an isolated tool install: "
+                   "pipx install 'responses-rec[record]'")
     # The heavy import, only now.
     from rec.cassette import CassetteWriter, Header
     from recorder.proxy import RecordSettings, run_proxy

@@ -216,7 +216,7 @@ class _Recording:
         try:
             import recorder.proxy  # noqa: F401  (fails fast when mitmproxy is missing)
         except ImportError as err:
-            pytest.fail(f"rec: --rec-mode=record needs the recorder: pip install 'rec[record]' ({err})",
+            pytest.fail(f"rec: --rec-mode=record needs the recorder: pip install 'responses-rec[record]' ({err})",
                         pytrace=False)
         self.cassette.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "rec", "record", "--upstream", self.upstream, "-o", str(self.partial)]
