@@ -6,7 +6,8 @@ in the same folder). Keys::
     [tool.rec]                      # or the top level of rec.toml
     ignore = ["input[*].id"]        # JSON paths left out of body comparisons (adds to the defaults)
     ignore_headers = ["x-trace"]    # headers left out of comparisons (adds to the defaults)
-    mask_volatile = true            # mask ids, UUIDs and timestamps (default true)
+    mask = ["run-[0-9]+"]           # regular expressions masked in every string before comparing
+    mask_volatile = true            # mask ids, UUIDs, timestamps, machine folders (default true)
 """
 
 from __future__ import annotations
@@ -52,8 +53,12 @@ def _strings(path: Path, table: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def load_normalizer(extra_ignore: Sequence[str] = (), start: Path | None = None) -> Normalizer:
-    """The defaults, plus the project's settings, plus ``extra_ignore`` (from --ignore)."""
+def load_normalizer(extra_ignore: Sequence[str] = (), start: Path | None = None,
+                    masks: Sequence[str] = ()) -> Normalizer:
+    """The defaults, plus the project's settings, plus ``extra_ignore`` (--ignore) and ``masks`` (--mask).
+
+    ConfigError names a bad key, or a mask that is not a valid regular expression.
+    """
     found = find_settings(start)
     normalizer = DEFAULT_NORMALIZER
     if found is not None:
@@ -63,4 +68,11 @@ def load_normalizer(extra_ignore: Sequence[str] = (), start: Path | None = None)
             raise ConfigError(f"{path}: `mask_volatile` must be true or false")
         normalizer = Normalizer(ignore=(*normalizer.ignore, *_strings(path, table, "ignore")), mask_volatile=mask,
                                 ignore_headers=_strings(path, table, "ignore_headers"))
-    return normalizer.with_ignored(extra_ignore)
+        try:
+            normalizer = normalizer.with_masks(_strings(path, table, "mask"))
+        except ValueError as err:
+            raise ConfigError(f"{path}: {err}") from None
+    try:
+        return normalizer.with_ignored(extra_ignore).with_masks(masks)
+    except ValueError as err:
+        raise ConfigError(f"--mask: {err}") from None

@@ -1,8 +1,11 @@
-"""Normalization shared by `rec diff` and the replayer's body matching.
+"""Normalization shared by `rec diff` and the replayer's body matching, drift and closest match.
 
 Two runs of the same conversation differ in ids, UUIDs, timestamps and the Codex id
-headers; normalizing masks those so what remains is what the client meant. Each rule
-is a small named function; a Normalizer composes them.
+headers; two machines also differ in the folders a client names (Codex sends its working
+folder and its home in every request) and in text a client stamps per run (Codex's
+`Chunk ID:` and `Wall time:` lines, the current date). Normalizing masks those so what
+remains is what the client meant. Each rule is a small named function; a Normalizer
+composes them. Normalizing never changes what is served, only what is compared.
 
 Ids are not simply blanked: each distinct id becomes ``<id:N>`` by order of first
 appearance, so "this output answers that call" survives normalization while the
@@ -11,12 +14,14 @@ values themselves do not matter.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Headers = list[tuple[str, str]]
+from rec.cassette import Headers
 
 # Body keys whose values are volatile and left out of comparisons by default.
 DEFAULT_IGNORED_PATHS: tuple[str, ...] = ("prompt_cache_key", "client_metadata")
@@ -42,6 +47,22 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 # "function_call_output" are not taken for ids.
 _PREFIXED_ID = re.compile(r"^[a-z]{2,12}_(?=[A-Za-z]*\d)[A-Za-z0-9-]{8,}$")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+# Text a client stamps differently on every run or machine, masked inside any string: each
+# rule is (a cheap substring that must be present, the pattern, its replacement).
+VOLATILE_TEXT: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    # Codex's exec_command output starts with a random chunk id and the command's duration.
+    ("Chunk ID: ", re.compile(r"Chunk ID: [0-9A-Za-z]+"), "Chunk ID: <chunk>"),
+    ("Wall time: ", re.compile(r"Wall time: [0-9.]+ seconds"), "Wall time: <duration> seconds"),
+    # Codex's <environment_context>: the day, the machine's time zone and shell.
+    ("</current_date>", re.compile(r"<current_date>[^<]*</current_date>"), "<current_date><date></current_date>"),
+    ("</timezone>", re.compile(r"<timezone>[^<]*</timezone>"), "<timezone><tz></timezone>"),
+    ("</shell>", re.compile(r"<shell>[^<]*</shell>"), "<shell><shell></shell>"),
+)
+# Where a client names the folders of this machine: Codex's working folder (<cwd>) and its
+# skills root under CODEX_HOME. Learned from each value, then masked wherever they appear.
+_CWD = re.compile(r"<cwd>([^<]+)</cwd>")
+_CODEX_HOME = re.compile(r"`r\d+` = `([^`]+?)/skills/")
 
 
 def parse_path(path: str) -> tuple[str, ...]:
@@ -103,16 +124,69 @@ def is_timestamp(key: str | None, value: Any) -> bool:
     return isinstance(value, str) and bool(_ISO_TIME.match(value))
 
 
-def _mask(value: Any, key: str | None, ids: _IdMasker) -> Any:
+def machine_folders(texts: Iterable[str]) -> list[tuple[str, str]]:
+    """The machine's folders a client names in these strings, as (folder, placeholder), longest first."""
+    found: dict[str, str] = {}
+    for text in texts:
+        if "</cwd>" in text:
+            for folder in _CWD.findall(text):
+                found[folder.rstrip("/")] = "<cwd>"
+        if "/skills/" in text:
+            for codex_home in _CODEX_HOME.findall(text):
+                found[codex_home] = "<codex_home>"
+                if codex_home.endswith("/.codex"):
+                    found.setdefault(codex_home.removesuffix("/.codex"), "<home>")
+    return sorted(((f, p) for f, p in found.items() if len(f) > 1), key=lambda pair: -len(pair[0]))
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+@functools.lru_cache(maxsize=64)
+def _folder_pattern(folder: str) -> re.Pattern[str]:
+    # A whole path only: not the tail of a longer path, nor the `/root` of a `</root>` tag.
+    return re.compile(r"(?<![\w./<-])" + re.escape(folder) + r"(?![\w.-])")
+
+
+@dataclass(frozen=True)
+class _TextRules:
+    """What is masked inside strings: the learned folders, the volatile text rules, the user's masks."""
+
+    folders: list[tuple[str, str]]
+    masks: tuple[re.Pattern[str], ...]
+
+    def __call__(self, text: str) -> str:
+        for folder, placeholder in self.folders:
+            if folder in text:
+                text = _folder_pattern(folder).sub(placeholder, text)
+        for marker, pattern, replacement in VOLATILE_TEXT:
+            if marker in text:
+                text = pattern.sub(replacement, text)
+        for pattern in self.masks:
+            text = pattern.sub("<masked>", text)
+        return text
+
+
+def _mask(value: Any, key: str | None, ids: _IdMasker, text: _TextRules | None) -> Any:
     if isinstance(value, dict):
-        return {k: _mask(v, k, ids) for k, v in value.items()}
+        return {k: _mask(v, k, ids, text) for k, v in value.items()}
     if isinstance(value, list):
-        return [_mask(v, key, ids) for v in value]
+        return [_mask(v, key, ids, text) for v in value]
     if is_timestamp(key, value):
         return "<timestamp>"
     if isinstance(value, str):
         if is_volatile_id(key, value):
             return ids(value)
+        if text is not None:
+            value = text(value)
         if "-" in value and _UUID.search(value):  # the cheap test first: long prompts have no UUID
             return _UUID.sub(lambda m: ids(m.group(0)), value)
     return value
@@ -123,21 +197,29 @@ class Normalizer:
     """What to ignore when comparing requests and responses.
 
     ``ignore`` lists JSON paths dropped from bodies (`client_metadata`, `input[*].id`,
-    `tools[0]`); ``mask_volatile`` masks ids, UUIDs and timestamps everywhere.
+    `tools[0]`); ``mask_volatile`` masks ids, UUIDs, timestamps, the machine's folders and
+    the text clients stamp per run (``VOLATILE_TEXT``) everywhere; ``masks`` are the user's
+    regular expressions, each match replaced by ``<masked>`` in any string.
     """
 
     ignore: tuple[str, ...] = DEFAULT_IGNORED_PATHS
     mask_volatile: bool = True
     volatile_headers: frozenset[str] = DEFAULT_VOLATILE_HEADERS
     ignore_headers: tuple[str, ...] = ()
+    masks: tuple[re.Pattern[str], ...] = ()
 
     def with_ignored(self, paths: Iterable[str]) -> Normalizer:
-        return Normalizer(
-            ignore=(*self.ignore, *paths),
-            mask_volatile=self.mask_volatile,
-            volatile_headers=self.volatile_headers,
-            ignore_headers=self.ignore_headers,
-        )
+        return dataclasses.replace(self, ignore=(*self.ignore, *paths))
+
+    def with_masks(self, patterns: Iterable[str]) -> Normalizer:
+        """This normalizer with more masks; ValueError names a pattern that is not a valid regex."""
+        compiled = []
+        for pattern in patterns:
+            try:
+                compiled.append(re.compile(pattern))
+            except re.error as err:
+                raise ValueError(f"mask {pattern!r} is not a valid regular expression: {err}") from None
+        return dataclasses.replace(self, masks=(*self.masks, *compiled))
 
     def body(self, value: Any) -> Any:
         """A JSON value with ignored paths dropped and volatile values masked."""
@@ -150,8 +232,14 @@ class Normalizer:
         return value
 
     def mask(self, value: Any) -> Any:
-        """Ids (as <id:N>, numbered across the whole value), UUIDs and timestamps masked."""
-        return _mask(value, None, _IdMasker()) if self.mask_volatile else value
+        """Ids (as <id:N>, numbered across the whole value), UUIDs, timestamps, folders and masks masked."""
+        if not self.mask_volatile and not self.masks:
+            return value
+        folders = machine_folders(_strings(value)) if self.mask_volatile else []
+        text = _TextRules(folders, self.masks) if self.mask_volatile or self.masks else None
+        if not self.mask_volatile:
+            return _mask_text_only(value, text)
+        return _mask(value, None, _IdMasker(), text)
 
     def is_volatile_header(self, name: str) -> bool:
         lowered = name.lower()
@@ -164,6 +252,14 @@ class Normalizer:
     def headers(self, headers: Headers) -> Headers:
         """Headers minus the volatile ones, names lowercased, in their original order."""
         return [(k.lower(), v) for k, v in headers if not self.is_volatile_header(k)]
+
+
+def _mask_text_only(value: Any, text: _TextRules | None) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask_text_only(v, text) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_text_only(v, text) for v in value]
+    return text(value) if isinstance(value, str) and text is not None else value
 
 
 DEFAULT_NORMALIZER = Normalizer()

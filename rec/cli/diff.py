@@ -28,6 +28,10 @@ def diff(
     ignore: Annotated[list[str] | None, typer.Option(
         help="A JSON path left out of request bodies, e.g. 'input[*].id' (repeatable; adds to the defaults "
              "and [tool.rec]).")] = None,
+    mask: Annotated[list[str] | None, typer.Option(
+        help="A regular expression masked in every string of a body before comparing (repeatable; adds to "
+             "the defaults and to `mask` in the project's rec settings). Never changes what is served.")]
+    = None,
     report: Annotated[Path | None, typer.Option(
         help="Render a `rec replay --report` file instead of comparing two cassettes.")] = None,
 ) -> None:
@@ -59,7 +63,7 @@ def diff(
     if requests_only and responses_only:
         raise fail("--requests-only and --responses-only exclude each other")
     try:
-        normalizer = load_normalizer(ignore or [])
+        normalizer = load_normalizer(ignore or [], masks=mask or [])
         left, right = load_cassette(a), load_cassette(b)
     except (CassetteError, ConfigError) as err:
         raise fail(str(err)) from None

@@ -35,6 +35,10 @@ def replay(
     ignore: Annotated[list[str] | None, typer.Option(help="A JSON path left out when comparing bodies, e.g. "
                                                           "'input[*].id' (repeatable; adds to the defaults).")]
     = None,
+    mask: Annotated[list[str] | None, typer.Option(
+        help="A regular expression masked in every string of a body before comparing (repeatable; adds to "
+             "the defaults and to `mask` in the project's rec settings). Never changes what is served.")]
+    = None,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="Do not check request invariants.")] = False,
     fault: Annotated[list[str] | None, typer.Option(
         help="Inject a fault: EXCHANGE[.TURN]:after-event=K:reset|close|error=CODE|stall=MS|corrupt[:times=N] "
@@ -69,7 +73,7 @@ def replay(
 
     try:
         # The defaults, then [tool.rec] in pyproject.toml or rec.toml, then --ignore.
-        normalizer = load_normalizer(ignore or ())
+        normalizer = load_normalizer(ignore or (), masks=mask or ())
         server = ReplayServer.from_cassettes(
             files, host=host, port=port, timing=timing, match=mode, repeat=repeat,
             normalizer=normalizer, validate=not no_validate, keep_requests=False, emit=_emit,

@@ -1,0 +1,67 @@
+"""Normalization rules one by one: what a client varies between runs and machines is masked, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rec.config import ConfigError, load_normalizer
+from rec.normalize import Normalizer, machine_folders
+
+ENVIRONMENT = ("<environment_context>\n  <cwd>{cwd}</cwd>\n  <shell>{shell}</shell>\n  <current_date>{day}"
+               "</current_date>\n  <timezone>{tz}</timezone>\n  <filesystem><workspace_roots><root>{cwd}</root>"
+               "</workspace_roots></filesystem>\n</environment_context>")
+SKILLS = "### Skill roots\n- `r0` = `{home}/.codex/skills/.system`\n"
+
+
+def codex_request(cwd: str, home: str, chunk: str, day: str, tz: str = "Etc/UTC", shell: str = "bash") -> dict:
+    """The parts of a Codex request that depend on the machine and the run, around what the user asked."""
+    return {
+        "instructions": SKILLS.format(home=home),
+        "input": [
+            {"type": "message", "role": "user",
+             "content": [{"type": "input_text", "text": ENVIRONMENT.format(cwd=cwd, shell=shell, day=day, tz=tz)}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "list the files"}]},
+            {"type": "function_call_output", "call_id": "call_1",
+             "output": f"Chunk ID: {chunk}\nWall time: 0.0031 seconds\nProcess exited with code 0\n"
+                       f"Output:\n{cwd}/src/main.py\n"},
+        ],
+    }
+
+
+def test_a_codex_session_from_another_machine_and_day_normalizes_the_same() -> None:
+    laptop = codex_request("/Users/ana/code/app", "/Users/ana", "3d7910", "2026-11-25", "Europe/Paris", "zsh")
+    ci = codex_request("/home/runner/work/app", "/home/runner", "a81f0c", "2027-02-01")
+    assert Normalizer().body(laptop) == Normalizer().body(ci)
+
+
+def test_what_the_user_asked_still_differs() -> None:
+    one = codex_request("/w/app", "/root", "1", "2026-01-01")
+    two = codex_request("/w/app", "/root", "1", "2026-01-01")
+    two["input"][1]["content"][0]["text"] = "list the folders"
+    assert Normalizer().body(one) != Normalizer().body(two)
+
+
+def test_learned_folders_are_whole_paths_only() -> None:
+    texts = [ENVIRONMENT.format(cwd="/root/app", shell="", day="", tz=""), SKILLS.format(home="/root")]
+    assert machine_folders(texts) == [("/root/.codex", "<codex_home>"), ("/root/app", "<cwd>"), ("/root", "<home>")]
+    text = Normalizer().body({"a": ENVIRONMENT.format(cwd="/root", shell="", day="", tz="") + " /rooted /root/x"})
+    assert "</root>" in text["a"] and "/rooted" in text["a"] and "<cwd>/x" in text["a"]
+
+
+def test_user_masks_replace_matches_in_every_string() -> None:
+    normalizer = Normalizer().with_masks([r"run-\d+"])
+    assert normalizer.body({"a": ["run-12 started", {"b": "run-7"}]}) == {"a": ["<masked> started", {"b": "<masked>"}]}
+    assert Normalizer(mask_volatile=False).with_masks(["x"]).body({"id": "resp_x1"}) == {"id": "resp_<masked>1"}
+
+
+def test_masks_from_settings_and_arguments_and_a_bad_one_named(tmp_path: Path) -> None:
+    (tmp_path / "rec.toml").write_text('mask = ["build-[0-9]+"]\n')
+    normalizer = load_normalizer(start=tmp_path, masks=["tok-[a-z]+"])
+    assert normalizer.body({"a": "build-42 tok-abc"}) == {"a": "<masked> <masked>"}
+    with pytest.raises(ConfigError, match=r"--mask: mask '\[' is not a valid regular expression"):
+        load_normalizer(start=tmp_path, masks=["["])
+    (tmp_path / "rec.toml").write_text('mask = ["("]\n')
+    with pytest.raises(ConfigError, match=r"rec\.toml"):
+        load_normalizer(start=tmp_path)
