@@ -532,3 +532,37 @@ class _BodySink:
         self.replaced = self.answered = True
         head = f"HTTP/1.1 {status} rec fault\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
         self.transport.write(head.encode() + body)
+
+
+class ForwardedAnswer(HttpAnswer):
+    """A request no recording answers, relayed whole to a recorder (the pytest plugin's ``new_episodes``).
+
+    The recorder forwards it upstream and records the exchange; its answer streams back as
+    it comes. The request goes with ``connection: close``, so the answer ends at EOF and the
+    client's connection is closed after it (the client opens a new one).
+    """
+
+    def __init__(self, address: tuple[str, int], method: str, target: str, headers: Headers, body: bytes) -> None:
+        self.address = address
+        kept = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in kept)]
+        self.head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        self.body = body
+
+    def request_bytes(self, upgrade: bool = False) -> bytes:
+        """The request as the recorder should see it; an upgrade keeps its Connection and Upgrade headers."""
+        if upgrade:
+            return self.head + b"connection: Upgrade\r\nupgrade: websocket\r\n\r\n"
+        return self.head + b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(self.body), self.body)
+
+    async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
+        reader, writer = await asyncio.open_connection(*self.address)
+        try:
+            writer.write(self.request_bytes())
+            while chunk := await reader.read(65536):
+                if transport.is_closing():
+                    break
+                transport.write(chunk)
+        finally:
+            writer.close()
+        return False

@@ -29,7 +29,16 @@ import orjson
 from rec.cassette import Headers, load_cassette
 from rec.encoding import BodyTooLarge, ContentEncodingError, decode_body
 from rec.normalize import Normalizer
-from replayer.answers import Answer, FaultedAnswer, HttpAnswer, ServerFrame, Turn, WebSocketAnswer, error_answer
+from replayer.answers import (
+    Answer,
+    FaultedAnswer,
+    ForwardedAnswer,
+    HttpAnswer,
+    ServerFrame,
+    Turn,
+    WebSocketAnswer,
+    error_answer,
+)
 from replayer.closest import first_difference
 from replayer.conversation import Conversation
 from replayer.echo import echo_swaps
@@ -78,13 +87,15 @@ class ReplayCore:
                  repeat: bool = False, ignore: Sequence[str] = (), validate: bool = True,
                  keep_requests: bool = True, faults: Sequence[str | Fault] = (), pace: float | None = None,
                  report: Report | None = None, log_served: bool = False,
-                 decoded_body_limit: int = Limits.decoded_body) -> None:
+                 decoded_body_limit: int = Limits.decoded_body, forward_to: tuple[str, int] | None = None) -> None:
         # Body matching and drift compare normalized bodies (rec.normalize, shared with rec diff).
         self.matcher = Matcher(match, (normalizer or Normalizer()).with_ignored(ignore), repeat)
         self.validate = validate
         self.keep_requests = keep_requests
         self.pace = pace
         self.decoded_body_limit = decoded_body_limit
+        # Where a request nothing recorded answers is relayed to be recorded (pytest's new_episodes).
+        self.forward_to = forward_to
         self.report = report or Report()
         self.log_served = log_served and self.report.emit is not None
         # A spec string raises FaultSpecError naming the bad part.
@@ -143,7 +154,7 @@ class ReplayCore:
         return answer
 
     def _known(self, route: Route) -> None:
-        if not self.matcher.knows(route):
+        if not self.matcher.knows(route) and self.forward_to is None:
             self._refuse_unmatched(route, self.matcher.unknown_route_message(route), 404, "rec_unknown_route")
 
     def _log(self, request: ResponsesRequest) -> None:
@@ -183,7 +194,7 @@ class ReplayCore:
 
     def _match_http(self, route: Route, request: ResponsesRequest, body: Any) -> tuple[HttpAnswer, Recorded | None]:
         answer, entry, rule = self._take(route, request, body, websocket=False)
-        if not isinstance(answer, HttpAnswer):
+        if isinstance(answer, WebSocketAnswer):
             self._refuse_bad(route, f"{show_route(route)} was recorded as a WebSocket; connect with "
                                     "Upgrade: websocket")
         if rule is not None and self.keep_requests:
@@ -195,6 +206,9 @@ class ReplayCore:
         try:
             answer, entry, rule, note = self.matcher.take(route, request, body, websocket)
         except NoMatch as err:
+            if self.forward_to is not None:
+                return ForwardedAnswer(self.forward_to, request.method, request.target, request.headers,
+                                       request.body), None, None
             self._refuse_unmatched(route, str(err), 409, "rec_no_match")
         if note is not None:
             self.report.add(ReportEvent("fallback", show_route(route), entry.index if entry else None, note))
@@ -246,6 +260,9 @@ class ReplayCore:
             answer, entry, rule = self._take(route, request, None, websocket=True)
         except Refused as refused:
             return refused.answer()
+        if isinstance(answer, ForwardedAnswer):
+            self._count(route, None, "relayed to the recorder")
+            return answer  # relayed to the recorder as a whole connection
         if not isinstance(answer, WebSocketAnswer):
             assert isinstance(answer, HttpAnswer)
             self._count(route, entry, f"{answer.status} to an upgrade")
@@ -313,6 +330,8 @@ class ReplayCore:
 
     def _recorded_before(self, response_id: str) -> bool:
         """Whether a recorded request (or WebSocket message) named this id as its previous response."""
+        if self.forward_to is not None:
+            return True  # relayed requests got answers from the upstream, which the replay never saw
         if self._recorded_previous is None:  # built on the first unknown id only: an error path
             named: set[str] = set()
             for entry in self.matcher.recorded:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httptools
 
 from rec.cassette import Headers
-from replayer.answers import HttpAnswer, StreamAnswer, error_answer
+from replayer.answers import ForwardedAnswer, HttpAnswer, StreamAnswer, error_answer
 from replayer.limits import Limits
 from replayer.request_log import ResponsesRequest
 
@@ -78,6 +78,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.websocket: WebSocketConnection | None = None
+        self.tunnel: asyncio.StreamWriter | None = None  # a connection relayed to a recorder (ForwardedAnswer)
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
@@ -118,6 +119,9 @@ class HttpConnection(asyncio.Protocol):
             self._note_unconsumed(request, answer, "the client closed the connection with part of the stream unread")
 
     def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            return
         if self.websocket is not None:
             self.websocket.data_received(data)
             return
@@ -267,6 +271,9 @@ class HttpConnection(asyncio.Protocol):
 
             core, target = found
             refusal = open_websocket(core, self.hub, transport, request.method, target, request.headers)
+        if isinstance(refusal, ForwardedAnswer):
+            self.hub.spawn(self._tunnel(refusal, rest))
+            return
         if isinstance(refusal, HttpAnswer):
             # A refused upgrade (recorded 426, unknown route, nothing left): answer it and hang up.
             transport.write(refusal.immediate or b"")
@@ -275,6 +282,24 @@ class HttpConnection(asyncio.Protocol):
         self.websocket = refusal
         if rest:
             self.websocket.data_received(rest)
+
+    async def _tunnel(self, forwarded: ForwardedAnswer, rest: bytes) -> None:
+        """Relay a whole WebSocket connection to the recorder, both ways, until either side ends it."""
+        transport = self.transport
+        assert transport is not None
+        transport.pause_reading()  # nothing may be read before the relay exists
+        reader, writer = await asyncio.open_connection(*forwarded.address)
+        writer.write(forwarded.request_bytes(upgrade=True) + rest)
+        self.tunnel = writer
+        transport.resume_reading()
+        try:
+            while chunk := await reader.read(65536):
+                if transport.is_closing():
+                    break
+                transport.write(chunk)
+        finally:
+            writer.close()
+            transport.close()
 
     def abort(self) -> None:
         if self.transport is not None:

@@ -11,6 +11,7 @@ predicate on the request, an optional use limit, and a log of the requests it se
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -102,7 +103,8 @@ class Recorded:
 
     @property
     def label(self) -> str:
-        return f"#{self.index} ({self.source})" if self.source else f"#{self.index}"
+        # The file name only: the cassette's folder is in the report's header (and the test's message).
+        return f"#{self.index} ({os.path.basename(self.source)})" if self.source else f"#{self.index}"
 
     @cached_property
     def body(self) -> Any:

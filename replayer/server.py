@@ -47,14 +47,15 @@ class ReplayServer:
                  ignore: Sequence[str] = (), normalizer: Normalizer | None = None,
                  validate: bool = True, keep_requests: bool = True,
                  emit: Callable[[str], None] | None = None, log_requests: bool = False,
-                 faults: Sequence[str | Fault] = (), limits: Limits | None = None) -> None:
+                 faults: Sequence[str | Fault] = (), limits: Limits | None = None,
+                 forward_to: tuple[str, int] | None = None) -> None:
         self.host = host
         self.port = port
         self.limits = limits or Limits()
         self.core = ReplayCore(match=match, normalizer=normalizer, repeat=repeat, ignore=ignore, validate=validate,
                                keep_requests=keep_requests, faults=faults, pace=parse_timing(timing),
                                report=Report(emit=emit), log_served=log_requests,
-                               decoded_body_limit=self.limits.decoded_body)
+                               decoded_body_limit=self.limits.decoded_body, forward_to=forward_to)
         self.warnings: list[str] = []
         self.connections: set[HttpConnection] = set()
         self.closing = False  # set while shutting down: connections dropped by us are not the client's doing

@@ -7,126 +7,117 @@ Registered by the ``pytest11`` entry point, so installing rec is enough::
         client = OpenAI()                 # OPENAI_BASE_URL points at rec_server.url
         ...
 
-- ``rec_server``: serves the test's cassettes (by default
-  ``cassettes/<module>/<test>.mpk`` next to the test file) and sets ``OPENAI_BASE_URL``.
-  At teardown, invariant violations, unmatched requests, unused recorded exchanges and
-  streams the client left unread fail the test with the replayer's messages.
-- ``--rec-mode``: ``replay`` (default; a missing cassette is an error), ``record`` (the
-  requests go through ``rec record`` to ``--rec-upstream`` and the cassette is rewritten),
-  ``auto`` (replay when the cassette exists, record otherwise).
-- ``rec_mock``: a mock server for the mount API (``rec.testing.mock``), verified at teardown.
-
-Replaying never imports mitmproxy; recording runs ``rec record`` as a child process.
+Hooks and fixtures only; the decisions live in ``rec.testing.options`` (what a test asked
+for), ``rec.testing.recording`` (the recorder child) and ``replayer.outcome`` (what fails
+a test). Every decision is a fixture a user can override: ``rec_config``,
+``rec_cassette_dir``, ``rec_cassette_paths``, ``rec_mode``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
+import shlex
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import pytest
 
 from rec.testing.mock import MockServer, start_mock_server
+from rec.testing.options import MODES, RecOptions, merge_options
+from rec.testing.recording import Recorder, RecordingError, keep, recorder_command, request_log_of
 from replayer.outcome import PYTEST, event_line
 from replayer.request_log import RequestLog
 from replayer.server import ReplayServer
 
-Mode = Literal["replay", "record", "auto"]
-MODES: tuple[Mode, ...] = ("replay", "record", "auto")
 DEFAULT_UPSTREAM = "https://api.openai.com"
-MARKER_HELP = ("rec(*cassettes, match='sequence'|'body', timing='none'|'recorded'|'scale:F', ignore=(), "
-               "repeat=False, allow_unused=False, allow_unconsumed=False, validate=True, fault=()): "
-               "the cassettes rec_server serves "
+MARKER_HELP = ("rec(*cassettes, match='sequence'|'body', timing='none'|'recorded'|'scale:F', ignore=(), mask=(), "
+               "repeat=False, allow_unused=False, allow_unconsumed=False, allow_drift=False, validate=True, "
+               "fault=(), redact=(), max_age=None, on_expiry='warn'): the cassettes rec_server serves "
                "(default cassettes/<module>/<test>.mpk) and how")
-RECORDER_START_TIMEOUT_S = 60.0
+_SESSION = pytest.StashKey["RecSession"]()
+_OPTIONS = pytest.StashKey[RecOptions]()
+_DECLARED = pytest.StashKey[set[Path]]()  # the cassettes collected tests use, for --rec-check-orphans
+_FOLDERS = pytest.StashKey[set[Path]]()  # the cassette folders of the collected test files
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rec", "rec: record/replay of the OpenAI Responses API")
     group.addoption("--rec-mode", choices=MODES, default=None,
-                    help="replay (default): serve cassettes, a missing one is an error; record: record every "
-                         "rec_server test through `rec record` to --rec-upstream; auto: replay when the "
-                         "cassette exists, record otherwise. Also REC_MODE.")
+                    help="none (default): replay only, never the network; once: record a cassette that does not "
+                         "exist yet; new_episodes: replay what matches, record and append the rest; all: record "
+                         "everything again, replacing; rewrite: delete the cassette first, then record. Also REC_MODE.")
     group.addoption("--rec-upstream", default=None,
-                    help=f"Origin recorded from in record/auto mode (default REC_UPSTREAM or {DEFAULT_UPSTREAM}).")
+                    help=f"Origin recorded from (default REC_UPSTREAM or {DEFAULT_UPSTREAM}).")
+    group.addoption("--rec-command", default=None,
+                    help="The `rec` that records (default: this environment's if it has the recorder, else the one "
+                         "on PATH, e.g. a pipx install). Also REC_COMMAND or the rec_command ini.")
+    group.addoption("--rec-block-network", action="store_true", default=False,
+                    help="Fail a replaying test that connects anywhere but loopback (a client ignoring "
+                         "OPENAI_BASE_URL).")
+    group.addoption("--rec-check-orphans", action="store_true", default=False,
+                    help="At the end, list cassettes under the cassette folders that no collected test uses.")
     parser.addini("rec_cassette_dir", "Folder of cassettes, relative to each test file (default: cassettes).",
                   default="cassettes")
+    parser.addini("rec_command", "The `rec` command that records (see --rec-command).", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    mode = config.getoption("--rec-mode") or os.environ.get("REC_MODE") or "replay"
+    mode = config.getoption("--rec-mode") or os.environ.get("REC_MODE") or "none"
     if mode not in MODES:
         raise pytest.UsageError(f"REC_MODE={mode!r} is not one of {', '.join(MODES)}")
+    config.stash[_DECLARED] = set()
+    config.stash[_FOLDERS] = set()
 
 
-def _mode(config: pytest.Config) -> Mode:
-    mode = config.getoption("--rec-mode") or os.environ.get("REC_MODE") or "replay"
-    assert mode in MODES  # checked in pytest_configure
-    return mode  # type: ignore[return-value]
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note which cassettes the collected tests use (default names and marker names), for the orphan check."""
+    folder_name = config.getini("rec_cassette_dir")
+    for item in items:
+        folder = Path(item.path).parent / folder_name
+        config.stash[_FOLDERS].add(folder)
+        if "rec_server" not in getattr(item, "fixturenames", ()):
+            continue
+        own = folder / Path(item.path).stem
+        names = [arg for marker in item.iter_markers("rec") for arg in marker.args][:1] or [
+            f"{item.cls.__name__ + '.' if getattr(item, 'cls', None) else ''}{_safe_name(item.name)}.mpk"]
+        config.stash[_DECLARED].update((Path(name) if Path(name).is_absolute() else own / name).resolve()
+                                       for name in names)
 
 
-def _safe_name(name: str) -> str:
-    """A test's node name as a file name: parametrize ids keep their text, odd characters become _."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "test"
-
-
-@dataclass
-class RecOptions:
-    """What ``@pytest.mark.rec`` asked for."""
-
-    cassettes: list[str] = field(default_factory=list)
-    match: str = "sequence"
-    timing: str = "none"
-    ignore: Sequence[str] = ()
-    repeat: bool = False
-    allow_unused: bool = False
-    allow_unconsumed: bool = False
-    validate: bool = True
-    fault: Sequence[str] | str = ()
-
-    @classmethod
-    def of(cls, node: pytest.Item) -> RecOptions:
-        marker = node.get_closest_marker("rec")
-        if marker is None:
-            return cls()
-        try:
-            options = cls(cassettes=[os.fspath(c) for c in marker.args], **marker.kwargs)
-        except TypeError as err:
-            raise pytest.UsageError(f"@pytest.mark.rec on {node.nodeid}: {err}") from None
-        return options
-
-
-@dataclass
-class RecSession:
-    """What ``rec_server`` gives a test: the base URL to use, and in replay mode the server."""
-
-    mode: Literal["replay", "record"]
-    url: str
-    cassettes: list[Path]
-    server: ReplayServer | None = None
-
-    @property
-    def log(self) -> RequestLog:
-        """The requests served (replay mode), with the harness's helpers."""
-        if self.server is None:
-            raise RuntimeError("rec_server.log exists when replaying; this test is recording")
-        return self.server.log
+@pytest.fixture(scope="session")
+def rec_config() -> dict[str, Any]:
+    """Settings for every rec test, merged under the markers (override it at any scope, as ``vcr_config``)."""
+    return {}
 
 
 @pytest.fixture
-def rec_mode(request: pytest.FixtureRequest) -> Mode:
-    """The --rec-mode in effect (replay, record or auto)."""
-    return _mode(request.config)
+def rec_mode(request: pytest.FixtureRequest) -> str:
+    """The record mode in effect: none, once, new_episodes, all or rewrite."""
+    return str(request.config.getoption("--rec-mode") or os.environ.get("REC_MODE") or "none")
+
+
+@pytest.fixture
+def rec_options(request: pytest.FixtureRequest, rec_config: dict[str, Any]) -> RecOptions:
+    """``rec_config`` then the ``rec`` markers from the broadest to the test's own; a bad key fails the test."""
+    from rec.config import ConfigError, find_settings
+
+    try:
+        found = find_settings(request.config.rootpath)
+    except ConfigError as err:
+        pytest.fail(f"rec: {err}", pytrace=False)
+    project = {key: found[1][key] for key in ("max_age", "on_expiry") if found and key in found[1]}
+    markers = list(request.node.iter_markers("rec"))[::-1]  # iter_markers yields the closest first
+    layers = [(f"{found[0] if found else '[tool.rec]'}", (), project), ("rec_config", (), rec_config),
+              *((f"@pytest.mark.rec on {request.node.nodeid}", m.args, m.kwargs) for m in markers)]
+    try:
+        return merge_options(layers)
+    except ValueError as err:
+        pytest.fail(f"rec: {err}", pytrace=False)
 
 
 @pytest.fixture
@@ -137,135 +128,200 @@ def rec_cassette_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def rec_cassette_paths(request: pytest.FixtureRequest, rec_cassette_dir: Path) -> list[Path]:
+def rec_cassette_paths(request: pytest.FixtureRequest, rec_cassette_dir: Path, rec_options: RecOptions) -> list[Path]:
     """The cassettes for this test: the marker's (relative to rec_cassette_dir), else <test>.mpk."""
-    named = RecOptions.of(request.node).cassettes
+    named = list(rec_options.cassettes)
     if not named:
         prefix = f"{request.cls.__name__}." if request.cls is not None else ""
         named = [f"{prefix}{_safe_name(request.node.name)}.mpk"]
-    return [Path(name) if Path(name).is_absolute() else rec_cassette_dir / name for name in named]
+    paths = [Path(name) if Path(name).is_absolute() else rec_cassette_dir / name for name in named]
+    request.config.stash[_DECLARED].update(path.resolve() for path in paths)
+    return paths
+
+
+def _safe_name(name: str) -> str:
+    """A test's node name as a file name: parametrize ids keep their text, odd characters become _."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "test"
+
+
+@dataclass
+class RecSession:
+    """What ``rec_server`` gives a test: the base URL, the mode, and the requests served or recorded."""
+
+    mode: str  # "replay" or "record"
+    url: str
+    cassettes: list[Path]
+    server: ReplayServer | None = None
+    recording: Path | None = None  # the cassette being written, in record modes
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def log(self) -> RequestLog:
+        """The requests served (replaying) or recorded so far (recording), with the harness's helpers."""
+        if self.server is not None:
+            return self.server.log
+        assert self.recording is not None
+        return request_log_of(self.recording)
 
 
 @pytest.fixture
-def rec_server(request: pytest.FixtureRequest, rec_mode: Mode, rec_cassette_paths: list[Path],
+def rec_server(request: pytest.FixtureRequest, rec_mode: str, rec_options: RecOptions, rec_cassette_paths: list[Path],
                monkeypatch: pytest.MonkeyPatch) -> Iterator[RecSession]:
-    """A replayer serving this test's cassettes, or in record mode a recorder writing them."""
-    options = RecOptions.of(request.node)
+    """A replayer serving this test's cassettes, or a recorder writing them, by the record mode."""
+    request.node.stash[_OPTIONS] = rec_options
+    cassette = rec_cassette_paths[0]
+    if rec_mode == "rewrite":
+        cassette.unlink(missing_ok=True)
+    stale = _expired(cassette, rec_options)
     missing = [path for path in rec_cassette_paths if not path.is_file()]
-    recording = rec_mode == "record" or (rec_mode == "auto" and bool(missing))
-    if recording:
-        upstream = request.config.getoption("--rec-upstream") or os.environ.get("REC_UPSTREAM") or DEFAULT_UPSTREAM
-        with _Recording(rec_cassette_paths[0], upstream) as url:
-            monkeypatch.setenv("OPENAI_BASE_URL", url)
-            yield RecSession("record", url, rec_cassette_paths[:1])
-        return
-    if missing:
-        pytest.fail(f"rec: no cassette {missing[0]}; record it with --rec-mode=record (or auto) "
-                    "and a real upstream (--rec-upstream, OPENAI_API_KEY)", pytrace=False)
-    server = _replay_server(rec_cassette_paths, options)
+    records = rec_mode in ("all", "rewrite") or (rec_mode in ("once", "new_episodes") and bool(missing or stale))
     if not os.environ.get("OPENAI_API_KEY"):
         monkeypatch.setenv("OPENAI_API_KEY", "sk-rec-replay")  # the SDK insists on one; nothing checks it
+    if records or (rec_mode == "new_episodes" and not missing):
+        yield from _record(request, rec_options, rec_cassette_paths, monkeypatch,
+                           append=rec_mode == "new_episodes" and not missing and not stale)
+        return
+    if missing:
+        pytest.fail(f"rec: no cassette {missing[0]}; record it: pytest '{request.node.nodeid}' --rec-mode=once "
+                    "(with --rec-upstream and an API key for the real upstream)", pytrace=False)
+    server = _replay_server(request.config, rec_cassette_paths, rec_options)
+    if request.config.getoption("--rec-block-network"):
+        _block_network(monkeypatch, request.node.nodeid)
     with server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the port is known once it listens
-        yield RecSession("replay", server.url, rec_cassette_paths, server)
-    problems = replay_problems(server, options)
-    if problems:
-        pytest.fail("rec: " + "\n  ".join(problems), pytrace=False)
+        session = RecSession("replay", server.url, rec_cassette_paths, server)
+        request.node.stash[_SESSION] = session
+        yield session
 
 
-def _replay_server(paths: list[Path], options: RecOptions) -> ReplayServer:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """After a test passed, its replay's problems fail it (once: as the test's failure, not a teardown error)."""
+    result = yield
+    session = item.stash.get(_SESSION, None)
+    if session is not None and session.server is not None:
+        session.server.__exit__(None, None, None)
+        problems = _problems(session.server, item.stash[_OPTIONS], item.nodeid)
+        if problems:
+            cassettes = ", ".join(str(path) for path in session.cassettes)
+            pytest.fail(f"rec: replaying {cassettes}:\n  " + "\n  ".join(problems), pytrace=False)
+    return result
+
+
+def _problems(server: ReplayServer, options: RecOptions, nodeid: str) -> list[str]:
+    policy = replace(PYTEST, unused=not options.allow_unused, unconsumed=not options.allow_unconsumed,
+                     drift=not options.allow_drift)
+    problems = [event_line(event) for event in policy.failures(server.report.events)]
+    if any(event.kind == "drift" for event in policy.failures(server.report.events)):
+        problems.append(f"the requests changed since the recording: re-record with pytest '{nodeid}' "
+                        "--rec-mode=rewrite, or allow it with @pytest.mark.rec(allow_drift=True)")
+    return problems
+
+
+def _replay_server(config: pytest.Config, paths: list[Path], options: RecOptions) -> ReplayServer:
     from rec.cassette import CassetteError
     from rec.config import ConfigError, load_normalizer
+    from replayer.faults import FaultSpecError
 
     try:
-        normalizer = load_normalizer(options.ignore)
-        faults = [options.fault] if isinstance(options.fault, str) else options.fault
-        server = ReplayServer.from_cassettes(paths, timing=options.timing, match=options.match,  # type: ignore[arg-type]
-                                             repeat=options.repeat, normalizer=normalizer, validate=options.validate,
-                                             faults=faults)
-    except (CassetteError, ConfigError, ValueError) as err:
+        normalizer = load_normalizer(options.ignore, start=config.rootpath, masks=options.mask)
+        server = ReplayServer.from_cassettes(paths, timing=options.timing, match=options.match, repeat=options.repeat,
+                                             normalizer=normalizer, validate=options.validate, faults=options.fault)
+    except (CassetteError, ConfigError, FaultSpecError) as err:
         pytest.fail(f"rec: {err}", pytrace=False)
     for warning in server.warnings:
-        sys.stderr.write(f"rec: warning: {warning}\n")
+        config.issue_config_time_warning(pytest.PytestWarning(f"rec: {warning}"), stacklevel=2)
     return server
 
 
-def replay_problems(server: ReplayServer, options: RecOptions) -> list[str]:
-    """The replayer's messages that fail a test: violations, unmatched, and unless allowed, unused and unconsumed."""
-    policy = replace(PYTEST, unused=not options.allow_unused, unconsumed=not options.allow_unconsumed, drift=False)
-    return [event_line(event) for event in policy.failures(server.report.events)]
+def _record(request: pytest.FixtureRequest, options: RecOptions, paths: list[Path], monkeypatch: pytest.MonkeyPatch,
+            append: bool) -> Iterator[RecSession]:
+    """Record this test through `rec record`; with ``append`` (new_episodes), replay what matches first."""
+    config = request.config
+    cassette = paths[0]
+    upstream = config.getoption("--rec-upstream") or os.environ.get("REC_UPSTREAM") or DEFAULT_UPSTREAM
+    configured = config.getoption("--rec-command") or os.environ.get("REC_COMMAND") or config.getini("rec_command")
+    partial = cassette.with_name(cassette.name + ".partial")
+    try:
+        recorder = Recorder(recorder_command(configured), upstream, partial, options.redact)
+        url = recorder.start()
+    except RecordingError as err:
+        pytest.fail(f"rec: {err}", pytrace=False)
+    try:
+        if append:
+            host, port = url.removeprefix("http://").partition("/")[0].rsplit(":", 1)
+            server = _replay_server(config, paths, replace(options, allow_unused=True))
+            server.core.forward_to = (host, int(port))
+            with server:
+                monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+                yield RecSession("record", server.url, paths, server, partial)
+        else:
+            monkeypatch.setenv("OPENAI_BASE_URL", url)
+            yield RecSession("record", url, paths[:1], None, partial)
+    finally:
+        status = recorder.stop()
+        errors = recorder.errors()
+        recorder.close()
+    if status != 0:
+        pytest.fail(f"rec: the recorder failed (exit {status}): {errors}", pytrace=False)
+    warning = keep(partial, cassette, append)
+    if warning is not None and not (append and "no exchange" in warning):
+        request.node.warn(pytest.PytestWarning(f"rec: {warning}"))
 
 
-class _Recording:
-    """`rec record` as a child process writing next to the cassette, renamed into place when it stops.
+def _expired(cassette: Path, options: RecOptions) -> bool:
+    """Whether the cassette is past its max_age; warn, fail, or (rerecord) report it for recording again."""
+    if options.max_age is None or not cassette.is_file():
+        return False
+    from rec.check.age import is_stale
 
-    Its output goes to files, not pipes: it prints a line per exchange, and a pipe nobody
-    reads would fill and stall a long recording.
-    """
+    if not is_stale(cassette, options.max_age):
+        return False
+    message = f"rec: {cassette} is older than max_age ({options.max_age})"
+    if options.on_expiry == "fail":
+        pytest.fail(f"{message}; record it again: --rec-mode=rewrite", pytrace=False)
+    if options.on_expiry == "warn":
+        import warnings
 
-    def __init__(self, cassette: Path, upstream: str) -> None:
-        self.cassette = cassette
-        self.partial = cassette.with_name(cassette.name + ".partial")
-        self.upstream = upstream
-        self.process: subprocess.Popen[bytes] | None = None
-        self.output = tempfile.TemporaryDirectory(prefix="rec-record-")
-        self.stdout = Path(self.output.name) / "stdout"
-        self.stderr = Path(self.output.name) / "stderr"
+        warnings.warn(pytest.PytestWarning(f"{message}; record it again with --rec-mode=rewrite"), stacklevel=2)
+        return False
+    return True  # rerecord: --rec-mode=once (or new_episodes) records it again
 
-    def __enter__(self) -> str:
-        try:
-            import recorder.proxy  # noqa: F401  (fails fast when mitmproxy is missing)
-        except ImportError as err:
-            pytest.fail(f"rec: --rec-mode=record needs the recorder: pip install 'responses-rec[record]' ({err})",
-                        pytrace=False)
-        self.cassette.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "rec", "record", "--upstream", self.upstream, "-o", str(self.partial)]
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.process = subprocess.Popen(command, stdout=out, stderr=err,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        url = self._first_line()
-        if not url.startswith("http://"):
-            self._stop()
-            errors = self._errors()
-            self.output.cleanup()
-            pytest.fail(f"rec: the recorder did not start: {errors}", pytrace=False)
-        return url
 
-    def _first_line(self) -> str:
-        """The base URL the recorder prints first ("" if it exits or times out before)."""
-        assert self.process is not None
-        deadline = time.monotonic() + RECORDER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            text = self.stdout.read_text(errors="replace")
-            if "\n" in text:
-                return text.partition("\n")[0].strip()
-            if self.process.poll() is not None:
-                return ""
-            time.sleep(0.02)
-        return ""
+def _block_network(monkeypatch: pytest.MonkeyPatch, nodeid: str) -> None:
+    """Refuse connections to anything but loopback while a test replays."""
+    real_connect = socket.socket.connect
 
-    def _errors(self) -> str:
-        return self.stderr.read_text(errors="replace").strip()
+    def connect(sock: socket.socket, address: Any) -> Any:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            raise ConnectionRefusedError(f"rec: {nodeid} tried to reach {address[0]}:{address[1]} while replaying "
+                                         "(--rec-block-network): the client ignored OPENAI_BASE_URL")
+        return real_connect(sock, address)
 
-    def _stop(self) -> None:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=RECORDER_START_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    monkeypatch.setattr(socket.socket, "connect", connect)
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-        if self.partial.is_file():
-            os.replace(self.partial, self.cassette)
-        assert self.process is not None
-        errors = self._errors()
-        self.output.cleanup()
-        if self.process.returncode != 0:
-            pytest.fail(f"rec: the recorder failed (exit {self.process.returncode}): {errors}", pytrace=False)
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """With --rec-check-orphans: the cassettes under the cassette folders that no collected test used."""
+    if not config.getoption("--rec-check-orphans"):
+        return
+    used = config.stash[_DECLARED]
+    orphans = sorted(path for folder in config.stash[_FOLDERS] if folder.is_dir()
+                     for path in folder.rglob("*.mpk") if path.resolve() not in used)
+    terminalreporter.section("rec: orphan cassettes")
+    if not orphans:
+        terminalreporter.write_line("none: every cassette under the cassette folders is used")
+    for path in orphans:
+        terminalreporter.write_line(f"{path}: no collected test uses it; delete it (git rm {shlex.quote(str(path))})")
 
 
 @pytest.fixture

@@ -6,51 +6,12 @@ OPENAI_BASE_URL. Record mode goes through the real recorder to the stand-in upst
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 
 from rec.synth.events import ev_assistant_message, ev_completed, ev_response_created, user_message_item
 from rec.synth.scenario import Scenario
+from tests.plugin.support import hello_cassette, write_source, write_test
 from tests.support.upstream import running_upstream
-
-AGENT_TEST = '''
-from openai import OpenAI
-import pytest
-
-def ask(text):
-    with OpenAI(max_retries=0).responses.create(model="gpt-test", input=text, stream=True) as stream:
-        return "".join(e.delta for e in stream if e.type == "response.output_text.delta")
-
-{marker}
-def test_agent(rec_server):
-    answer = ask("say hello")
-    assert "ello" in answer, answer
-    if rec_server.mode == "replay":
-        assert rec_server.log.single_request().body_json()["input"] == "say hello"
-'''
-
-
-def hello_cassette(path: Path, text: str = "Hello from the cassette", turns: int = 1) -> Path:
-    scenario = Scenario()
-    for turn in range(turns):
-        scenario.sse_turn([ev_response_created(f"r{turn}"), {"type": "response.output_text.delta", "item_id": "m",
-                                                              "output_index": 0, "content_index": 0, "delta": text},
-                           ev_assistant_message("m", text), ev_completed(f"r{turn}")],
-                          request={"model": "gpt-test", "input": "say hello", "stream": True})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scenario.write(path)
-    return path
-
-
-def write_test(pytester: pytest.Pytester, marker: str = "") -> Path:
-    """The agent test, under the given marker line."""
-    return pytester.makepyfile(test_demo=AGENT_TEST.format(marker=marker))
-
-
-def write_source(pytester: pytest.Pytester, source: str) -> Path:
-    return pytester.makepyfile(test_demo=textwrap.dedent(source))
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +30,7 @@ def test_replay_without_the_cassette_says_how_to_record(pytester: pytest.Pyteste
     write_test(pytester)
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*no cassette*test_agent.mpk; record it with --rec-mode=record*"])
+    result.stdout.fnmatch_lines(["*no cassette*test_agent.mpk; record it: pytest*--rec-mode=once*"])
 
 
 def test_marker_names_the_cassette_and_options(pytester: pytest.Pytester) -> None:
@@ -82,8 +43,8 @@ def test_an_unused_exchange_fails_the_test(pytester: pytest.Pytester) -> None:
     hello_cassette(pytester.path / "cassettes" / "test_demo" / "test_agent.mpk", turns=2)
     write_test(pytester)
     result = pytester.runpytest_subprocess()
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*rec: unused: POST /v1/responses exchange #1*"])
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*rec: replaying*test_agent.mpk:", "*unused: POST /v1/responses exchange #1*"])
 
 
 def test_a_violation_fails_the_test_with_the_replayers_message(pytester: pytest.Pytester) -> None:
@@ -100,8 +61,8 @@ def test_a_violation_fails_the_test_with_the_replayers_message(pytester: pytest.
             OpenAI(max_retries=0).responses.create(model="gpt-test", input="say hello", stream=True).close()
     ''')
     result = pytester.runpytest_subprocess()
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*rec: violation: POST /v1/responses*call-ghost*"])
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*violation: POST /v1/responses*call-ghost*"])
 
 
 EARLY_BREAK_TEST = '''
@@ -116,8 +77,9 @@ def test_agent(rec_server):
 '''
 
 
-@pytest.mark.parametrize(("marker", "outcome"), [('@pytest.mark.rec(timing="recorded")', {"errors": 1}),
-                                                 ('@pytest.mark.rec(timing="recorded", allow_unconsumed=True)', {})])
+@pytest.mark.parametrize(("marker", "outcome"), [('@pytest.mark.rec(timing="recorded")', {"failed": 1}),
+                                                 ('@pytest.mark.rec(timing="recorded", allow_unconsumed=True)',
+                                                  {"passed": 1})])
 def test_a_stream_left_unread_fails_the_test_unless_allowed(pytester: pytest.Pytester, marker: str,
                                                             outcome: dict[str, int]) -> None:
     # Paced over seconds, so the client leaves while the stream is still being sent.
@@ -129,9 +91,9 @@ def test_a_stream_left_unread_fails_the_test_unless_allowed(pytester: pytest.Pyt
     scenario.write(path)
     pytester.makepyfile(test_demo=EARLY_BREAK_TEST.format(marker=marker))
     result = pytester.runpytest_subprocess()
-    result.assert_outcomes(passed=1, **outcome)
-    if outcome:
-        result.stdout.fnmatch_lines(["*rec: unconsumed: POST /v1/responses exchange #0: the client*read streams*"])
+    result.assert_outcomes(**outcome)
+    if "failed" in outcome:
+        result.stdout.fnmatch_lines(["*unconsumed: POST /v1/responses exchange #0: the client*read streams*"])
 
 
 @pytest.mark.slow
@@ -140,7 +102,7 @@ def test_record_then_replay_with_the_upstream_gone(pytester: pytest.Pytester, mo
     cassette = pytester.path / "cassettes" / "test_demo" / "test_agent.mpk"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-plugin-secret-0123456789")
     with running_upstream() as upstream:
-        result = pytester.runpytest_subprocess("--rec-mode=record", f"--rec-upstream={upstream.url}")
+        result = pytester.runpytest_subprocess("--rec-mode=all", f"--rec-upstream={upstream.url}")
         result.assert_outcomes(passed=1)
     assert cassette.is_file() and b"sk-plugin-secret" not in cassette.read_bytes()
     assert not cassette.with_name("test_agent.mpk.partial").exists()
@@ -149,11 +111,11 @@ def test_record_then_replay_with_the_upstream_gone(pytester: pytest.Pytester, mo
 
 
 @pytest.mark.slow
-def test_auto_records_a_missing_cassette_and_replays_an_existing_one(pytester: pytest.Pytester,
+def test_once_records_a_missing_cassette_and_replays_an_existing_one(pytester: pytest.Pytester,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     write_test(pytester)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("REC_MODE", "auto")
+    monkeypatch.setenv("REC_MODE", "once")
     with running_upstream() as upstream:
         monkeypatch.setenv("REC_UPSTREAM", upstream.url)
         pytester.runpytest_subprocess().assert_outcomes(passed=1)

@@ -1,0 +1,157 @@
+"""Recording for the pytest plugin: `rec record` as a child process, and what becomes of its cassette.
+
+The recorder may live in this environment (`responses-rec[record]`) or be an isolated tool
+install (`pipx`/`uv tool`) on PATH; ``recorder_command`` finds it. A finished recording is
+kept only when it holds an exchange that reached the upstream: an empty cassette, or one
+whose every exchange failed to reach it, would replay a failure forever.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rec.cassette import CassetteError, CassetteWriter, HttpExchange, WebSocketExchange, load_cassette
+from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, WebSocketRequest
+
+START_TIMEOUT_S = 60.0
+
+
+class RecordingError(Exception):
+    """The recorder could not be found, did not start, or failed; the message says what to do."""
+
+
+def recorder_command(configured: str | None) -> list[str]:
+    """How to run `rec`: as configured (--rec-command, rec_command, REC_COMMAND), this environment's, or PATH's."""
+    if configured:
+        return configured.split()
+    if importlib.util.find_spec("mitmproxy") is not None:
+        return [sys.executable, "-m", "rec"]
+    found = shutil.which("rec")
+    if found is None or Path(found).resolve() == (Path(sys.executable).parent / "rec").resolve():
+        raise RecordingError("recording needs the recorder: pip install 'responses-rec[record]' here, or install it "
+                             "as a tool (pipx install 'responses-rec[record]') so `rec` is on PATH, or point "
+                             "--rec-command at one")
+    return [found]
+
+
+def request_log_of(cassette: Path) -> RequestLog:
+    """The requests a (possibly still growing) cassette holds, as the replayer's RequestLog."""
+    log = RequestLog()
+    try:
+        exchanges = load_cassette(cassette).exchanges if cassette.is_file() else []
+    except CassetteError:
+        return log
+    for exchange in exchanges:
+        request = exchange.request if isinstance(exchange, HttpExchange | WebSocketExchange) else None
+        if isinstance(exchange, HttpExchange) and request is not None:
+            log.add_request(ResponsesRequest(request.method, request.path, request.headers, request.body))
+        elif isinstance(exchange, WebSocketExchange) and request is not None:
+            messages = log.add_connection(WebSocketHandshake(request.path, request.headers))
+            messages.extend(WebSocketRequest(_json(frame.payload)) for frame in exchange.frames if frame.from_client)
+    return log
+
+
+def _json(payload: bytes) -> object:
+    import orjson
+
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def worth_keeping(cassette: Path) -> str | None:
+    """None when a recorded cassette holds an exchange that reached the upstream, else why it is not kept."""
+    try:
+        exchanges = load_cassette(cassette).exchanges
+    except CassetteError as err:
+        return str(err)
+    if not exchanges:
+        return "it holds no exchange (the test made no request)"
+    unreachable = [e for e in exchanges if isinstance(e, HttpExchange) and e.end.error == "upstream_unreachable"]
+    if len(unreachable) == len(exchanges):
+        return f"every exchange failed to reach the upstream ({unreachable[0].end.message or 'unreachable'})"
+    return None
+
+
+class Recorder:
+    """`rec record` writing ``partial`` while a test runs; output goes to files, as a pipe nobody reads could fill."""
+
+    def __init__(self, command: Sequence[str], upstream: str, partial: Path, redact: Sequence[str]) -> None:
+        self.partial = partial
+        self.args = [*command, "record", "--upstream", upstream, "-o", str(partial),
+                     *(arg for rule in redact for arg in ("--redact", rule))]
+        self.output = tempfile.TemporaryDirectory(prefix="rec-record-")
+        self.stdout = Path(self.output.name) / "stdout"
+        self.stderr = Path(self.output.name) / "stderr"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start recording; the base URL clients use. RecordingError when it does not start."""
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
+            try:
+                self.process = subprocess.Popen(self.args, stdout=out, stderr=err,
+                                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            except OSError as error:
+                raise RecordingError(f"cannot run {self.args[0]}: {error.strerror}") from None
+        url = self._first_line()
+        if not url.startswith("http://"):
+            self.stop()
+            raise RecordingError(f"the recorder did not start: {self.errors() or 'no output'}")
+        return url
+
+    def _first_line(self) -> str:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            text = self.stdout.read_text(errors="replace")
+            if "\n" in text:
+                return text.partition("\n")[0].strip()
+            if self.process.poll() is not None:
+                return ""
+            time.sleep(0.02)
+        return ""
+
+    def errors(self) -> str:
+        return self.stderr.read_text(errors="replace").strip()
+
+    def stop(self) -> int:
+        """Stop the recorder (as Ctrl-C does, so it writes everything) and return its exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return self.process.returncode
+
+    def close(self) -> None:
+        self.output.cleanup()
+
+
+def keep(partial: Path, cassette: Path, append: bool) -> str | None:
+    """Put a finished recording in place (appended for new_episodes); the warning when it is discarded."""
+    reason = worth_keeping(partial)
+    if reason is not None:
+        partial.unlink(missing_ok=True)
+        return f"{cassette}: the recording was not kept: {reason}"
+    if append and cassette.is_file():
+        with CassetteWriter.append_to(cassette) as writer:
+            for exchange in load_cassette(partial).exchanges:
+                writer.append(exchange)
+        partial.unlink()
+    else:
+        os.replace(partial, cassette)
+    return None
