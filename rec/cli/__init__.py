@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: rich markup would eat `[tool.rec]`, and its boxes cut long option help at 80 columns.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -41,11 +43,9 @@ def _main(
     """Record and replay OpenAI Responses API traffic for tests."""
 
 
-app.command(help="Record traffic through a proxy to an upstream, into a cassette.")(record)
-app.command(help="Serve cassettes as a mock Responses API server.")(replay)
-app.command(help="Build a cassette from a scenario of ev_* builders, without recording.")(synth)
-app.command(help="Compare two cassettes (or a replay report) for CI.")(diff)
-app.command(help="Show a cassette's exchanges as a table (or as JSON with --json).")(show)
+# Each command's help is its docstring: the first line in `rec --help`, the whole in `rec CMD --help`.
+for command in (record, replay, synth, diff, show):
+    app.command()(command)
 
 
 def main() -> None:

@@ -26,9 +26,11 @@ def diff(
     requests_only: Annotated[bool, typer.Option("--requests-only", help="Compare only the requests.")] = False,
     responses_only: Annotated[bool, typer.Option("--responses-only", help="Compare only the responses.")] = False,
     ignore: Annotated[list[str] | None, typer.Option(
+        metavar="PATH",
         help="A JSON path left out of request bodies, e.g. 'input[*].id' (repeatable; adds to the defaults "
              "and [tool.rec]).")] = None,
     mask: Annotated[list[str] | None, typer.Option(
+        metavar="REGEX",
         help="A regular expression masked in every string of a body before comparing (repeatable; adds to "
              "the defaults and to `mask` in the project's rec settings). Never changes what is served.")]
     = None,

@@ -35,9 +35,11 @@ def record(
         help="Origin to forward to, e.g. https://api.openai.com (reverse-proxy mode).")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Cassette to write (replaced if it exists).")]
         = Path("run.mpk"),
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")] = 0,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT",
+                                      help="Port to listen on; 0 picks a free one.")] = 0,
     redact: Annotated[list[str] | None, typer.Option(
+        metavar="RULE",
         help="Also redact: header:NAME, json:PATH or regex:PATTERN (repeatable).")] = None,
     forward: Annotated[bool, typer.Option(
         "--forward", help="Run as a forward proxy (HTTPS_PROXY) for clients whose base URL cannot change.")]

@@ -22,30 +22,38 @@ def _emit(line: str) -> None:
 
 def replay(
     files: Annotated[list[Path], typer.Argument(help="Cassettes to serve, in order.", show_default=False)],
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")] = 0,
-    timing: Annotated[str, typer.Option(help="none (as fast as possible), recorded (each chunk and frame at "
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT",
+                                      help="Port to listen on; 0 picks a free one.")] = 0,
+    timing: Annotated[str, typer.Option(
+        metavar="TIMING", help="none (as fast as possible), recorded (each chunk and frame at "
                                              "its recorded offset), or scale:F (offsets times F).")] = "none",
-    match: Annotated[str, typer.Option(help="sequence (per route, the Nth request gets the Nth answer) or body "
+    match: Annotated[str, typer.Option(
+        metavar="MODE", help="sequence (per route, the Nth request gets the Nth answer) or body "
                                             "(the first unused exchange whose normalized body is equal).")]
     = "sequence",
-    repeat: Annotated[bool, typer.Option("--repeat", help="When a route has nothing left, reuse its last "
-                                                          "answer instead of answering 409.")] = False,
-    report: Annotated[Path | None, typer.Option(help="Write the replay report (JSON) here on exit.")] = None,
-    ignore: Annotated[list[str] | None, typer.Option(help="A JSON path left out when comparing bodies, e.g. "
-                                                          "'input[*].id' (repeatable; adds to the defaults).")]
-    = None,
+    repeat: Annotated[bool, typer.Option("--repeat", help="When nothing is left for a request, serve again "
+                                                          "the answer it got before, instead of a 409.")] = False,
+    report: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="Write the replay report (JSON) here on exit.")] = None,
+    ignore: Annotated[list[str] | None, typer.Option(
+        metavar="PATH", help="A JSON path left out when comparing bodies, e.g. 'input[*].id' (repeatable; adds to "
+                             "the defaults).")] = None,
     mask: Annotated[list[str] | None, typer.Option(
+        metavar="REGEX",
         help="A regular expression masked in every string of a body before comparing (repeatable; adds to "
              "the defaults and to `mask` in the project's rec settings). Never changes what is served.")]
     = None,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="Do not check request invariants.")] = False,
     fault: Annotated[list[str] | None, typer.Option(
-        help="Inject a fault: EXCHANGE[.TURN]:after-event=K:reset|close|error=CODE|stall=MS|corrupt[:times=N] "
-             "(EXCHANGE as rec show numbers it, or *; repeatable). See docs/replaying.md.")] = None,
+        metavar="SPEC",
+        help="Inject a fault: EXCHANGE[.TURN]:after-event=K:ACTION[:times=N], with ACTION one of reset, close, "
+             "error=CODE, stall=MS or corrupt, and EXCHANGE as rec show numbers it, or * (repeatable). "
+             "See docs/replaying.md.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per served request (problems and the "
                                                               "summary are still printed).")] = False,
     limit: Annotated[list[str] | None, typer.Option(
+        metavar="NAME=VALUE",
         help="Raise or lower a limit on what clients send: NAME=VALUE with NAME one of body, decoded_body, url, "
              "header_bytes, headers, websocket_message (sizes: 512KiB, 64MiB) or request_timeout, idle_timeout "
              "(seconds). Repeatable. See docs/replaying.md.")] = None,
