@@ -59,8 +59,104 @@ def _events_or_frames(exchange: Exchange) -> str:
     return "-"
 
 
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _json_or_none(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _last_user_text(body: Any) -> str:
+    """The start of what the user last said in a Responses request (a string input, or its last user message)."""
+    items = body.get("input") if isinstance(body, dict) else None
+    if isinstance(items, str):
+        return items
+    for item in reversed(items if isinstance(items, list) else []):
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, str):
+                return content
+            texts = [c.get("text", "") for c in content or [] if isinstance(c, dict) and c.get("type") == "input_text"]
+            if texts:
+                return texts[-1]
+        if isinstance(item, dict) and item.get("type", "").endswith("_output"):
+            return f"<{item['type']} {item.get('call_id', '')}>"
+    return ""
+
+
+def _output_summary(response: dict[str, Any]) -> str:
+    """A response's id, status and what it produced: the start of its text, the tools it called."""
+    parts = []
+    for item in response.get("output") or []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "message":
+            text = "".join(c.get("text", "") for c in item.get("content") or [] if isinstance(c, dict))
+            parts.append(repr(_clip(text, 24)))
+        elif item.get("type", "").endswith("call"):
+            parts.append(f"{item.get('name') or item['type']}()")
+    produced = ", ".join(parts) or "no output"
+    return f"{response.get('id', '?')} {response.get('status', '?')}: {produced}"
+
+
+_TERMINAL = ("response.completed", "response.failed", "response.incomplete")
+
+
+def conversation_summary(request_body: bytes, answers: Iterable[bytes]) -> str:
+    """`model · "what the user said" → resp_id status: what came back`, so exchanges of one route differ at a glance."""
+    body = _json_or_none(request_body)
+    if not isinstance(body, dict):
+        return ""
+    final: dict[str, Any] | None = None
+    done: list[Any] = []
+    for payload in answers:
+        event = _json_or_none(payload)
+        if not isinstance(event, dict):
+            continue
+        if event.get("type") == "response.output_item.done":
+            done.append(event.get("item"))
+        response = event.get("response") if isinstance(event.get("response"), dict) else event
+        if "id" in response:
+            kind = str(event.get("type", ""))
+            terminal = kind.removeprefix("response.") if kind in _TERMINAL else None
+            final = {**response, "status": response.get("status") or terminal or "?"}
+    if final is not None and done and not final.get("output"):
+        final = {**final, "output": done}  # a stream whose terminal event omits the items it streamed
+    said = _clip(_last_user_text(body), 30)
+    summary = f"{body.get('model', '?')} · {said!r}" if said else str(body.get("model", ""))
+    return summary + (f" → {_output_summary(final)}" if final else "")
+
+
+def _summary(exchange: Exchange) -> str:
+    if isinstance(exchange, HttpExchange):
+        response = exchange.response
+        if response is None:
+            answers: list[bytes] = []
+        elif is_event_stream(response.header("content-type")):
+            answers = [event.data.encode() for event in split_events(response.body) if event.data]
+        else:
+            answers = [response.body]
+        return conversation_summary(exchange.request.content, answers)
+    if isinstance(exchange, WebSocketExchange):
+        sent = [f.payload for f in exchange.frames if f.from_client]
+        after = [f.payload for f in exchange.frames[[f.from_client for f in exchange.frames].index(True):]
+                 if not f.from_client] if sent else []
+        turns = f"{len(sent)} turn(s); last: " if sent else ""
+        return turns + conversation_summary(sent[-1], after[-40:]) if sent else ""
+    return ""
+
+
 def summary_row(index: int, exchange: Exchange) -> list[str]:
-    """One table row: index, kind, what, status, events or frames, duration, bytes."""
+    """One table row: index, kind, what, status, events or frames, duration, bytes, and what was said."""
+    return [*_row(index, exchange), _summary(exchange)]
+
+
+def _row(index: int, exchange: Exchange) -> list[str]:
     if isinstance(exchange, HttpExchange):
         request, response = exchange.request, exchange.response
         what = f"{request.method} {request.path}"
@@ -85,7 +181,7 @@ def summary_row(index: int, exchange: Exchange) -> list[str]:
     return [str(index), exchange.kind, "(unknown record type)", "-", "-", "-", "-"]
 
 
-TABLE_COLUMNS = ["#", "kind", "request", "status", "events/frames", "duration", "bytes"]
+TABLE_COLUMNS = ["#", "kind", "request", "status", "events/frames", "duration", "bytes", "conversation"]
 
 
 def render_table(rows: list[list[str]]) -> str:

@@ -107,3 +107,23 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, name: str, content:
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("rec: error: ") and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_rows_of_one_route_tell_their_conversations_apart(tmp_path: Path) -> None:
+    from rec.synth.events import ev_assistant_message, ev_completed, ev_function_call, ev_response_created
+    from rec.synth.scenario import Scenario
+
+    scenario = Scenario()
+    call = ev_function_call("call_1", "shell", "{}")
+    scenario.sse_turn([ev_response_created("resp_a"), call, ev_completed("resp_a")],
+                      request={"model": "gpt-5", "input": "list the files"})
+    scenario.sse_turn([ev_response_created("resp_b"), ev_assistant_message("m", "Two files."), ev_completed("resp_b")],
+                      request={"model": "gpt-5", "input": [{"type": "function_call_output", "call_id": "call_1",
+                                                            "output": "a b"}]})
+    path = tmp_path / "two.mpk"
+    scenario.write(path)
+    result = run_rec("show", path)
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()[2:4]
+    assert "gpt-5 · 'list the files' → resp_a completed: shell()" in rows[0]
+    assert "'<function_call_output call_1>' → resp_b completed: 'Two files.'" in rows[1]
