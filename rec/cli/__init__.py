@@ -14,6 +14,7 @@ from rec import __version__
 from rec.cli.diff import diff
 from rec.cli.record import record
 from rec.cli.replay import replay
+from rec.cli.serve import serve
 from rec.cli.show import show
 from rec.cli.synth import synth
 
@@ -44,7 +45,7 @@ def _main(
 
 
 # Each command's help is its docstring: the first line in `rec --help`, the whole in `rec CMD --help`.
-for command in (record, replay, synth, diff, show):
+for command in (record, replay, serve, synth, diff, show):
     app.command()(command)
 
 

@@ -1,0 +1,76 @@
+"""`rec serve`: one long-running replay server with sessions created over HTTP, for any language."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rec.cli.errors import fail
+
+
+def serve(
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT",
+                                      help="Port to listen on; 0 picks a free one.")] = 0,
+    root: Annotated[list[Path] | None, typer.Option(
+        metavar="DIR", help="A folder sessions may load cassettes from (repeatable; default: the working folder). "
+                            "A cassette anywhere else is refused.")] = None,
+    idle_timeout: Annotated[float, typer.Option(
+        min=1, metavar="SECONDS", help="End a session nobody used for this long.")] = 600.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per session started or ended.")] = False,
+) -> None:
+    """Serve replay sessions, created and read over HTTP under /__rec/, until SIGINT or SIGTERM.
+
+    The first line on stdout is the control URL. POST /__rec/sessions with {"cassettes": [...]}
+    (and any rec replay option) answers {"id", "base_url"}: point a client's base URL there.
+    GET /__rec/sessions/ID/requests and /report read it; DELETE /__rec/sessions/ID ends it
+    with its final report. See docs/serve.md.
+    """
+    import asyncio
+    import os
+    import signal
+
+    from replayer.sessions import SessionHub
+
+    for folder in root or []:
+        if not folder.is_dir():
+            raise fail(f"--root {folder}: no such folder")
+
+    def say(line: str) -> None:
+        if not quiet:
+            sys.stderr.write(f"rec serve: {line}\n")
+            sys.stderr.flush()
+
+    hub = SessionHub(host, port, roots=root or [], idle_timeout=idle_timeout, emit=say)
+
+    async def run() -> int:
+        try:
+            await hub.start()
+        except OSError as err:
+            reason = os.strerror(err.errno).lower() if err.errno else str(err)
+            typer.echo(f"rec: error: cannot listen on {host}:{port}: {reason}; pick another --port (0 picks a "
+                       "free one)", err=True)
+            return 2
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        sys.stdout.write(hub.url + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+        await hub.aclose()
+        return 0
+
+    from replayer.runner import new_event_loop
+
+    loop = new_event_loop()
+    try:
+        code = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    if code:
+        raise typer.Exit(code)
+    typer.echo(f"rec serve: {hub.created} session(s) created, {len(hub.sessions)} still open at exit", err=True)
