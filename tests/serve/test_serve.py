@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -143,3 +144,12 @@ def test_rec_serve_never_imports_mitmproxy() -> None:
               "print(any(m.startswith('mitmproxy') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_the_node_example_drives_a_session_end_to_end() -> None:
+    """examples/node-serve: node:test and the official Node SDK against `rec serve`, no Python in the test."""
+    node = subprocess.run(["node", "--test", str(ROOT / "examples" / "node-serve")], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "REC_COMMAND": f"{sys.executable} -m rec"})
+    assert node.returncode == 0, node.stdout[-2000:] + node.stderr[-2000:]
+    assert "# pass 1" in node.stdout
