@@ -50,5 +50,10 @@ def event_line(event: Any) -> str:
     return f"{_field(event, 'kind')}: {_field(event, 'route')}{where}: {_field(event, 'message')}"
 
 
+def kind_of(event: Any) -> str:
+    """The kind of a ``ReportEvent`` or of its JSON dict."""
+    return str(_field(event, "kind"))
+
+
 def _field(event: Any, name: str) -> Any:
     return event.get(name) if isinstance(event, dict) else getattr(event, name)

@@ -246,3 +246,15 @@ class RequestLog:
                 return False
             await asyncio.sleep(0.01)
         return True
+
+
+def journal_log(journal: dict[str, Any]) -> RequestLog:
+    """A RequestLog rebuilt from a `rec serve` journal (GET /__rec/sessions/ID/requests)."""
+    log = RequestLog()
+    for request in journal.get("requests", []):
+        body = b"" if request.get("body") is None else orjson.dumps(request["body"])
+        log.add_request(ResponsesRequest(request["method"], request["path"], list(request["headers"].items()), body))
+    for connection in journal.get("websockets", []):
+        messages = log.add_connection(WebSocketHandshake(connection["path"], list(connection["headers"].items())))
+        messages.extend(WebSocketRequest(message) for message in connection["messages"])
+    return log

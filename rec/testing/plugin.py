@@ -20,7 +20,7 @@ import re
 import shlex
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ import pytest
 from rec.testing.mock import MockServer, start_mock_server
 from rec.testing.options import MODES, RecOptions, merge_options
 from rec.testing.recording import Recorder, RecordingError, keep, recorder_command, request_log_of
-from replayer.outcome import PYTEST, event_line
-from replayer.request_log import RequestLog
+from replayer.outcome import PYTEST, event_line, kind_of
+from replayer.request_log import RequestLog, journal_log
+from replayer.serve_client import Session
 from replayer.server import ReplayServer
 
 DEFAULT_UPSTREAM = "https://api.openai.com"
@@ -55,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rec-command", default=None,
                     help="The `rec` that records (default: this environment's if it has the recorder, else the one "
                          "on PATH, e.g. a pipx install). Also REC_COMMAND or the rec_command ini.")
+    group.addoption("--rec-serve", default=None, metavar="URL",
+                    help="Replay through sessions on a shared `rec serve` at URL (e.g. one for every xdist worker) "
+                         "instead of a server per test. Also REC_SERVE_URL.")
     group.addoption("--rec-block-network", action="store_true", default=False,
                     help="Fail a replaying test that connects anywhere but loopback (a client ignoring "
                          "OPENAI_BASE_URL).")
@@ -153,13 +157,15 @@ class RecSession:
     cassettes: list[Path]
     server: ReplayServer | None = None
     recording: Path | None = None  # the cassette being written, in record modes
-    problems: list[str] = field(default_factory=list)
+    remote: Session | None = None  # the session on a shared `rec serve` (--rec-serve)
 
     @property
     def log(self) -> RequestLog:
         """The requests served (replaying) or recorded so far (recording), with the harness's helpers."""
         if self.server is not None:
             return self.server.log
+        if self.remote is not None:
+            return journal_log(self.remote.requests())
         assert self.recording is not None
         return request_log_of(self.recording)
 
@@ -184,9 +190,17 @@ def rec_server(request: pytest.FixtureRequest, rec_mode: str, rec_options: RecOp
     if missing:
         pytest.fail(f"rec: no cassette {missing[0]}; record it: pytest '{request.node.nodeid}' --rec-mode=once "
                     "(with --rec-upstream and an API key for the real upstream)", pytrace=False)
-    server = _replay_server(request.config, rec_cassette_paths, rec_options)
     if request.config.getoption("--rec-block-network"):
         _block_network(monkeypatch, request.node.nodeid)
+    shared = request.config.getoption("--rec-serve") or os.environ.get("REC_SERVE_URL")
+    if shared:
+        remote = _remote_session(shared, rec_cassette_paths, rec_options)
+        monkeypatch.setenv("OPENAI_BASE_URL", remote.base_url)
+        session = RecSession("replay", remote.base_url, rec_cassette_paths, remote=remote)
+        request.node.stash[_SESSION] = session
+        yield session
+        return
+    server = _replay_server(request.config, rec_cassette_paths, rec_options)
     with server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the port is known once it listens
         session = RecSession("replay", server.url, rec_cassette_paths, server)
@@ -199,20 +213,26 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     """After a test passed, its replay's problems fail it (once: as the test's failure, not a teardown error)."""
     result = yield
     session = item.stash.get(_SESSION, None)
-    if session is not None and session.server is not None:
-        session.server.__exit__(None, None, None)
-        problems = _problems(session.server, item.stash[_OPTIONS], item.nodeid)
+    if session is not None:
+        if session.server is not None:
+            session.server.__exit__(None, None, None)
+            events: list[Any] = list(session.server.report.events)
+        else:
+            assert session.remote is not None
+            events = session.remote.delete()["events"]
+        problems = _problems(events, item.stash[_OPTIONS], item.nodeid)
         if problems:
             cassettes = ", ".join(str(path) for path in session.cassettes)
             pytest.fail(f"rec: replaying {cassettes}:\n  " + "\n  ".join(problems), pytrace=False)
     return result
 
 
-def _problems(server: ReplayServer, options: RecOptions, nodeid: str) -> list[str]:
+def _problems(events: list[Any], options: RecOptions, nodeid: str) -> list[str]:
     policy = replace(PYTEST, unused=not options.allow_unused, unconsumed=not options.allow_unconsumed,
                      drift=not options.allow_drift)
-    problems = [event_line(event) for event in policy.failures(server.report.events)]
-    if any(event.kind == "drift" for event in policy.failures(server.report.events)):
+    failures = policy.failures(events)
+    problems = [event_line(event) for event in failures]
+    if any(kind_of(event) == "drift" for event in failures):
         problems.append(f"the requests changed since the recording: re-record with pytest '{nodeid}' "
                         "--rec-mode=rewrite, or allow it with @pytest.mark.rec(allow_drift=True)")
     return problems
@@ -232,6 +252,18 @@ def _replay_server(config: pytest.Config, paths: list[Path], options: RecOptions
     for warning in server.warnings:
         config.issue_config_time_warning(pytest.PytestWarning(f"rec: {warning}"), stacklevel=2)
     return server
+
+
+def _remote_session(url: str, paths: list[Path], options: RecOptions) -> Session:
+    from replayer.serve_client import RecServe, ServeError
+
+    try:
+        return RecServe(url).create_session(
+            cassettes=[str(path.resolve()) for path in paths], match=options.match.value, timing=options.timing,
+            repeat=options.repeat, faults=list(options.fault), ignore=list(options.ignore), mask=list(options.mask),
+            validate=options.validate)
+    except (ServeError, OSError) as err:
+        pytest.fail(f"rec: the shared rec serve at {url} refused the session: {err}", pytrace=False)
 
 
 def _record(request: pytest.FixtureRequest, options: RecOptions, paths: list[Path], monkeypatch: pytest.MonkeyPatch,

@@ -146,3 +146,22 @@ def test_new_episodes_replays_what_matches_and_appends_the_rest(pytester: pytest
     exchanges = load_cassette(pytester.path / CASSETTE).exchanges
     assert len(exchanges) == 2
     pytester.runpytest_subprocess().assert_outcomes(passed=1)  # both now replay offline
+
+
+def test_rec_serve_shares_one_server_across_tests(pytester: pytest.Pytester) -> None:
+    from replayer.serve_client import ServeProcess
+
+    hello_cassette(pytester.path / CASSETTE)
+    hello_cassette(pytester.path / "cassettes" / "test_demo" / "test_agent_again.mpk")
+    write_source(pytester, AGENT_TEST.format(marker="") + AGENT_TEST.format(marker="").replace(
+        "def test_agent(", "def test_agent_again(").split("import pytest", 1)[1])
+    with ServeProcess("--root", str(pytester.path)) as serve:
+        result = pytester.runpytest_subprocess(f"--rec-serve={serve.url}")
+        result.assert_outcomes(passed=2)
+        assert serve.health()["sessions"] == 0  # each test's session ended with it
+    write_test(pytester, '@pytest.mark.rec(allow_unused=False)')
+    hello_cassette(pytester.path / CASSETTE, turns=2)
+    with ServeProcess("--root", str(pytester.path)) as serve:
+        result = pytester.runpytest_subprocess(f"--rec-serve={serve.url}", "-k", "test_agent")
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(["*unused: POST /v1/responses exchange #1*"])
