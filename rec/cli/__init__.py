@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from rec import __version__
+from rec.cli.check import check
 from rec.cli.diff import diff
 from rec.cli.record import record
 from rec.cli.replay import replay
@@ -45,7 +46,7 @@ def _main(
 
 
 # Each command's help is its docstring: the first line in `rec --help`, the whole in `rec CMD --help`.
-for command in (record, replay, serve, synth, diff, show):
+for command in (record, replay, serve, synth, diff, check, show):
     app.command()(command)
 
 

@@ -51,9 +51,25 @@ def load_scenario(path: Path) -> Scenario:
 def synth(
     scenario: Annotated[Path, typer.Argument(help="A .py module (scenario() or SCENARIO) or a .json file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The cassette to write (atomically).")],
+    allow_malformed: Annotated[bool, typer.Option(
+        "--allow-malformed", help="Write it even when a stream breaks the rules of rec check (a deliberate fault: "
+                                  "a stream with no terminal event, a delta before its item, ...).")] = False,
 ) -> None:
-    """Build a cassette from a scenario of ev_* builders, without recording."""
+    """Build a cassette from a scenario of ev_* builders, without recording.
+
+    Every stream it builds must be one a real client accepts (the rules of `rec check`,
+    docs/check.md); --allow-malformed writes it anyway, for a deliberate fault. A stream
+    cut with cut_after=N is a recorded fault already and is checked as cut.
+    """
+    from rec.check.rules import stream_findings
+
     built = load_scenario(scenario)
+    problems = [finding for index, exchange in enumerate(built.exchanges)
+                for finding in stream_findings(str(scenario), index, exchange)]
+    if problems and not allow_malformed:
+        first = problems[0]
+        raise fail(f"{scenario}: exchange #{first.exchange}: {first.message} ({len(problems)} problem(s) in all); "
+                   "fix the scenario, or pass --allow-malformed if the fault is deliberate")
     try:
         built.write(output)
     except OSError as err:

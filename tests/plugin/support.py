@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rec.synth.events import ev_assistant_message, ev_completed, ev_response_created
+from rec.synth.events import ev_assistant_message, ev_completed, ev_message_item_added, ev_response_created
 from rec.synth.scenario import Scenario
 
 AGENT_TEST = '''
@@ -30,7 +30,8 @@ def test_agent(rec_server):
 def hello_cassette(path: Path, text: str = "Hello from the cassette", turns: int = 1) -> Path:
     scenario = Scenario()
     for turn in range(turns):
-        scenario.sse_turn([ev_response_created(f"r{turn}"), {"type": "response.output_text.delta", "item_id": "m",
+        scenario.sse_turn([ev_response_created(f"r{turn}"), ev_message_item_added("m", ""),
+                           {"type": "response.output_text.delta", "item_id": "m",
                                                               "output_index": 0, "content_index": 0, "delta": text},
                            ev_assistant_message("m", text), ev_completed(f"r{turn}")],
                           request={"model": "gpt-test", "input": "say hello", "stream": True})

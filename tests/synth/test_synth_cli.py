@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 REC = Path(sys.executable).parent / "rec"
 
 
-def synth(scenario: Path, output: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(REC), "synth", str(scenario), "-o", str(output)], capture_output=True, text=True,
-                          timeout=30)
+def synth(scenario: Path, output: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(REC), "synth", str(scenario), "-o", str(output), *extra], capture_output=True,
+                          text=True, timeout=30)
 
 
 def test_the_bundled_example_builds_and_matches_the_committed_cassette(tmp_path: Path) -> None:
@@ -59,13 +59,27 @@ def test_scenario_round_trips_through_a_cassette_and_replays(tmp_path: Path) -> 
 def test_json_scenarios(tmp_path: Path) -> None:
     scenario = tmp_path / "s.json"
     scenario.write_text(json.dumps({"name": "j", "exchanges": [
-        {"kind": "sse", "events": [{"type": "response.created", "response": {"id": "r"}}]},
+        {"kind": "sse", "events": [{"type": "response.created", "response": {"id": "r"}},
+                                   {"type": "response.completed", "response": {"id": "r"}}]},
         {"kind": "models", "models": [], "etag": '"x"'},
-        {"kind": "websocket", "turns": [{"events": [{"type": "response.completed"}]}]},
+        {"kind": "websocket", "turns": [{"events": [{"type": "response.created", "response": {"id": "w"}},
+                                                    {"type": "response.completed", "response": {"id": "w"}}]}]},
     ]}))
     result = synth(scenario, tmp_path / "j.mpk")
     assert result.returncode == 0, result.stderr
     assert len(load_cassette(tmp_path / "j.mpk").exchanges) == 3
+
+
+def test_a_malformed_stream_is_refused_unless_deliberate(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({"exchanges": [{"kind": "sse", "events": [
+        {"type": "response.created", "response": {"id": "r"}},
+        {"type": "response.output_text.delta", "item_id": "m", "output_index": 0, "delta": "x"},
+        {"type": "response.completed", "response": {"id": "r"}}]}]}))
+    refused = synth(scenario, tmp_path / "bad.mpk")
+    assert refused.returncode == 2 and "comes before its item was added" in refused.stderr
+    assert "--allow-malformed" in refused.stderr and not (tmp_path / "bad.mpk").exists()
+    assert synth(scenario, tmp_path / "bad.mpk", "--allow-malformed").returncode == 0
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
