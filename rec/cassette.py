@@ -11,6 +11,7 @@ from a newer minor version survives a read/write round trip.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import tempfile
@@ -24,7 +25,8 @@ import zstandard
 
 FORMAT_NAME = "rec-cassette"
 FORMAT_VERSION = 1
-FORMAT_MINOR_VERSION = 0
+# 1: `websocket_part` records (a WebSocket written turn by turn while it is open).
+FORMAT_MINOR_VERSION = 1
 
 # Read in small pieces: each decoded frame hands back its unused tail, so smaller
 # reads copy less while still reaching a 10,000-exchange file in well under a second.
@@ -445,6 +447,32 @@ class UnknownRecord:
         return self.record
 
 
+@dataclass
+class WebSocketPart:
+    """Part of a WebSocket connection written while it was still open (a recorder appends each finished turn).
+
+    ``exchange`` holds the handshake on every part, the frames new since the previous part,
+    and on the ``final`` part the close. A reader merges the parts of a ``connection`` into
+    one WebSocketExchange, placed where its final part is; a connection whose final part
+    never came (the recorder was killed) ends with its last whole part.
+    """
+
+    connection: str
+    exchange: WebSocketExchange
+    final: bool = False
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.exchange.to_record(), "type": "websocket_part", "connection": self.connection,
+                "final": self.final}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> WebSocketPart:
+        rest = dict(record)
+        connection = _text(rest.pop("connection", None), "connection")
+        final = _typed(rest.pop("final", False), bool, "final", "true or false")
+        return cls(connection, WebSocketExchange.from_record(rest), final)
+
+
 Exchange = HttpExchange | WebSocketExchange | UnknownRecord
 
 
@@ -466,6 +494,8 @@ def exchange_from_record(record: Any) -> Exchange:
         return HttpExchange.from_record(record)
     if kind == "websocket":
         return WebSocketExchange.from_record(record)
+    if kind == "websocket_part":
+        return WebSocketPart.from_record(record)  # type: ignore[return-value]  # merged by the reader
     return UnknownRecord(record, kind=str(kind))
 
 
@@ -491,13 +521,27 @@ class CassetteWriter:
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._compressor = _compressor()
-        self.count = 0
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], header: Header) -> CassetteWriter:
-        """Start a new cassette at ``path`` (replacing any file there) and write its header."""
-        writer = cls(open(path, "wb"))  # noqa: SIM115 - closed by close()
-        writer._write(header.to_record())
+        """Start a new cassette at ``path`` and write its header.
+
+        The file is made fresh beside ``path`` and renamed over it before anything else is
+        written: whatever was at ``path`` (a symlink planted there included) is replaced,
+        never written through, and appends go on to the file now at ``path``.
+        """
+        target = Path(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        stream = os.fdopen(fd, "wb")
+        try:
+            os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would surprise a user sharing the folder
+            writer = cls(stream)
+            writer._write(header.to_record())
+            os.replace(tmp_name, target)
+        except BaseException:
+            stream.close()
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
         return writer
 
     @classmethod
@@ -512,9 +556,9 @@ class CassetteWriter:
         stream.seek(whole_bytes)
         return cls(stream)
 
-    def append(self, exchange: Exchange) -> None:
+    def append(self, exchange: Exchange | WebSocketPart) -> None:
+        """Write one exchange (or one part of an open WebSocket) and flush it to the file."""
         self._write(exchange.to_record())
-        self.count += 1
 
     def _write(self, record: dict[str, Any]) -> None:
         self._stream.write(_pack(record, self._compressor))
@@ -694,18 +738,22 @@ class CassetteReader:
 
     def __iter__(self) -> Iterator[Exchange]:
         number = 0  # the exchange's number, as rec show and the replayer count them
+        open_sockets: dict[str, WebSocketExchange] = {}  # connections written in parts, not closed yet
         while True:
             try:
                 offset, payload = next(self._frames)
             except StopIteration:
+                yield from _unclosed(open_sockets)
                 return
             except _FrameError as err:
                 self._damaged(err.offset, f"{err.reason} record")
+                yield from _unclosed(open_sockets)
                 return
             try:
                 record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
             except Exception:
                 self._damaged(offset, "unreadable record")
+                yield from _unclosed(open_sockets)
                 return
             try:
                 exchange = exchange_from_record(record)
@@ -713,6 +761,11 @@ class CassetteReader:
                 self.close()
                 raise CassetteError(f"{self.path}: exchange #{number} (the record at byte {offset}): {err}; the "
                                     "file was not written by rec or was changed by hand") from None
+            if isinstance(exchange, WebSocketPart):
+                merged = _merge_part(open_sockets, exchange)
+                if merged is None:
+                    continue
+                exchange = merged
             number += 1
             yield exchange
 
@@ -728,6 +781,27 @@ class CassetteReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _merge_part(open_sockets: dict[str, WebSocketExchange], part: WebSocketPart) -> WebSocketExchange | None:
+    """Add a part to its connection; the whole connection once its final part has come."""
+    so_far = open_sockets.get(part.connection)
+    if so_far is None:
+        so_far = open_sockets[part.connection] = dataclasses.replace(part.exchange, frames=[], close=None)
+    so_far.frames.extend(part.exchange.frames)
+    if not part.final:
+        return None
+    del open_sockets[part.connection]
+    so_far.close = part.exchange.close
+    return so_far
+
+
+def _unclosed(open_sockets: dict[str, WebSocketExchange]) -> Iterator[WebSocketExchange]:
+    """Connections whose recording stopped before they closed: every whole turn written, and no close."""
+    for connection in list(open_sockets.values()):
+        connection.extra = {**connection.extra, "cut": "the recording stopped before this connection closed"}
+        yield connection
+    open_sockets.clear()
 
 
 @dataclass

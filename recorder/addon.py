@@ -11,12 +11,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mitmproxy import http
 
-from rec.cassette import Close, End, Exchange, Frame, HttpExchange, Request, Response, WebSocketExchange
-from rec.encoding import ContentEncodingError, decode_body, encodings_of
+from rec.cassette import (
+    Close,
+    End,
+    Exchange,
+    Frame,
+    HttpExchange,
+    Request,
+    Response,
+    WebSocketExchange,
+    WebSocketPart,
+)
+from rec.encoding import DEFAULT_LIMIT, ContentEncodingError, decode_body, encodings_of
 from recorder.redact import Redactor
+
+# A server event that ends a turn on the Responses WebSocket: the turn is written then.
+_TURN_ENDS = (b'"response.completed"', b'"response.failed"', b'"response.incomplete"', b'"response.done"',
+              b'"type":"error"', b'"type": "error"')
 
 # Paths recorded in forward-proxy mode unless --record-all: the Responses API and what
 # its clients call beside it.
@@ -51,13 +66,14 @@ def error_kind(message: str) -> str:
 class RecordAddon:
     """Captures HTTP exchanges (with timed chunks) and WebSocket conversations into a cassette."""
 
-    def __init__(self, append: Callable[[Exchange], None], redactor: Redactor,
+    def __init__(self, append: Callable[[Exchange | WebSocketPart], None], redactor: Redactor,
                  in_scope: Callable[[http.HTTPFlow], bool] = lambda flow: True) -> None:
         self._append = append
         self._redactor = redactor
         self._in_scope = in_scope
         self._streams: dict[str, _Chunks] = {}
         self.in_flight: dict[str, http.HTTPFlow] = {}
+        self._frames_written: dict[str, int] = {}  # per open WebSocket: frames already appended in parts
 
     # --- hooks ------------------------------------------------------------------------
 
@@ -88,33 +104,59 @@ class RecordAddon:
         self._finish_http(flow, End(state="error", error=kind, message=message,
                                     at_ms=self._ms_since_start(flow)))
 
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        """Learn the handshake's secrets before any frame is scrubbed (a token seen only there included)."""
+        if flow.id in self.in_flight:
+            self._frames_written[flow.id] = 0
+            self._request(flow)
+            if flow.response is not None:
+                self._redactor.headers(list(flow.response.headers.items(multi=True)))
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """A turn the server just ended is appended now, so a killed recorder keeps every finished turn."""
+        if flow.id not in self._frames_written or flow.websocket is None:
+            return
+        message = flow.websocket.messages[-1]
+        if not message.from_client and message.is_text and any(end in message.content for end in _TURN_ENDS):
+            self._append(WebSocketPart(flow.id, self._websocket(flow, close=False)))
+
     def websocket_end(self, flow: http.HTTPFlow) -> None:
-        """A WebSocket is written whole when it closes, with every frame both ways."""
+        """The rest of a WebSocket, with its close, is appended when it closes."""
         if self.in_flight.pop(flow.id, None) is None or flow.websocket is None:
             return
         self._streams.pop(flow.id, None)
+        self._append(WebSocketPart(flow.id, self._websocket(flow, close=True), final=True))
+        self._frames_written.pop(flow.id, None)
+
+    def _websocket(self, flow: http.HTTPFlow, close: bool) -> WebSocketExchange:
+        """The handshake and the frames not written yet (and, at the end, the close), redacted."""
+        assert flow.response is not None and flow.websocket is not None
+        request = self._request(flow)  # learns the handshake's secrets before the frames are scrubbed
+        response_headers = self._redactor.headers(list(flow.response.headers.items(multi=True)))
         started = flow.request.timestamp_start
         ws = flow.websocket
+        first = self._frames_written.get(flow.id, 0)
+        self._frames_written[flow.id] = len(ws.messages)
         frames = [
             Frame(at_ms=(m.timestamp - started) * 1000.0, from_client=m.from_client, is_text=m.is_text,
                   payload=self._redactor.scrub(m.content))
-            for m in ws.messages
+            for m in ws.messages[first:]
         ]
-        assert flow.response is not None
-        by = None if ws.closed_by_client is None else ("client" if ws.closed_by_client else "server")
-        ended = ws.timestamp_end or time.time()
-        close = Close(code=ws.close_code, reason=self._redactor.scrub_text(ws.close_reason or ""), by=by,
-                      at_ms=(ended - started) * 1000.0)
+        ending = None
+        if close:
+            by = None if ws.closed_by_client is None else ("client" if ws.closed_by_client else "server")
+            ended = ws.timestamp_end or time.time()
+            ending = Close(code=ws.close_code, reason=self._redactor.scrub_text(ws.close_reason or ""), by=by,
+                           at_ms=(ended - started) * 1000.0)
         extensions = [e.strip() for e in (flow.response.headers.get("sec-websocket-extensions") or "").split(",")
                       if e.strip()]
-        self._append(WebSocketExchange(
-            request=self._request(flow),
-            response=Response(status=flow.response.status_code, reason=flow.response.reason,
-                              headers=self._redactor.headers(list(flow.response.headers.items(multi=True)))),
+        return WebSocketExchange(
+            request=request,
+            response=Response(status=flow.response.status_code, reason=flow.response.reason, headers=response_headers),
             extensions=extensions,
             frames=frames,
-            close=close,
-        ))
+            close=ending,
+        )
 
     # --- building records -------------------------------------------------------------
 
@@ -140,16 +182,21 @@ class RecordAddon:
         if decoded is not None:
             clean = self._redactor.scrub(decoded)
             if clean != decoded:
-                # A secret inside a compressed body: store it re-encoded, without the secret.
-                body = _reencode(clean, encoding)
+                # A secret inside a compressed body: store it re-encoded, without the secret; a coding
+                # that cannot be written again is stored plain, its Content-Encoding header dropped.
                 extra["body_reencoded_after_redaction"] = True
-            decoded = clean
+                reencoded = _reencode(clean, encoding)
+                if reencoded is None:
+                    headers = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
+                    body, decoded = clean, None
+                else:
+                    body, decoded = reencoded, clean
         else:
             body = self._redactor.scrub(raw)
         return Request(
             method=request.method,
             path=self._redactor.scrub_text(request.path.partition("?")[0]),
-            query=[(k, self._redactor.scrub_text(v)) for k, v in request.query.items(multi=True)],
+            query=self._redactor.query(list(request.query.items(multi=True))),
             headers=headers,
             body=body,
             decoded_body=decoded,
@@ -164,30 +211,86 @@ class RecordAddon:
         response: Response | None = None
         if flow.response is not None and (chunks is not None or end.state == "completed"):
             timed = chunks.chunks if chunks is not None else [(end.at_ms, flow.response.raw_content or b"")]
+            headers = list(flow.response.headers.items(multi=True))
+            timed, headers = _decoded_response(timed, headers)
             self._redactor.learn_json(b"".join(data for _, data in timed))
             response = Response(
                 status=flow.response.status_code,
                 reason=flow.response.reason,
-                headers=self._redactor.headers(list(flow.response.headers.items(multi=True))),
+                headers=self._redactor.headers(headers),
                 chunks=self._redactor.scrub_chunks([(at, data) for at, data in timed if data]),
             )
         self._append(HttpExchange(request=request, response=response, end=end))
 
 
-def _reencode(body: bytes, content_encoding: str | None) -> bytes:
+def _reencode(body: bytes, content_encoding: str | None) -> bytes | None:
+    """``body`` encoded again as the client sent it; None for a coding this recorder cannot write."""
     import gzip
     import zlib
 
     import zstandard
 
-    encoders = {"zstd": lambda b: zstandard.ZstdCompressor(level=3).compress(b), "gzip": gzip.compress,
-                "x-gzip": gzip.compress, "deflate": zlib.compress}
+    encoders: dict[str, Callable[[bytes], bytes]] = {
+        "zstd": lambda b: zstandard.ZstdCompressor(level=3).compress(b), "gzip": gzip.compress,
+        "x-gzip": gzip.compress, "deflate": zlib.compress}
+    try:
+        import brotli
+
+        encoders["br"] = brotli.compress
+    except ImportError:
+        pass
     for coding in encodings_of(content_encoding):
         encoder = encoders.get(coding)
         if encoder is None:
-            return body
+            return None
         body = encoder(body)
     return body
+
+
+def _decoded_response(chunks: list[tuple[float, bytes]],
+                      headers: list[tuple[str, str]]) -> tuple[list[tuple[float, bytes]], list[tuple[str, str]]]:
+    """A compressed answer (the SDKs send Accept-Encoding) stored decoded, so redaction sees its content.
+
+    Each chunk is decoded as it came (keeping its time), and the Content-Encoding and
+    Content-Length headers go: the replay serves the plain body, which every client takes.
+    A body that does not decode is kept as it came.
+    """
+    encoding = next((value for name, value in headers if name.lower() == "content-encoding"), None)
+    if not encodings_of(encoding):
+        return chunks, headers
+    try:
+        decoded = _decode_stream(chunks, encoding)
+    except ContentEncodingError:
+        return chunks, headers
+    kept = [(name, value) for name, value in headers if name.lower() not in ("content-encoding", "content-length")]
+    return decoded, kept
+
+
+def _decode_stream(chunks: list[tuple[float, bytes]], encoding: str | None) -> list[tuple[float, bytes]]:
+    """Decode chunk by chunk when one coding is streamable (gzip, deflate, zstd), else the whole body at once."""
+    import zlib
+
+    import zstandard
+
+    codings = encodings_of(encoding)
+    whole = b"".join(data for _, data in chunks)
+    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate", "zstd"):
+        coding = codings[0]
+        inflater: Any = (zstandard.ZstdDecompressor().decompressobj() if coding == "zstd" else
+                         zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in coding else zlib.MAX_WBITS))
+        out, total = [], 0
+        try:
+            for at, data in chunks:
+                piece = inflater.decompress(data)
+                total += len(piece)
+                if total > DEFAULT_LIMIT:
+                    raise ContentEncodingError(f"its {coding} content inflates past {DEFAULT_LIMIT} bytes")
+                out.append((at, piece))
+            return out
+        except (zlib.error, zstandard.ZstdError):
+            pass  # raw deflate, or frames the stream decoder does not take: decode the whole body below
+    last = chunks[-1][0] if chunks else 0.0
+    return [(last, decode_body(whole, encoding))]
 
 
 def in_responses_api(flow: http.HTTPFlow) -> bool:

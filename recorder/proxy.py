@@ -8,16 +8,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mitmproxy import http
 from mitmproxy.addons import default_addons
 from mitmproxy.master import Master
 from mitmproxy.options import Options
 
-from rec.cassette import CassetteWriter, Exchange, HttpExchange, WebSocketExchange
+from rec.cassette import CassetteWriter, Exchange, HttpExchange, WebSocketExchange, WebSocketPart
 from rec.sse import is_event_stream, split_events
 from recorder.addon import RecordAddon, in_responses_api
 from recorder.redact import Redactor
@@ -30,7 +30,6 @@ _SKIPPED_ADDONS = {"errorcheck", "serverplayback", "clientplayback", "maplocal",
 @dataclass
 class RecordSettings:
     upstream: str | None
-    output: Path
     host: str = "127.0.0.1"
     port: int = 0
     forward: bool = False
@@ -72,14 +71,30 @@ def describe(exchange: Exchange) -> str:
 async def run_proxy(settings: RecordSettings, writer: CassetteWriter, say: Callable[[str], None],
                     log: Callable[[str], None]) -> Tally:
     """Serve until SIGINT/SIGTERM; returns the tally. Raises OSError when the port cannot be bound."""
+    with tempfile.TemporaryDirectory(prefix="rec-record-") as confdir:
+        return await _run(settings, writer, say, log, confdir)
+
+
+async def _run(settings: RecordSettings, writer: CassetteWriter, say: Callable[[str], None],
+               log: Callable[[str], None], confdir: str) -> Tally:
     tally = Tally()
 
-    def append(exchange: Exchange) -> None:
+    def append(exchange: Exchange | WebSocketPart) -> None:
         writer.append(exchange)
+        if isinstance(exchange, WebSocketPart):
+            whole = exchange.exchange
+            if not exchange.final:
+                log(f"WS {whole.request.path}: a turn ended, written")
+                return
+            tally.exchanges += 1
+            tally.websockets += 1
+            log(f"WS {whole.request.path} {whole.response.status} closed {whole.close.code if whole.close else '-'} "
+                f"{whole.duration_ms:.0f} ms")
+            return
         tally.exchanges += 1
         if isinstance(exchange, WebSocketExchange):
             tally.websockets += 1
-        elif exchange.end.state == "error":
+        elif isinstance(exchange, HttpExchange) and exchange.end.state == "error":
             tally.failed += 1
         log(describe(exchange))
 
@@ -88,6 +103,9 @@ async def run_proxy(settings: RecordSettings, writer: CassetteWriter, say: Calla
     addon = RecordAddon(append, settings.redactor, scope)
     mode = "regular" if settings.forward else f"reverse:{settings.upstream}"
     options = Options(listen_host=settings.host, listen_port=settings.port, mode=[mode])
+    if not settings.forward:
+        # A reverse proxy speaks plain HTTP to the client: it needs no CA, so none is made in ~/.mitmproxy.
+        options.update(confdir=confdir)
     master = Master(options, with_termlog=False)
     master.addons.add(*(a for a in default_addons() if type(a).__name__.lower() not in _SKIPPED_ADDONS))
     master.addons.add(addon)

@@ -36,6 +36,9 @@ DEFAULT_SECRET_HEADERS = frozenset({
 })
 # OpenAI keys: sk-..., sk-proj-..., sk-svcacct-... (letters, digits, - and _).
 OPENAI_KEY = re.compile(rb"sk-[A-Za-z0-9_-]{16,}")
+# Query parameters whose value is a credential whatever it looks like (not only sk-...).
+SECRET_QUERY_NAMES = frozenset({"key", "api-key", "api_key", "apikey", "token", "access_token", "auth", "auth_token",
+                                "password", "secret", "client_secret", "code", "sig", "signature"})
 # Short values would scrub innocent text (a cookie "a=1"); below this they are only
 # replaced in their own header.
 _MIN_LITERAL = 8
@@ -183,6 +186,14 @@ class Redactor:
             out.append((at, b"".join(pieces)))
             start = end
         return out
+
+    def query(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Query parameters secret by name become the placeholder (their values learned); the rest are scrubbed."""
+        for name, value in pairs:
+            if name.lower() in SECRET_QUERY_NAMES:
+                self.learn(value)
+        return [(name, PLACEHOLDER if name.lower() in SECRET_QUERY_NAMES else self.scrub_text(value))
+                for name, value in pairs]
 
     def headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Secret headers become the placeholder; their values are learned; the rest are scrubbed."""

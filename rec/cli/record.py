@@ -91,12 +91,11 @@ def record(
     def log(line: str) -> None:
         print(f"rec record: {line}", file=sys.stderr, flush=True)
 
-    settings = RecordSettings(upstream=origin, output=output, host=host, port=port, forward=forward,
+    settings = RecordSettings(upstream=origin, host=host, port=port, forward=forward,
                               record_all=record_all, redactor=Redactor(rules), ssl_insecure=ssl_insecure)
     try:
         tally = asyncio.run(run_proxy(settings, writer, say, log))
     except OSError as err:
-        writer.close()
         raise fail(str(err)) from None
     finally:
         writer.close()

@@ -2,47 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.recorder.support import Recorder, start_recorder
 from tests.support.upstream import Upstream, running_upstream
-
-REC = Path(sys.executable).parent / "rec"
-
-
-@dataclass
-class Recorder:
-    """A running `rec record` process; ``stop()`` sends SIGINT and returns (rc, stdout, stderr)."""
-
-    process: subprocess.Popen[str]
-    url: str
-    output: Path
-
-    def stop(self, sig: int = signal.SIGINT) -> tuple[int, str, str]:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        out, err = self.process.communicate(timeout=20)
-        return self.process.returncode, out, err
-
-
-def start_recorder(upstream_url: str, output: Path, *extra: str) -> Recorder:
-    process = subprocess.Popen([str(REC), "record", "--upstream", upstream_url, "-o", str(output), *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    if not url.startswith("http://"):
-        process.kill()
-        _, err = process.communicate(timeout=10)
-        raise AssertionError(f"rec record did not start: {err}")
-    return Recorder(process, url, output)
 
 
 @pytest.fixture

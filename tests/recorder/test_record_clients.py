@@ -18,7 +18,7 @@ from openai import OpenAI
 
 from rec.cassette import HttpExchange, WebSocketExchange, load_cassette
 from rec.sse import split_events
-from tests.recorder.conftest import REC, Recorder, start_recorder
+from tests.recorder.support import REC, Recorder, start_recorder
 from tests.support.upstream import Upstream, running_upstream
 
 KEY = "sk-proj-recordtestkey0123456789abcdef"

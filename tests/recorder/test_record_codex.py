@@ -9,7 +9,7 @@ import pytest
 
 from rec.cassette import HttpExchange, WebSocketExchange, load_cassette
 from rec.sse import split_events
-from tests.recorder.conftest import start_recorder
+from tests.recorder.support import start_recorder
 from tests.support.codex import codex_available, run_codex
 from tests.support.upstream import ECHO_CALL_ID, running_upstream
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.web import ContentCoding
 
 from rec.encoding import decode_body
 
@@ -109,7 +110,9 @@ class Upstream:
 
     async def _json(self, request: web.Request) -> dict[str, Any]:
         raw = await request.read()
-        body = json.loads(decode_body(raw, request.headers.get("content-encoding")) or b"{}")
+        # aiohttp undoes gzip, deflate and br itself; zstd (which Codex sends) is left to us.
+        coding = request.headers.get("content-encoding")
+        body = json.loads((decode_body(raw, coding) if coding == "zstd" else raw) or b"{}")
         self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
         return body
 
@@ -122,6 +125,8 @@ class Upstream:
         if fault == "stall":
             await asyncio.sleep(3600)
         response = web.StreamResponse(headers={"content-type": "text/event-stream", "x-request-id": "req_standin"})
+        if request.headers.get("x-upstream-compress") in ("gzip", "deflate"):
+            response.enable_compression(ContentCoding(request.headers["x-upstream-compress"]))
         await response.prepare(request)
         kind, _, count = fault.partition(":")
         for index, event in enumerate(events):
@@ -168,7 +173,26 @@ class Upstream:
     async def models(self, request: web.Request) -> web.Response:
         self.requests.append({"path": request.path, "headers": dict(request.headers), "body": None})
         data = [{"id": "gpt-5", "object": "model", "created": 1, "owned_by": "openai"}]
-        return web.json_response({"object": "list", "data": data}, headers={"ETag": '"models-v1"'})
+        if self.echo_secret:
+            data[0]["owned_by"] = f"your key is {self.echo_secret}"
+        body = json.dumps({"object": "list", "data": data}).encode()
+        headers = {"ETag": '"models-v1"', "content-type": "application/json"}
+        coding = request.headers.get("x-upstream-compress")  # as a real server does on Accept-Encoding
+        if coding:
+            body = _compress(body, coding)
+            headers["content-encoding"] = coding
+        return web.Response(body=body, headers=headers)
+
+
+def _compress(body: bytes, coding: str) -> bytes:
+    import gzip
+    import zlib
+
+    import brotli
+    import zstandard
+
+    return {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
+            "zstd": zstandard.ZstdCompressor().compress}[coding](body)
 
 
 @contextmanager

@@ -1,0 +1,138 @@
+"""Secrets wherever they travel, a kill -9 mid-WebSocket, planted symlinks, no stray CA: `rec record` end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import brotli
+import pytest
+from openai import OpenAI
+
+from rec.cassette import WebSocketExchange, load_cassette
+from tests.recorder.support import REC, start_recorder
+from tests.support.upstream import running_upstream
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGF0Z3B0LXVzZXIifQ.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+AZURE_KEY = "0123456789abcdef0123456789abcdef"
+
+
+def on_disk(path: Path) -> str:
+    """Everything a cassette holds, decompressed, as `rec show --json` prints it (and the raw file)."""
+    shown = subprocess.run([str(REC), "show", "--json", str(path)], capture_output=True, text=True, check=True)
+    return shown.stdout + path.read_bytes().decode("latin-1")
+
+
+@pytest.mark.slow
+def test_a_token_seen_only_on_the_websocket_handshake_is_scrubbed_from_its_frames(tmp_path: Path) -> None:
+    with running_upstream(echo_secret=JWT) as upstream:
+        recorder = start_recorder(upstream.url, tmp_path / "ws.mpk")
+        client = OpenAI(base_url=recorder.url, api_key=JWT, max_retries=0)
+        with client.responses.connect() as connection:
+            connection.response.create(model="gpt-test", input="hi")
+            for event in connection:
+                if event.type == "response.completed":
+                    break
+        recorder.stop()
+    text = on_disk(tmp_path / "ws.mpk")
+    assert JWT not in text and JWT[-20:] not in text and "[REDACTED]" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd", "deflate"])
+def test_a_compressed_answer_is_stored_decoded_and_scrubbed(tmp_path: Path, coding: str) -> None:
+    secret = "sk-proj-compressedsecret0123456789"
+    with running_upstream(echo_secret=secret) as upstream:
+        recorder = start_recorder(upstream.url, tmp_path / "c.mpk")
+        client = OpenAI(base_url=recorder.url, api_key="sk-test-0123456789abcdef", max_retries=0,
+                        default_headers={"x-upstream-compress": coding})
+        assert "your key is" in client.models.list().data[0].owned_by  # the client got it decoded
+        recorder.stop()
+    assert secret not in on_disk(tmp_path / "c.mpk")
+    [exchange] = load_cassette(tmp_path / "c.mpk").exchanges
+    assert exchange.response is not None and exchange.response.header("content-encoding") is None
+    assert b"your key is [REDACTED]" in exchange.response.body
+
+
+@pytest.mark.slow
+def test_secret_query_parameters_and_an_azure_key_header_are_redacted(tmp_path: Path) -> None:
+    with running_upstream() as upstream:
+        recorder = start_recorder(upstream.url, tmp_path / "q.mpk")
+        request = urllib.request.Request(f"{recorder.url}/models?api-key={AZURE_KEY}&token=tok_abcdefgh12345&limit=5",
+                                         headers={"api-key": AZURE_KEY})
+        urllib.request.urlopen(request, timeout=10).read()
+        recorder.stop()
+    text = on_disk(tmp_path / "q.mpk")
+    assert AZURE_KEY not in text and "tok_abcdefgh12345" not in text
+    [exchange] = load_cassette(tmp_path / "q.mpk").exchanges
+    assert dict(exchange.request.query) == {"api-key": "[REDACTED]", "token": "[REDACTED]", "limit": "5"}
+
+
+@pytest.mark.slow
+def test_a_br_request_body_with_a_secret_stays_br_and_clean(tmp_path: Path) -> None:
+    body = brotli.compress(json.dumps({"model": "gpt-test", "input": "my key sk-proj-brsecret0123456789abc",
+                                       "stream": True}).encode())
+    with running_upstream() as upstream:
+        recorder = start_recorder(upstream.url, tmp_path / "br.mpk")
+        request = urllib.request.Request(f"{recorder.url}/responses", data=body, method="POST",
+                                         headers={"content-type": "application/json", "content-encoding": "br"})
+        urllib.request.urlopen(request, timeout=10).read()
+        recorder.stop()
+    [exchange] = load_cassette(tmp_path / "br.mpk").exchanges
+    assert exchange.request.header("content-encoding") == "br"
+    assert b"[REDACTED]" in brotli.decompress(exchange.request.body)
+    assert "brsecret" not in on_disk(tmp_path / "br.mpk")
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_websocket_session_keeps_every_finished_turn(tmp_path: Path) -> None:
+    with running_upstream() as upstream:
+        recorder = start_recorder(upstream.url, tmp_path / "cut.mpk")
+        client = OpenAI(base_url=recorder.url, api_key="sk-test-0123456789abcdef", max_retries=0)
+        with client.responses.connect() as connection:
+            for turn in range(3):
+                connection.response.create(model="gpt-test", input=f"turn {turn}")
+                for event in connection:
+                    if event.type == "response.completed":
+                        break
+            # Each turn reaches the disk once the recorder has seen its end: wait for the third.
+            for _ in range(200):
+                if (tmp_path / "cut.mpk").stat().st_size and _turns_on_disk(tmp_path / "cut.mpk") == 3:
+                    break
+                os.sched_yield()
+            recorder.process.send_signal(signal.SIGKILL)
+            recorder.process.wait(timeout=10)
+    [socket_exchange] = load_cassette(tmp_path / "cut.mpk").exchanges
+    assert isinstance(socket_exchange, WebSocketExchange) and socket_exchange.close is None
+    assert _turns_on_disk(tmp_path / "cut.mpk") == 3
+    assert "cut" in socket_exchange.extra
+
+
+def _turns_on_disk(path: Path) -> int:
+    exchanges = load_cassette(path).exchanges
+    return sum(frame.from_client for e in exchanges if isinstance(e, WebSocketExchange) for frame in e.frames)
+
+
+@pytest.mark.slow
+def test_an_output_path_that_is_a_planted_symlink_is_replaced_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "run.mpk").symlink_to(victim)
+    home = tmp_path / "home"
+    home.mkdir()
+    with running_upstream() as upstream:
+        process = subprocess.Popen([str(REC), "record", "--upstream", upstream.url, "-o", str(tmp_path / "run.mpk")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"})
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        urllib.request.urlopen(f"{url}/models", timeout=10).read()
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert victim.read_text() == "keep me"
+    assert not (tmp_path / "run.mpk").is_symlink() and len(load_cassette(tmp_path / "run.mpk").exchanges) == 1
+    assert not (home / ".mitmproxy").exists()  # a reverse proxy needs no CA, so none is made
