@@ -34,7 +34,17 @@ def sse_event(event: dict[str, Any]) -> bytes:
 
 
 def _usage() -> dict[str, Any]:
-    return {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+    return {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
+            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15}
+
+
+def response_object(body: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A non-streamed answer: the Response object the stream's terminal event carries, in full."""
+    final = events[-1]["response"]
+    return {"object": "response", "created_at": 1, "model": body.get("model", "gpt-test"), "error": None,
+            "incomplete_details": None, "instructions": body.get("instructions"), "metadata": {},
+            "parallel_tool_calls": True, "tool_choice": "auto", "tools": body.get("tools", []),
+            "previous_response_id": body.get("previous_response_id"), **final}
 
 
 def conversation_events(body: dict[str, Any], response_id: str) -> list[dict[str, Any]]:
@@ -70,7 +80,9 @@ def conversation_events(body: dict[str, Any], response_id: str) -> list[dict[str
             {"type": "response.output_item.done", "output_index": 0, "item": message},
         ]
     else:
-        call = {"type": "function_call", "id": "fc_standin1", "call_id": ECHO_CALL_ID, "name": "exec_command",
+        # The client's first tool (Codex's is exec_command), called with a command to run.
+        name = next((t.get("name") for t in body["tools"] if isinstance(t, dict) and t.get("name")), "exec_command")
+        call = {"type": "function_call", "id": "fc_standin1", "call_id": ECHO_CALL_ID, "name": name,
                 "arguments": json.dumps({"cmd": "echo hi"}), "status": "completed"}
         output = [call]
         body_events = [
@@ -124,6 +136,8 @@ class Upstream:
         fault = request.headers.get("x-upstream-fault", "")
         if fault == "stall":
             await asyncio.sleep(3600)
+        if not body.get("stream"):
+            return web.json_response(response_object(body, events), headers={"x-request-id": "req_standin"})
         response = web.StreamResponse(headers={"content-type": "text/event-stream", "x-request-id": "req_standin"})
         if request.headers.get("x-upstream-compress") in ("gzip", "deflate"):
             response.enable_compression(ContentCoding(request.headers["x-upstream-compress"]))
