@@ -47,11 +47,14 @@ def write_codex_home(home: Path, base_url: str, *, supports_websockets: bool = F
 
 
 def run_codex(home: Path, base_url: str, prompt: str, *, supports_websockets: bool = False,
-              cwd: Path | None = None, timeout: float = 120.0) -> CodexRun:
-    """Run `codex exec PROMPT` with a fresh config for ``base_url``; a timeout kills it and reports rc -9."""
+              cwd: Path | None = None, timeout: float = 120.0, resume_last: bool = False) -> CodexRun:
+    """Run `codex exec PROMPT` (or `codex exec resume --last PROMPT`, the next turn of the last session) with a
+    fresh config for ``base_url``; a timeout kills it and reports rc -9."""
     write_codex_home(home, base_url, supports_websockets=supports_websockets)
     env = {**os.environ, "CODEX_HOME": str(home), KEY_ENV: "sk-rec-test", "NO_COLOR": "1"}
-    command = [str(CODEX), "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", prompt]
+    resume = ["resume", "--last"] if resume_last else []
+    command = [str(CODEX), "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", *resume,
+               prompt]
     try:
         done = subprocess.run(command, cwd=cwd or home, env=env, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)

@@ -61,7 +61,9 @@ def conversation_events(body: dict[str, Any], response_id: str) -> list[dict[str
                 "response": {"id": response_id, "status": "completed", "output": [], "usage": _usage()}}
         return [head[0], done]
     if outputs or not body.get("tools"):
-        text = f"The command printed: {outputs[-1].get('output')}" if outputs else "Hello from the stand-in."
+        # Like a model, it reports what the command printed, not Codex's header around it (Chunk ID: ...).
+        printed = str(outputs[-1].get("output")).rpartition("Output:\n")[2].strip() if outputs else ""
+        text = f"The command printed: {printed}" if outputs else "Hello from the stand-in."
         words = text.split(" ")
         deltas = [{"type": "response.output_text.delta", "item_id": "msg_standin1", "output_index": 0,
                    "content_index": 0, "delta": w + (" " if i < len(words) - 1 else "")}
