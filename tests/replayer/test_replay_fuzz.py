@@ -33,14 +33,14 @@ def server() -> Iterator[ReplayServer]:
 def answer_to(server: ReplayServer, raw: bytes) -> bytes:
     """Send raw bytes, half-close, and read until the server closes or goes quiet."""
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
-        sock.sendall(raw)
-        sock.shutdown(socket.SHUT_WR)
         data = b""
         try:
+            sock.sendall(raw)
+            sock.shutdown(socket.SHUT_WR)
             while chunk := sock.recv(65536):
                 data += chunk
-        except (TimeoutError, ConnectionResetError):
-            pass
+        except OSError:
+            pass  # a server that answered and hung up may reset what was still unread
         return data
 
 
@@ -102,6 +102,6 @@ def test_random_websocket_frames(server: ReplayServer, frames: list[tuple[int, b
             sock.shutdown(socket.SHUT_WR)
             while sock.recv(65536):
                 pass
-        except (TimeoutError, ConnectionResetError, BrokenPipeError):
-            pass  # the server hung up on a broken frame: that is an answer too
+        except OSError:
+            pass  # the server hung up on a broken frame (reset, not connected, ...): that is an answer too
     assert_still_serves(server)
