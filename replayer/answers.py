@@ -228,7 +228,13 @@ class StreamAnswer(HttpAnswer):
     def immediate(self) -> bytes | None:  # type: ignore[override]
         if self.cut is not None:
             return None
-        return b"".join([self.head, *(data for _, data in self.chunks), self.tail])
+        # Framed straight into one list (no per-chunk tuples): the first serve of an exchange pays this once.
+        parts = [self.head]
+        for _, data in self.response.chunks if self.response else ():
+            if data:
+                parts += (b"%x\r\n" % len(data), data, b"\r\n")
+        parts.append(self.tail)
+        return b"".join(parts)
 
     @cached_property
     def _served(self) -> Served:

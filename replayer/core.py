@@ -140,7 +140,7 @@ class ReplayCore:
             is_create = request.method == "POST" and route[1].endswith("/responses")
             if is_create:
                 self._check_invariants(route, body)
-            answer, entry = self._match_http(route, request, body)
+            answer, entry = self._match_http(route, request, body, content)
         except Refused as refused:
             return refused.answer()
         if entry is not None and body is not None:
@@ -192,8 +192,9 @@ class ReplayCore:
             self.report.add(ReportEvent("violation", show_route(route), None, message, received=body))
             raise Refused(400, "rec_invariant_violation", message) from None
 
-    def _match_http(self, route: Route, request: ResponsesRequest, body: Any) -> tuple[HttpAnswer, Recorded | None]:
-        answer, entry, rule = self._take(route, request, body, websocket=False)
+    def _match_http(self, route: Route, request: ResponsesRequest, body: Any,
+                    content: bytes) -> tuple[HttpAnswer, Recorded | None]:
+        answer, entry, rule = self._take(route, request, body, websocket=False, content=content)
         if isinstance(answer, WebSocketAnswer):
             self._refuse_bad(route, f"{show_route(route)} was recorded as a WebSocket; connect with "
                                     "Upgrade: websocket")
@@ -201,10 +202,10 @@ class ReplayCore:
             rule.log.add_request(request)
         return answer, entry  # type: ignore[return-value]
 
-    def _take(self, route: Route, request: ResponsesRequest, body: Any,
-              websocket: bool) -> tuple[Answer, Recorded | None, Rule | None]:
+    def _take(self, route: Route, request: ResponsesRequest, body: Any, websocket: bool,
+              content: bytes = b"") -> tuple[Answer, Recorded | None, Rule | None]:
         try:
-            answer, entry, rule, note = self.matcher.take(route, request, body, websocket)
+            answer, entry, rule, note = self.matcher.take(route, request, body, websocket, content)
         except NoMatch as err:
             if self.forward_to is not None:
                 return ForwardedAnswer(self.forward_to, request.method, request.target, request.headers,

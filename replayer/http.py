@@ -223,8 +223,8 @@ class HttpConnection(asyncio.Protocol):
             request.core, request.target = core, target
             answer, pace = core.handle_http(_request(request, target)), core.pace
         self._last_active = request.received
-        if pace is None and answer.immediate is not None:
-            # The hot path: the whole precomputed response in one write.
+        if not pace and answer.immediate is not None:
+            # The hot path: the whole precomputed response in one write (scale:0 paces nothing either).
             transport.write(answer.immediate)
             if isinstance(answer, StreamAnswer):
                 self._last_stream = (request, answer)

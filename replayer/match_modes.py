@@ -96,8 +96,8 @@ class MatchStrategy:
     def index(self, entry: Recorded) -> None:
         """Prepare a newly loaded exchange for matching."""
 
-    def take(self, pool: RoutePool, body: Any) -> Recorded | None:
-        """The exchange for an HTTP request, marked used; None when nothing is left."""
+    def take(self, pool: RoutePool, body: Any, content: bytes = b"") -> Recorded | None:
+        """The exchange for an HTTP request (``body`` parsed, ``content`` its bytes), marked used; None if none left."""
         while pool.next < len(pool.entries):
             entry = pool.entries[pool.next]
             pool.next += 1
@@ -107,7 +107,7 @@ class MatchStrategy:
 
     def take_handshake(self, pool: RoutePool) -> Recorded | None:
         """The exchange for a WebSocket upgrade."""
-        return self.take(pool, None)
+        return MatchStrategy.take(self, pool, None)
 
     def take_turn(self, entry: Recorded | None, cursor: int, route: Route, message: Any) -> TurnMatch | None:
         """The recorded turn for a WebSocket client message: the connection's next one."""
@@ -158,6 +158,8 @@ class BodyMode(MatchStrategy):
         self._turns: dict[Route, dict[bytes | None, deque[tuple[Recorded, int]]]] = {}
         # The exchange each normalized body got last, so --repeat answers a prompt with its own answer.
         self._last_by_key: dict[Route, dict[bytes | None, Recorded]] = {}
+        # Recorded request bytes, for requests sent exactly as recorded (most of them, in a test run).
+        self._by_raw: dict[Route, dict[bytes, deque[Recorded]]] = {}
 
     def index(self, entry: Recorded) -> None:
         answer = entry.answer
@@ -167,11 +169,20 @@ class BodyMode(MatchStrategy):
                 turns.setdefault(self._key_or_none(turn.body), deque()).append((entry, number))
         else:
             entry.key = self._key_or_none(entry.body)  # once, at load
+            if entry.key is not None:
+                self._by_raw.setdefault(entry.route, {}).setdefault(entry.request.content, deque()).append(entry)
         self._by_key.setdefault(entry.route, {}).setdefault(entry.key, deque()).append(entry)
 
-    def take(self, pool: RoutePool, body: Any) -> Recorded | None:
+    def take(self, pool: RoutePool, body: Any, content: bytes = b"") -> Recorded | None:
         if body is None:
             return super().take(pool, body)
+        # The fast path: a request byte for byte as recorded needs no normalizing.
+        queue = self._by_raw.get(pool.entries[0].route, {}).get(content) if content and pool.entries else None
+        while queue:
+            entry = queue.popleft()
+            if not entry.used:
+                self._last_by_key.setdefault(entry.route, {})[entry.key] = entry
+                return pool.use(entry)
         key = self.key(body)
         entry = self._take_key(pool, key) or self._take_key(pool, None)
         if entry is not None:
@@ -204,10 +215,15 @@ class BodyMode(MatchStrategy):
     def give_back(self, pool: RoutePool, entry: Recorded) -> None:
         super().give_back(pool, entry)
         self._by_key[entry.route].setdefault(entry.key, deque()).appendleft(entry)
+        if entry.key is not None:
+            self._by_raw.setdefault(entry.route, {}).setdefault(entry.request.content, deque()).appendleft(entry)
 
     def reclaim(self, pool: RoutePool, entry: Recorded) -> None:
         if not entry.used:
             self._by_key[entry.route][entry.key].remove(entry)
+            raw = self._by_raw.get(entry.route, {}).get(entry.request.content)
+            if raw and entry in raw:
+                raw.remove(entry)
         super().reclaim(pool, entry)
 
     def give_back_turn(self, entry: Recorded, number: int) -> None:

@@ -184,8 +184,8 @@ class Matcher:
     def knows(self, route: Route) -> bool:
         return route in self._pools or any(rule.route == route for rule in self.rules)
 
-    def take(self, route: Route, request: ResponsesRequest, body: Any,
-             websocket: bool = False) -> tuple[Answer, Recorded | None, Rule | None, str | None]:
+    def take(self, route: Route, request: ResponsesRequest, body: Any, websocket: bool = False,
+             content: bytes = b"") -> tuple[Answer, Recorded | None, Rule | None, str | None]:
         """The answer for an HTTP request or a WebSocket handshake; raises NoMatch when there is none.
 
         The last item is a note when ``--repeat`` served an answer recorded for another request.
@@ -201,7 +201,7 @@ class Matcher:
                 raise NoMatch(f"no mounted answer for {show_route(route)} accepted this request "
                               f"({len(mounted)} mounted, {left} with uses left)")
             strategy = self.strategy
-            entry = strategy.take_handshake(pool) if websocket else strategy.take(pool, body)
+            entry = strategy.take_handshake(pool) if websocket else strategy.take(pool, body, content)
             note = None
             if entry is None and self.repeat:
                 entry = strategy.repeat(pool, body)

@@ -101,6 +101,8 @@ class WebSocketConnection:
         extensions = [_BoundedDeflate(self.max_message)] if answer.deflate else []
         extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
         accept = ws.send(AcceptConnection(extensions=extensions, extra_headers=extra))
+        # Negotiated only when the client offered it too; compressed frames are wsproto's to make.
+        self.deflate = bool(extensions) and extensions[0].enabled()
         delay = answer.accept_delay_ms / 1000.0
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, transport.write, accept)
@@ -193,7 +195,10 @@ class WebSocketConnection:
                 self.conversation.give_back(match, whole_connection=plan.fault.ends_connection)
             return
         self._sending[match.turn.lane] = match
-        await send_paced(frames, self._send_frame, self.pace, arrived)
+        if not self.pace and not self.deflate:
+            self._write_frames(plan.frames)  # nothing to wait for: the whole turn in one write
+        else:
+            await send_paced(frames, self._send_frame, self.pace, arrived)
         if self._sending.pop(match.turn.lane, None) is not None and not self.transport.is_closing():
             self._last_turn = match
         if plan.last:
@@ -218,6 +223,13 @@ class WebSocketConnection:
             return self._send_text(frame.payload.decode())
         return self._write_event(BytesMessage(data=frame.payload))
 
+    def _write_frames(self, frames: list[ServerFrame]) -> None:
+        """Frames framed here, not by wsproto: a server's frames are never masked (RFC 6455 5.1), so the
+        bytes are the header and the payload; one write for them all."""
+        if self.ws.state is not ConnectionState.OPEN or self.transport.is_closing():
+            return
+        self.transport.write(b"".join(_frame_bytes(frame) for frame in frames))
+
     def _send_text(self, text: str) -> bool:
         return self._write_event(TextMessage(data=text))
 
@@ -234,6 +246,18 @@ class WebSocketConnection:
     def _close(self, code: int, reason: str | None) -> None:
         if self.ws.state is ConnectionState.OPEN and not self.transport.is_closing():
             self.transport.write(self.ws.send(CloseConnection(code=code, reason=reason)))
+
+
+def _frame_bytes(frame: ServerFrame) -> bytes:
+    """One unmasked, unfragmented data frame: FIN and the opcode (text 1, binary 2), the length, the payload."""
+    payload = frame.payload
+    first = 0x81 if frame.is_text else 0x82
+    length = len(payload)
+    if length < 126:
+        return bytes((first, length)) + payload
+    if length < 65536:
+        return bytes((first, 126)) + length.to_bytes(2, "big") + payload
+    return bytes((first, 127)) + length.to_bytes(8, "big") + payload
 
 
 class _FrameSink:

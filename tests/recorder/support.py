@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,3 +40,14 @@ def start_recorder(upstream_url: str, output: Path, *extra: str) -> Recorder:
         _, err = process.communicate(timeout=10)
         raise AssertionError(f"rec record did not start: {err}")
     return Recorder(process, url, output)
+
+
+@contextmanager
+def recording(upstream_url: str, output: Path, *extra: str) -> Iterator[Recorder]:
+    """`rec record` for a ``with`` block: stopped with SIGINT at the end, killed if a test failed before."""
+    recorder = start_recorder(upstream_url, output, *extra)
+    try:
+        yield recorder
+    finally:
+        if recorder.process.poll() is None:
+            recorder.stop()

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from openai import OpenAI
 
 from rec.cassette import WebSocketExchange, load_cassette
-from tests.recorder.support import REC, start_recorder
+from tests.recorder.support import REC, recording
 from tests.support.upstream import running_upstream
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGF0Z3B0LXVzZXIifQ.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
@@ -29,15 +30,13 @@ def on_disk(path: Path) -> str:
 
 @pytest.mark.slow
 def test_a_token_seen_only_on_the_websocket_handshake_is_scrubbed_from_its_frames(tmp_path: Path) -> None:
-    with running_upstream(echo_secret=JWT) as upstream:
-        recorder = start_recorder(upstream.url, tmp_path / "ws.mpk")
+    with running_upstream(echo_secret=JWT) as upstream, recording(upstream.url, tmp_path / "ws.mpk") as recorder:
         client = OpenAI(base_url=recorder.url, api_key=JWT, max_retries=0)
         with client.responses.connect() as connection:
             connection.response.create(model="gpt-test", input="hi")
             for event in connection:
                 if event.type == "response.completed":
                     break
-        recorder.stop()
     text = on_disk(tmp_path / "ws.mpk")
     assert JWT not in text and JWT[-20:] not in text and "[REDACTED]" in text
 
@@ -46,12 +45,10 @@ def test_a_token_seen_only_on_the_websocket_handshake_is_scrubbed_from_its_frame
 @pytest.mark.parametrize("coding", ["gzip", "br", "zstd", "deflate"])
 def test_a_compressed_answer_is_stored_decoded_and_scrubbed(tmp_path: Path, coding: str) -> None:
     secret = "sk-proj-compressedsecret0123456789"
-    with running_upstream(echo_secret=secret) as upstream:
-        recorder = start_recorder(upstream.url, tmp_path / "c.mpk")
+    with running_upstream(echo_secret=secret) as upstream, recording(upstream.url, tmp_path / "c.mpk") as recorder:
         client = OpenAI(base_url=recorder.url, api_key="sk-test-0123456789abcdef", max_retries=0,
                         default_headers={"x-upstream-compress": coding})
         assert "your key is" in client.models.list().data[0].owned_by  # the client got it decoded
-        recorder.stop()
     assert secret not in on_disk(tmp_path / "c.mpk")
     [exchange] = load_cassette(tmp_path / "c.mpk").exchanges
     assert exchange.response is not None and exchange.response.header("content-encoding") is None
@@ -60,12 +57,10 @@ def test_a_compressed_answer_is_stored_decoded_and_scrubbed(tmp_path: Path, codi
 
 @pytest.mark.slow
 def test_secret_query_parameters_and_an_azure_key_header_are_redacted(tmp_path: Path) -> None:
-    with running_upstream() as upstream:
-        recorder = start_recorder(upstream.url, tmp_path / "q.mpk")
-        request = urllib.request.Request(f"{recorder.url}/models?api-key={AZURE_KEY}&token=tok_abcdefgh12345&limit=5",
-                                         headers={"api-key": AZURE_KEY})
+    with running_upstream() as upstream, recording(upstream.url, tmp_path / "q.mpk") as recorder:
+        query = f"api-key={AZURE_KEY}&token=tok_abcdefgh12345&limit=5"
+        request = urllib.request.Request(f"{recorder.url}/models?{query}", headers={"api-key": AZURE_KEY})
         urllib.request.urlopen(request, timeout=10).read()
-        recorder.stop()
     text = on_disk(tmp_path / "q.mpk")
     assert AZURE_KEY not in text and "tok_abcdefgh12345" not in text
     [exchange] = load_cassette(tmp_path / "q.mpk").exchanges
@@ -76,12 +71,10 @@ def test_secret_query_parameters_and_an_azure_key_header_are_redacted(tmp_path: 
 def test_a_br_request_body_with_a_secret_stays_br_and_clean(tmp_path: Path) -> None:
     body = brotli.compress(json.dumps({"model": "gpt-test", "input": "my key sk-proj-brsecret0123456789abc",
                                        "stream": True}).encode())
-    with running_upstream() as upstream:
-        recorder = start_recorder(upstream.url, tmp_path / "br.mpk")
+    with running_upstream() as upstream, recording(upstream.url, tmp_path / "br.mpk") as recorder:
         request = urllib.request.Request(f"{recorder.url}/responses", data=body, method="POST",
                                          headers={"content-type": "application/json", "content-encoding": "br"})
         urllib.request.urlopen(request, timeout=10).read()
-        recorder.stop()
     [exchange] = load_cassette(tmp_path / "br.mpk").exchanges
     assert exchange.request.header("content-encoding") == "br"
     assert b"[REDACTED]" in brotli.decompress(exchange.request.body)
@@ -90,8 +83,7 @@ def test_a_br_request_body_with_a_secret_stays_br_and_clean(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_kill_9_during_a_websocket_session_keeps_every_finished_turn(tmp_path: Path) -> None:
-    with running_upstream() as upstream:
-        recorder = start_recorder(upstream.url, tmp_path / "cut.mpk")
+    with running_upstream() as upstream, recording(upstream.url, tmp_path / "cut.mpk") as recorder:
         client = OpenAI(base_url=recorder.url, api_key="sk-test-0123456789abcdef", max_retries=0)
         with client.responses.connect() as connection:
             for turn in range(3):
@@ -99,11 +91,10 @@ def test_kill_9_during_a_websocket_session_keeps_every_finished_turn(tmp_path: P
                 for event in connection:
                     if event.type == "response.completed":
                         break
-            # Each turn reaches the disk once the recorder has seen its end: wait for the third.
-            for _ in range(200):
-                if (tmp_path / "cut.mpk").stat().st_size and _turns_on_disk(tmp_path / "cut.mpk") == 3:
-                    break
-                os.sched_yield()
+            # Each turn reaches the disk once the recorder has seen its end: wait (poll) for the third.
+            deadline = time.monotonic() + 30
+            while _turns_on_disk(tmp_path / "cut.mpk") < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
             recorder.process.send_signal(signal.SIGKILL)
             recorder.process.wait(timeout=10)
     [socket_exchange] = load_cassette(tmp_path / "cut.mpk").exchanges

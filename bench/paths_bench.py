@@ -1,0 +1,262 @@
+"""Replay costs on the paths tests take, as server CPU per request read from /proc, peers in the same run.
+
+- first serve: each exchange of a 10k-exchange cassette served once, against one answer repeated;
+- body matching: the same 10k cassette with --match body, requests in shuffled order, against sequence;
+- paced: --timing scale:0 (the paced path with nothing to wait for) against --timing none;
+- WebSocket turns: 1,000 response.create turns on one connection, against a bare aiohttp (uvloop) server
+  sending the same frames per message;
+- cassette size: 1,000 Codex-like exchanges, rec's per-exchange frames against one zstd stream of the same records.
+
+Each case runs in interleaved rounds (rec, peer, rec, peer, ...); the ratios and their spread are what to quote.
+Run: .venv/bin/python -m bench paths_bench
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgpack
+import zstandard
+
+from rec.cassette import Header, write_cassette
+from rec.synth.scenario import Scenario
+
+PYTHON = sys.executable
+ROUNDS = 3
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def events(n: int, text: str) -> list[dict]:
+    item = {"type": "message", "role": "assistant", "id": f"msg_{n}",
+            "content": [{"type": "output_text", "text": text}]}
+    words = [{"type": "response.output_text.delta", "item_id": f"msg_{n}", "output_index": 0, "delta": w + " "}
+             for w in text.split()]
+    return [{"type": "response.created", "response": {"id": f"resp_{n}"}},
+            {"type": "response.output_item.added", "output_index": 0, "item": {**item, "content": []}},
+            *words, {"type": "response.output_item.done", "output_index": 0, "item": item},
+            {"type": "response.completed", "response": {"id": f"resp_{n}", "output": [item]}}]
+
+
+def body(n: int) -> dict:
+    return {"model": "gpt-test", "input": f"prompt number {n}", "stream": True}
+
+
+def http_cassette(path: Path, count: int) -> Path:
+    scenario = Scenario()
+    for n in range(count):
+        scenario.sse_turn(events(n, f"answer {n} with a few more words to stream"), request=body(n))
+    scenario.write(path)
+    return path
+
+
+def ws_cassette(path: Path, turns: int) -> Path:
+    scenario = Scenario()
+    scenario.websocket([({"type": "response.create", **body(n)}, events(n, f"answer {n} over the socket"))
+                        for n in range(turns)], deflate=False)
+    scenario.write(path)
+    return path
+
+
+class Server:
+    """A server process pinned to core 0, its URL, and its CPU time."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(["taskset", "-c", "0", *command], stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
+        assert self.process.stdout is not None
+        url = self.process.stdout.readline().strip()
+        self.host, port = url.removeprefix("http://").split("/")[0].split(":")
+        self.port = int(port)
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=30)
+
+
+def rec_replay(cassette: Path, *options: str) -> Server:
+    return Server([PYTHON, "-m", "rec", "replay", str(cassette), "--quiet", *options])
+
+
+def post_all(server: Server, bodies: list[bytes]) -> None:
+    """Each request on one keep-alive connection, its answer read to the end before the next."""
+    with socket.create_connection((server.host, server.port)) as sock:
+        for raw in bodies:
+            sock.sendall(b"POST /v1/responses HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                         b"content-length: %d\r\n\r\n%s" % (len(raw), raw))
+            data = b""
+            while not data.endswith(b"0\r\n\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("the server closed the connection")
+                data += chunk
+
+
+def per_request(server: Server, work: Callable[[], None], count: int) -> float:
+    before = server.cpu()
+    work()
+    return (server.cpu() - before) / count * 1e6
+
+
+def interleaved(cases: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    results: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(ROUNDS):
+        for name, case in cases.items():
+            results[name].append(case())
+    return results
+
+
+def show(title: str, results: dict[str, list[float]], base: str, unit: str = "us CPU/request") -> None:
+    print(f"\n{title}")
+    reference = statistics.median(results[base])
+    for name, values in results.items():
+        ratios = [value / reference for value in values]
+        print(f"  {name:<34} {statistics.median(values):8.1f} {unit}  (min {min(values):.1f}, max {max(values):.1f})"
+              f"  {statistics.median(ratios):.2f}x {base}")
+
+
+def http_cases(folder: Path) -> None:
+    count = 10_000
+    many = http_cassette(folder / "many.mpk", count)
+    one = http_cassette(folder / "one.mpk", 1)
+    bodies = [json.dumps(body(n)).encode() for n in range(count)]
+    shuffled = random.Random(1).sample(bodies, len(bodies))
+    same = [bodies[0]] * count
+
+    def serve(cassette: Path, requests: list[bytes], *options: str) -> Callable[[], float]:
+        def run() -> float:
+            server = rec_replay(cassette, *options)
+            try:
+                return per_request(server, lambda: post_all(server, requests), len(requests))
+            finally:
+                server.stop()
+        return run
+
+    show("First serve of each exchange (10k cassette) vs one answer repeated", interleaved({
+        "repeat (1 exchange, --repeat)": serve(one, same, "--repeat"),
+        "first serve, sequence": serve(many, bodies),
+    }), "repeat (1 exchange, --repeat)")
+    show("Body matching vs sequence (10k cassette, shuffled for body)", interleaved({
+        "sequence": serve(many, bodies),
+        "body": serve(many, shuffled, "--match", "body"),
+    }), "sequence")
+    show("Paced with nothing to wait for vs unpaced (one answer repeated)", interleaved({
+        "--timing none": serve(one, same, "--repeat"),
+        "--timing scale:0": serve(one, same, "--repeat", "--timing", "scale:0"),
+    }), "--timing none")
+
+
+AIOHTTP_PEER = '''
+import asyncio, json, sys
+from aiohttp import web
+import uvloop
+frames = json.load(open(sys.argv[1]))
+async def handle(request):
+    ws = web.WebSocketResponse(compress=False)
+    await ws.prepare(request)
+    turn = 0
+    async for message in ws:
+        for frame in frames[turn % len(frames)]:
+            await ws.send_str(frame)
+        turn += 1
+    return ws
+async def main():
+    app = web.Application(); app.router.add_get("/v1/responses", handle)
+    runner = web.AppRunner(app); await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0); await site.start()
+    print(f"http://127.0.0.1:{runner.addresses[0][1]}/v1", flush=True)
+    await asyncio.Event().wait()
+uvloop.run(main())
+'''
+
+
+def ws_turns(server: Server, count: int) -> None:
+    """One connection, ``count`` response.create turns, each read to its response.completed."""
+    import base64
+
+    with socket.create_connection((server.host, server.port)) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(f"GET /v1/responses HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                     f"sec-websocket-key: {key}\r\nsec-websocket-version: 13\r\n\r\n".encode())
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            buffer += sock.recv(4096)
+        buffer = buffer.split(b"\r\n\r\n", 1)[1]
+        for n in range(count):
+            payload = json.dumps({"type": "response.create", **body(n)}).encode()
+            sock.sendall(bytes((0x81, 0x80 | 126)) + len(payload).to_bytes(2, "big") + b"\0\0\0\0" + payload)
+            while b"response.completed" not in buffer:
+                buffer += sock.recv(65536)
+            buffer = buffer.split(b"response.completed", 1)[1]
+
+
+def ws_cases(folder: Path) -> None:
+    count = 1000
+    cassette = ws_cassette(folder / "ws.mpk", count)
+    frames = [[json.dumps(e) for e in events(n, f"answer {n} over the socket")] for n in range(count)]
+    (folder / "frames.json").write_text(json.dumps(frames))
+    (folder / "peer.py").write_text(AIOHTTP_PEER)
+
+    def run(make: Callable[[], Server]) -> Callable[[], float]:
+        def case() -> float:
+            server = make()
+            try:
+                return per_request(server, lambda: ws_turns(server, count), count)
+            finally:
+                server.process.kill()
+                server.process.wait()
+        return case
+
+    show("WebSocket: 1,000 turns on one connection", interleaved({
+        "aiohttp + uvloop, same frames": run(lambda: Server([PYTHON, str(folder / "peer.py"),
+                                                             str(folder / "frames.json")])),
+        "rec replay": run(lambda: rec_replay(cassette)),
+    }), "aiohttp + uvloop, same frames", unit="us CPU/turn")
+
+
+def size_case(folder: Path) -> None:
+    instructions = "You are a coding agent. " * 400  # Codex sends long instructions and tools every time
+    tools = [{"type": "function", "name": f"tool_{k}", "description": "does a thing " * 20,
+              "parameters": {"type": "object"}} for k in range(12)]
+    scenario = Scenario()
+    for n in range(1000):
+        scenario.sse_turn(events(n, f"answer {n}"), request={**body(n), "instructions": instructions, "tools": tools})
+    path = folder / "codex-like.mpk"
+    write_cassette(path, Header(), scenario.exchanges)
+    records = b"".join(msgpack.packb(e.to_record(), use_bin_type=True) for e in scenario.exchanges)
+    one_stream = len(zstandard.ZstdCompressor(level=3).compress(records))
+    size = path.stat().st_size
+    print(f"\nCassette size, 1,000 Codex-like exchanges\n  rec (a zstd frame per exchange) {size:>10,} bytes"
+          f"  {size / one_stream:.2f}x one zstd stream\n  one zstd stream of the records  {one_stream:>10,} bytes")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="rec-bench-") as tmp:
+        folder = Path(tmp)
+        started = time.monotonic()
+        http_cases(folder)
+        ws_cases(folder)
+        size_case(folder)
+        print(f"\n({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
