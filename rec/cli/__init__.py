@@ -13,6 +13,7 @@ import typer
 from rec import __version__
 from rec.cli.check import check
 from rec.cli.diff import diff
+from rec.cli.git_setup import git_setup
 from rec.cli.record import record
 from rec.cli.replay import replay
 from rec.cli.serve import serve
@@ -48,6 +49,7 @@ def _main(
 # Each command's help is its docstring: the first line in `rec --help`, the whole in `rec CMD --help`.
 for command in (record, replay, serve, synth, diff, check, show):
     app.command()(command)
+app.command(name="git-setup")(git_setup)
 
 
 def main() -> None:
