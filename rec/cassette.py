@@ -24,7 +24,9 @@ import msgpack
 import zstandard
 
 FORMAT_NAME = "rec-cassette"
-FORMAT_VERSION = 1
+# 2: every record after the first is compressed with the first as a zstd dictionary (`dictionary` in
+# the header); version 1 files (no dictionary) are still read.
+FORMAT_VERSION = 2
 # 1: `websocket_part` records (a WebSocket written turn by turn while it is open).
 FORMAT_MINOR_VERSION = 1
 
@@ -502,13 +504,19 @@ def exchange_from_record(record: Any) -> Exchange:
 # --- writing ---------------------------------------------------------------------------
 
 
-def _pack(record: dict[str, Any], compressor: zstandard.ZstdCompressor) -> bytes:
-    return compressor.compress(msgpack.packb(record, use_bin_type=True))
+# The header's `dictionary` value for "the first record after the header is every later frame's dictionary".
+FIRST_RECORD_DICTIONARY = "first-record"
 
 
-def _compressor() -> zstandard.ZstdCompressor:
-    # The checksum lets a reader tell a torn frame from a whole one.
-    return zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=True)
+def _dictionary(payload: bytes) -> zstandard.ZstdCompressionDict:
+    """The raw content of a record as a zstd dictionary: later records share its instructions, tools, shapes."""
+    return zstandard.ZstdCompressionDict(payload, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+
+
+def _compressor(dictionary: bytes | None = None) -> zstandard.ZstdCompressor:
+    # The checksum lets a reader tell a torn frame from a whole one; the dictionary is implied, not named.
+    return zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=True, write_dict_id=False,
+                                    dict_data=_dictionary(dictionary) if dictionary else None)
 
 
 class CassetteWriter:
@@ -518,9 +526,11 @@ class CassetteWriter:
     that ``append`` returned for.
     """
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], dictionary: bytes | None = None) -> None:
         self._stream = stream
-        self._compressor = _compressor()
+        self._compressor = _compressor(dictionary)
+        # Until the first record is written (a new cassette), it becomes the dictionary of the rest.
+        self._needs_dictionary = False
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], header: Header) -> CassetteWriter:
@@ -536,7 +546,7 @@ class CassetteWriter:
         try:
             os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would surprise a user sharing the folder
             writer = cls(stream)
-            writer._write(header.to_record())
+            writer._write_header(header)
             os.replace(tmp_name, target)
         except BaseException:
             stream.close()
@@ -551,18 +561,31 @@ class CassetteWriter:
             for _ in reader:
                 pass
             whole_bytes = reader.whole_bytes
+            dictionary, wants_one = reader.dictionary, reader.header.extra.get("dictionary") is not None
         stream = open(path, "r+b")  # noqa: SIM115 - closed by close()
         stream.truncate(whole_bytes)
         stream.seek(whole_bytes)
-        return cls(stream)
+        writer = cls(stream, dictionary)
+        writer._needs_dictionary = wants_one and dictionary is None  # a cassette with its header only
+        return writer
 
     def append(self, exchange: Exchange | WebSocketPart) -> None:
         """Write one exchange (or one part of an open WebSocket) and flush it to the file."""
         self._write(exchange.to_record())
 
+    def _write_header(self, header: Header) -> None:
+        header.version = FORMAT_VERSION
+        header.extra = {**header.extra, "dictionary": FIRST_RECORD_DICTIONARY}
+        self._write(header.to_record())
+        self._needs_dictionary = True
+
     def _write(self, record: dict[str, Any]) -> None:
-        self._stream.write(_pack(record, self._compressor))
+        payload = msgpack.packb(record, use_bin_type=True)
+        self._stream.write(self._compressor.compress(payload))
         self._stream.flush()
+        if self._needs_dictionary and record.get("type") != "header":
+            self._needs_dictionary = False
+            self._compressor = _compressor(payload)
 
     def close(self) -> None:
         if self._stream.closed:
@@ -583,9 +606,10 @@ def write_cassette(path: str | os.PathLike[str], header: Header, exchanges: Iter
     target = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
+        os.chmod(tmp_name, 0o644)  # as a file written in place would be, not mkstemp's 0600
         with os.fdopen(fd, "wb") as stream:
             writer = CassetteWriter(stream)
-            writer._write(header.to_record())
+            writer._write_header(header)
             for exchange in exchanges:
                 writer.append(exchange)
             stream.flush()
@@ -630,6 +654,7 @@ class CassetteReader:
         self.max_record_bytes = max_record_bytes
         self.damage: Damage | None = None
         self.whole_bytes = 0
+        self.dictionary: bytes | None = None  # the first record's bytes, when the header makes it the dictionary
         self._size = 0
         self._stream = self._open()
         self._frames = self._iter_frames()
@@ -689,6 +714,7 @@ class CassetteReader:
     def _iter_frames(self) -> Iterator[tuple[int, bytes]]:
         """Yield (offset, decompressed payload) per whole zstd frame."""
         decompressor = zstandard.ZstdDecompressor()
+        frames = 0
         pending = b""
         offset = 0
         while True:
@@ -716,7 +742,13 @@ class CassetteReader:
                     offset += len(pending) - len(unused)
                     pending = unused
                     self.whole_bytes = offset
-                    yield frame_start, b"".join(parts)
+                    payload = b"".join(parts)
+                    frames += 1
+                    if frames == 2 and self.header.extra.get("dictionary") == FIRST_RECORD_DICTIONARY:
+                        # The first record after the header: every later frame is compressed with it.
+                        self.dictionary = payload
+                        decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary(payload))
+                    yield frame_start, payload
                     break
                 offset += len(pending)
                 pending = self._stream.read(_READ_SIZE)

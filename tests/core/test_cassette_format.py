@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rec.cassette import (
+    FORMAT_VERSION,
     CassetteReader,
     CassetteWriter,
     End,
@@ -68,11 +69,15 @@ def _small_cassette(path: Path) -> tuple[list[int], list[HttpExchange]]:
     write_cassette(path, Header(upstream="https://example.test"), written)
     data = path.read_bytes()
     ends, offset = [], 0
+    decompressor = zstandard.ZstdDecompressor()
     while offset < len(data):
-        obj = zstandard.ZstdDecompressor().decompressobj()
-        obj.decompress(data[offset:])
+        obj = decompressor.decompressobj()
+        payload = obj.decompress(data[offset:])
         offset = len(data) - len(obj.unused_data)
         ends.append(offset)
+        if len(ends) == 2:  # format 2: the first record after the header is the dictionary of the rest
+            raw = zstandard.ZstdCompressionDict(payload, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            decompressor = zstandard.ZstdDecompressor(dict_data=raw)
     return ends, written
 
 
@@ -130,8 +135,9 @@ def _raw_cassette(path: Path, *records: dict) -> None:
 
 def test_a_newer_major_version_is_refused_with_a_message_that_says_so(tmp_path: Path) -> None:
     path = tmp_path / "new.mpk"
-    _raw_cassette(path, {**Header().to_record(), "version": 2})
-    with pytest.raises(NewerVersionError, match=r"version 2 is newer .*upgrade rec"):
+    newer = FORMAT_VERSION + 1
+    _raw_cassette(path, {**Header().to_record(), "version": newer})
+    with pytest.raises(NewerVersionError, match=rf"version {newer} is newer .*upgrade rec"):
         load_cassette(path)
 
 
@@ -158,13 +164,13 @@ def test_unknown_fields_and_record_types_survive_a_round_trip(tmp_path: Path) ->
 
 def test_reading_the_first_exchange_does_not_read_the_whole_file(tmp_path: Path) -> None:
     path = tmp_path / "big.mpk"
-    blob = os.urandom(256 * 1024)  # incompressible, so the file really is large
-    big = HttpExchange(request=Request(method="POST", path="/v1/responses", body=blob),
-                       response=Response(status=200, chunks=[(0.0, blob)]))
-    write_cassette(path, Header(), [big] * 20)
+    blobs = [os.urandom(256 * 1024) for _ in range(20)]  # incompressible and all different: a large file
+    exchanges = [HttpExchange(request=Request(method="POST", path="/v1/responses", body=blob),
+                              response=Response(status=200, chunks=[(0.0, blob)])) for blob in blobs]
+    write_cassette(path, Header(), exchanges)
     with CassetteReader(path) as reader:
         first = next(iter(reader))
-        assert first.request.body == blob
+        assert first.request.body == blobs[0]
         assert reader._stream.tell() < path.stat().st_size / 4
 
 

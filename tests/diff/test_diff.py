@@ -15,7 +15,18 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rec.cassette import Close, End, Frame, Header, HttpExchange, Request, Response, WebSocketExchange, write_cassette
+from rec.cassette import (
+    FORMAT_VERSION,
+    Close,
+    End,
+    Frame,
+    Header,
+    HttpExchange,
+    Request,
+    Response,
+    WebSocketExchange,
+    write_cassette,
+)
 from rec.normalize import DEFAULT_NORMALIZER
 
 REC = Path(sys.executable).parent / "rec"
@@ -153,8 +164,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     good = write(tmp_path / "good.mpk", conversation("one"))
     (tmp_path / "junk.mpk").write_bytes(b"junk")
     newer = tmp_path / "newer.mpk"
-    newer.write_bytes(zstandard.ZstdCompressor().compress(msgpack.packb({**Header().to_record(), "version": 2})))
-    for other, message in [(tmp_path / "junk.mpk", "not a cassette"), (newer, "version 2 is newer"),
+    later = FORMAT_VERSION + 1
+    newer.write_bytes(zstandard.ZstdCompressor().compress(msgpack.packb({**Header().to_record(), "version": later})))
+    for other, message in [(tmp_path / "junk.mpk", "not a cassette"), (newer, f"version {later} is newer"),
                            (tmp_path / "nope.mpk", "no such file")]:
         result = rec_diff(good, other)
         assert result.returncode == 2

@@ -51,3 +51,9 @@ def recording(upstream_url: str, output: Path, *extra: str) -> Iterator[Recorder
     finally:
         if recorder.process.poll() is None:
             recorder.stop()
+
+
+def on_disk(path: Path) -> str:
+    """Everything a cassette holds, decompressed, as `rec show --json` prints it (and the raw file)."""
+    shown = subprocess.run([str(REC), "show", "--json", str(path)], capture_output=True, text=True, check=True)
+    return shown.stdout + path.read_bytes().decode("latin-1")

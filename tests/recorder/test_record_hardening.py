@@ -15,17 +15,11 @@ import pytest
 from openai import OpenAI
 
 from rec.cassette import WebSocketExchange, load_cassette
-from tests.recorder.support import REC, recording
+from tests.recorder.support import REC, on_disk, recording
 from tests.support.upstream import running_upstream
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGF0Z3B0LXVzZXIifQ.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
-
-
-def on_disk(path: Path) -> str:
-    """Everything a cassette holds, decompressed, as `rec show --json` prints it (and the raw file)."""
-    shown = subprocess.run([str(REC), "show", "--json", str(path)], capture_output=True, text=True, check=True)
-    return shown.stdout + path.read_bytes().decode("latin-1")
 
 
 @pytest.mark.slow
