@@ -183,7 +183,22 @@ class WebSocketConnection:
                 self._send_text(orjson.dumps(refused.event()).decode())
                 continue
             lane = plan.match.turn.lane
-            self._lane_tasks[lane] = self.hub.spawn(self._deliver(self._lane_tasks.get(lane), plan, arrived))
+            if not self._deliver_now(plan):
+                self._lane_tasks[lane] = self.hub.spawn(self._deliver(self._lane_tasks.get(lane), plan, arrived))
+
+    def _deliver_now(self, plan: TurnPlan) -> bool:
+        """Send a turn at once when nothing makes it wait (no pacing, no fault, no deflate, no lane busy or
+        still sending): the common case costs no task. False when it must go through ``_deliver``."""
+        busy = any(not task.done() for task in self._lane_tasks.values())
+        if self.pace or self.deflate or plan.fault is not None or busy:
+            return False
+        self._write_frames(plan.frames)
+        if not self.transport.is_closing():
+            self._last_turn = plan.match
+        close = self.conversation.answer.close
+        if plan.last and close is not None and close.by == "server":
+            self._close(close.code or 1000, close.reason)
+        return True
 
     async def _deliver(self, previous: asyncio.Task[None] | None, plan: TurnPlan, arrived: float) -> None:
         if previous is not None:
