@@ -30,7 +30,7 @@ def _route(exchange: Exchange) -> tuple[str, str, str]:
     return exchange.kind, "", ""
 
 
-def show_route(exchange: Exchange) -> str:
+def exchange_route(exchange: Exchange) -> str:
     kind, method, path = _route(exchange)
     return f"WS /v1{path}" if kind == "websocket" else f"{method} /v1{path}" if method else kind
 
@@ -168,11 +168,11 @@ def diff_exchanges(a: list[Exchange], b: list[Exchange], normalizer: Normalizer,
                 differing = [p for p in parts if view_a[i][p] != view_b[j][p]]
                 text = "\n".join(unified(view_a[i][p], view_b[j][p], f"{a_name}#{i} {p}", f"{b_name}#{j} {p}")
                                  for p in differing)
-                changes.append(Change("changed", show_route(a[i]), i, j, differing, text))
+                changes.append(Change("changed", exchange_route(a[i]), i, j, differing, text))
             for i in range(a1 + i1 + len(paired), a1 + i2):
-                changes.append(Change("missing", show_route(a[i]), i, None))
+                changes.append(Change("missing", exchange_route(a[i]), i, None))
             for j in range(b1 + j1 + len(paired), b1 + j2):
-                changes.append(Change("extra", show_route(b[j]), None, j))
+                changes.append(Change("extra", exchange_route(b[j]), None, j))
     return DiffResult(a_name, b_name, compared=max(len(a), len(b)), equal=equal, changes=changes)
 
 

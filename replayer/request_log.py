@@ -18,12 +18,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from rec.cassette import header_value
+from rec.cassette import Headers, header_value
 from rec.encoding import decode_body
-
-Headers = list[tuple[str, str]]
-
-
 
 
 def _texts_of(items: list[Any], role: str, span_type: str, key: str) -> list[str]:

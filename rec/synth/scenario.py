@@ -35,12 +35,13 @@ from rec.cassette import (
 )
 from rec.synth.events import Event, sse
 
-Headers = Sequence[tuple[str, str]]
+# Headers as a scenario takes them: any sequence of (name, value) pairs.
+HeaderPairs = Sequence[tuple[str, str]]
 # Where the accept delay of a synthesized WebSocket lives in the cassette (exchange extra).
 ACCEPT_DELAY_KEY = "accept_delay_ms"
 
 
-def _request(method: str, path: str, body: Any | None, headers: Headers = ()) -> Request:
+def _request(method: str, path: str, body: Any | None, headers: HeaderPairs = ()) -> Request:
     raw = b"" if body is None else json.dumps(body).encode()
     content_type = [("content-type", "application/json")] if body is not None else []
     return Request(method=method, path=path, headers=[*content_type, *headers], body=raw)
@@ -59,7 +60,7 @@ class Scenario:
     exchanges: list[Exchange] = field(default_factory=list)
 
     def sse_turn(self, events: Sequence[Event], *, request: Any | None = None, path: str = "/v1/responses",
-                 status: int = 200, headers: Headers = (), delay_ms: float = 0.0,
+                 status: int = 200, headers: HeaderPairs = (), delay_ms: float = 0.0,
                  cut_after: int | None = None) -> Scenario:
         """A POST answered by an SSE stream; ``cut_after=N`` closes it after N events (a recorded fault)."""
         sent = list(events) if cut_after is None else list(events)[:cut_after]
@@ -73,7 +74,7 @@ class Scenario:
         return self
 
     def json_turn(self, body: Any, *, path: str = "/v1/responses", method: str = "POST", request: Any | None = None,
-                  status: int = 200, headers: Headers = (), delay_ms: float = 0.0) -> Scenario:
+                  status: int = 200, headers: HeaderPairs = (), delay_ms: float = 0.0) -> Scenario:
         """Any route answered with a JSON body (an error, a compact result, a model list, ...)."""
         response = Response(status=status, headers=[("content-type", "application/json"), *headers],
                             chunks=[(delay_ms, json.dumps(body).encode())])
@@ -93,7 +94,7 @@ class Scenario:
         return self.json_turn(body, path="/v1/models", method="GET", headers=headers, delay_ms=delay_ms)
 
     def websocket(self, turns: Iterable[tuple[Any | None, Sequence[Event]]], *, path: str = "/v1/responses",
-                  headers: Headers = (), accept_delay_ms: float = 0.0, deflate: bool = True) -> Scenario:
+                  headers: HeaderPairs = (), accept_delay_ms: float = 0.0, deflate: bool = True) -> Scenario:
         """One WebSocket connection: for each client request (or None: any), the events sent back."""
         frames: list[Frame] = []
         at = 0.0
