@@ -22,6 +22,8 @@ from replayer.invariants import InvariantViolation
 
 # What a served answer gives the conversation: its response id and output items, on demand.
 ServedSource = Callable[[], Served]
+# Noted answers kept unread; past this they are read (each answer's id is parsed once, then cached on it).
+_PENDING_LIMIT = 512
 
 
 class Conversation:
@@ -34,8 +36,11 @@ class Conversation:
         self._responses: dict[str, tuple[bytes, Served]] = {}
 
     def remember(self, request: bytes, served: ServedSource) -> None:
-        """Note an answer served for a request (its JSON bytes); read only when a chain needs it."""
+        """Note an answer served for a request (its JSON bytes); read only when a chain needs it (or, past a few
+        hundred, now: an answer served again and again then takes one place, not one per serve)."""
         self._pending.append((request, served))
+        if len(self._pending) > _PENDING_LIMIT:
+            self._resolve()
 
     def history(self, body: dict[str, Any]) -> list[Any]:
         """The items a request continues: inputs and outputs of its chain; InvariantViolation for an unknown id."""
@@ -61,13 +66,16 @@ class Conversation:
         return items
 
     def _find(self, response_id: str) -> tuple[bytes, Served] | None:
-        if response_id not in self._responses and self._pending:
-            pending, self._pending = self._pending, []
-            for request, source in pending:
-                served = source()
-                if served.response_id is not None:
-                    self._responses[served.response_id] = (request, served)
+        if response_id not in self._responses:
+            self._resolve()
         return self._responses.get(response_id)
+
+    def _resolve(self) -> None:
+        pending, self._pending = self._pending, []
+        for request, source in pending:
+            served = source()
+            if served.response_id is not None:
+                self._responses[served.response_id] = (request, served)
 
 
 def _parse(request: bytes) -> dict[str, Any]:

@@ -90,8 +90,11 @@ class HttpConnection(asyncio.Protocol):
         self._sending: tuple[_Pending, StreamAnswer] | None = None
         self._last_stream: tuple[_Pending, StreamAnswer] | None = None
         self.limits = hub.limits
+        # Read on every header and body piece: kept here rather than looked up through ``limits``.
+        self._max_header_bytes, self._max_headers = self.limits.header_bytes, self.limits.headers
         self._header_bytes = 0
         self._body_bytes = 0
+        self._expect_continue = False
         # For sweep_timeouts: when the request now arriving began (None: between requests), and
         # when the connection last did anything.
         self._request_began: float | None = None
@@ -164,6 +167,7 @@ class HttpConnection(asyncio.Protocol):
         self._headers = []
         self._body = []
         self._header_bytes = self._body_bytes = 0
+        self._expect_continue = False
         self._request_began = time.monotonic()
 
     def on_url(self, url: bytes) -> None:
@@ -175,13 +179,15 @@ class HttpConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
         self._header_bytes += len(name) + len(value)
-        if self._header_bytes > self.limits.header_bytes or len(self._headers) > self.limits.headers:
+        if self._header_bytes > self._max_header_bytes or len(self._headers) > self._max_headers:
             raise _Refusal(431, "rec_headers_too_large",
                            f"the request has over {self.limits.headers} headers or {self.limits.header_bytes} bytes "
                            "of them (--limit headers, --limit header_bytes)")
+        if len(name) == 6 and name.lower() == b"expect":  # the length first: most headers are not it
+            self._expect_continue = value.lower() == b"100-continue"
 
     def on_headers_complete(self) -> None:
-        if any(name.lower() == b"expect" and value.lower() == b"100-continue" for name, value in self._headers):
+        if self._expect_continue:
             assert self.transport is not None
             self.transport.write(_CONTINUE)
 
