@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench.record_bench", "bench.replay_bench", "bench.paths_bench", "bench.check_bench", "bench.serve_bench")
+BENCHMARKS = ("bench.record_bench", "bench.replay_bench", "bench.paths_bench", "bench.check_bench", "bench.serve_bench",
+              "bench.memory_bench")
 
 
 def main(argv: list[str]) -> int:
