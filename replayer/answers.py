@@ -565,10 +565,15 @@ class ForwardedAnswer(HttpAnswer):
         reader, writer = await asyncio.open_connection(*self.address)
         try:
             writer.write(self.request_bytes())
-            while chunk := await reader.read(65536):
-                if transport.is_closing():
-                    break
-                transport.write(chunk)
+            await relay(reader, transport)
         finally:
             writer.close()
         return False
+
+
+async def relay(reader: asyncio.StreamReader, transport: asyncio.Transport) -> None:
+    """Copy what the recorder answers to the client as it comes, until either side ends."""
+    while chunk := await reader.read(65536):
+        if transport.is_closing():
+            break
+        transport.write(chunk)

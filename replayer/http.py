@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httptools
 
 from rec.cassette import Headers
-from replayer.answers import ForwardedAnswer, HttpAnswer, StreamAnswer, error_answer
+from replayer.answers import ForwardedAnswer, HttpAnswer, StreamAnswer, error_answer, relay
 from replayer.limits import Limits
 from replayer.request_log import ResponsesRequest
 
@@ -299,10 +299,7 @@ class HttpConnection(asyncio.Protocol):
         self.tunnel = writer
         transport.resume_reading()
         try:
-            while chunk := await reader.read(65536):
-                if transport.is_closing():
-                    break
-                transport.write(chunk)
+            await relay(reader, transport)
         finally:
             writer.close()
             transport.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rec.cassette import Exchange
@@ -30,7 +30,7 @@ from rec.normalize import Normalizer
 from replayer.answers import HttpAnswer
 from replayer.core import ReplayCore
 from replayer.faults import Fault
-from replayer.http import HttpConnection, sweep_timeouts
+from replayer.hosting import Host
 from replayer.limits import Limits
 from replayer.matching import Matcher, MatchMode, Rule
 from replayer.pacing import parse_timing
@@ -39,7 +39,7 @@ from replayer.request_log import RequestLog, ResponsesRequest
 from replayer.runner import ThreadedRunner
 
 
-class ReplayServer:
+class ReplayServer(Host):
     """A mock Responses API server answering from recorded exchanges and mounted rules."""
 
     def __init__(self, exchanges: Iterable[Exchange] = (), *, host: str = "127.0.0.1", port: int = 0,
@@ -49,18 +49,12 @@ class ReplayServer:
                  emit: Callable[[str], None] | None = None, log_requests: bool = False,
                  faults: Sequence[str | Fault] = (), limits: Limits | None = None,
                  forward_to: tuple[str, int] | None = None) -> None:
-        self.host = host
-        self.port = port
-        self.limits = limits or Limits()
+        super().__init__(host, port, limits)
         self.core = ReplayCore(match=match, normalizer=normalizer, repeat=repeat, ignore=ignore, validate=validate,
                                keep_requests=keep_requests, faults=faults, pace=parse_timing(timing),
                                report=Report(emit=emit), log_served=log_requests,
                                decoded_body_limit=self.limits.decoded_body, forward_to=forward_to)
         self.warnings: list[str] = []
-        self.connections: set[HttpConnection] = set()
-        self.closing = False  # set while shutting down: connections dropped by us are not the client's doing
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._server: asyncio.Server | None = None
         self._runner: ThreadedRunner | None = None
         self.add_exchanges(exchanges)
 
@@ -118,20 +112,11 @@ class ReplayServer:
     def control(self, request: ResponsesRequest) -> HttpAnswer:
         raise AssertionError("every target has a core on a ReplayServer")
 
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     # --- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> ReplayServer:
         """Listen on host:port (port 0 picks a free one); raises OSError when the port is taken."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: HttpConnection(self), self.host, self.port, backlog=1024)
-        self.port = self._server.sockets[0].getsockname()[1]
-        self.spawn(sweep_timeouts(self))
+        await self.listen()
         return self
 
     async def aclose(self) -> Report:
@@ -139,16 +124,7 @@ class ReplayServer:
         # A client that just hung up has its FIN or RST waiting in the kernel: let the loop see it
         # (and report an unread stream) before the connections we drop stop counting as the client's.
         await asyncio.sleep(0.005)
-        self.closing = True
-        if self._server is not None:
-            self._server.close()
-            for connection in list(self.connections):
-                connection.abort()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._server.wait_closed()
-            self._server = None
+        await self.stop_listening()
         return self.finish()
 
     def finish(self) -> Report:

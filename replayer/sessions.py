@@ -19,7 +19,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from rec.cassette import CassetteError, HttpExchange, WebSocketExchange
 from replayer.answers import HttpAnswer, json_answer
 from replayer.core import ReplayCore
 from replayer.faults import FaultSpecError
-from replayer.http import HttpConnection, sweep_timeouts
+from replayer.hosting import Host
 from replayer.limits import Limits
 from replayer.match_modes import MatchMode
 from replayer.pacing import parse_timing
@@ -62,23 +62,17 @@ class Session:
     last_used: float = field(default_factory=time.monotonic)
 
 
-class SessionHub:
+class SessionHub(Host):
     """The server behind `rec serve`: a Hub (replayer.http) that routes each request to its session's core."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, roots: Sequence[str | os.PathLike[str]] = (),
                  idle_timeout: float = 600.0, limits: Limits | None = None, emit: Any = None) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port, limits)
         self.roots = [Path(root).resolve() for root in (roots or [Path.cwd()])]
         self.idle_timeout = idle_timeout
-        self.limits = limits or Limits()
         self.emit = emit
         self.sessions: dict[str, Session] = {}
         self.created = 0
-        self.connections: set[HttpConnection] = set()
-        self.closing = False
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._server: asyncio.Server | None = None
 
     @property
     def url(self) -> str:
@@ -102,12 +96,6 @@ class SessionHub:
         except ControlError as err:
             status, body = err.status, {"error": {"code": err.code, "message": err.message}}
         return json_answer(body, status)
-
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     # --- the control API --------------------------------------------------------------
 
@@ -205,10 +193,7 @@ class SessionHub:
 
     async def start(self) -> SessionHub:
         """Listen on host:port (port 0 picks a free one); raises OSError when the port is taken."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: HttpConnection(self), self.host, self.port, backlog=1024)
-        self.port = self._server.sockets[0].getsockname()[1]
-        self.spawn(sweep_timeouts(self))
+        await self.listen()
         self.spawn(self._reap())
         return self
 
@@ -222,16 +207,7 @@ class SessionHub:
                 self._say(f"reaped session {session.id}: idle for {self.idle_timeout:g} s")
 
     async def aclose(self) -> None:
-        self.closing = True
-        if self._server is not None:
-            self._server.close()
-            for connection in list(self.connections):
-                connection.abort()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._server.wait_closed()
-            self._server = None
+        await self.stop_listening()
 
 
 def _json_body(request: ResponsesRequest) -> dict[str, Any]:

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from rec.cli.errors import fail, warn
-
-if TYPE_CHECKING:
-    from replayer.server import ReplayServer
-
 
 
 def _emit(line: str) -> None:
@@ -95,7 +91,9 @@ def replay(
     gc.freeze()
     for warning in server.warnings:
         warn(warning)
-    code = _run(server)
+    from rec.cli.running import run_until_signal
+
+    code = run_until_signal(server)
     if code == 2:
         raise typer.Exit(2)
     final = server.report
@@ -106,36 +104,3 @@ def replay(
         except OSError as err:
             raise fail(f"cannot write the report to {report}: {err.strerror}") from None
     raise typer.Exit(0 if final.ok else 1)
-
-
-def _run(server: ReplayServer) -> int:
-    """Serve until a signal; 2 when the address cannot be listened on, else 0."""
-    import asyncio
-    import os
-    import signal
-
-    async def serve() -> int:
-        try:
-            await server.start()
-        except OSError as err:
-            # uvloop words it "error while attempting to bind on address ...": say just what went wrong.
-            reason = os.strerror(err.errno).lower() if err.errno else str(err)
-            typer.echo(f"rec: error: cannot listen on {server.host}:{server.port}: {reason}; "
-                       "pick another --port (0 picks a free one)", err=True)
-            return 2
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        # Only now: a client (or a script) may signal as soon as it reads the URL.
-        sys.stdout.write(server.url + "\n")
-        sys.stdout.flush()
-        await stop.wait()
-        await server.aclose()
-        return 0
-
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(serve())
-    return uvloop.run(serve())

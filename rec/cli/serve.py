@@ -29,10 +29,6 @@ def serve(
     GET /__rec/sessions/ID/requests and /report read it; DELETE /__rec/sessions/ID ends it
     with its final report. See docs/serve.md.
     """
-    import asyncio
-    import os
-    import signal
-
     from replayer.sessions import SessionHub
 
     for folder in root or []:
@@ -46,31 +42,9 @@ def serve(
 
     hub = SessionHub(host, port, roots=root or [], idle_timeout=idle_timeout, emit=say)
 
-    async def run() -> int:
-        try:
-            await hub.start()
-        except OSError as err:
-            reason = os.strerror(err.errno).lower() if err.errno else str(err)
-            typer.echo(f"rec: error: cannot listen on {host}:{port}: {reason}; pick another --port (0 picks a "
-                       "free one)", err=True)
-            return 2
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        sys.stdout.write(hub.url + "\n")
-        sys.stdout.flush()
-        await stop.wait()
-        await hub.aclose()
-        return 0
+    from rec.cli.running import run_until_signal
 
-    from replayer.runner import new_event_loop
-
-    loop = new_event_loop()
-    try:
-        code = loop.run_until_complete(run())
-    finally:
-        loop.close()
+    code = run_until_signal(hub)
     if code:
         raise typer.Exit(code)
     typer.echo(f"rec serve: {hub.created} session(s) created, {len(hub.sessions)} still open at exit", err=True)
