@@ -238,6 +238,10 @@ class Response:
         status = _typed(rest.pop("status", None), int, f"{field}.status", "a whole number")
         chunks = []
         for n, chunk in enumerate(_typed(rest.pop("chunks", []), list, f"{field}.chunks", "a list")):
+            # The common shape checked inline: a large cassette holds millions of chunks.
+            if type(chunk) is list and len(chunk) == 2 and type(chunk[1]) is bytes and type(chunk[0]) in (float, int):
+                chunks.append((float(chunk[0]), chunk[1]))
+                continue
             if not isinstance(chunk, list | tuple) or len(chunk) != 2:
                 raise RecordError(f"{field}.chunks[{n}]", "an [offset_ms, bytes] pair", chunk)
             chunks.append((_number(chunk[0], f"{field}.chunks[{n}][0]"), _bytes(chunk[1], f"{field}.chunks[{n}][1]")))
