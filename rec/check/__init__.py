@@ -1,39 +1,26 @@
 """`rec check`: what a folder of cassettes must keep true over the years (docs/check.md).
 
-``check_paths`` runs every rule of ``rec.check.rules`` over the cassettes under some
-paths and returns a ``Report`` of findings; the `rec check` command renders it.
+One module per rule family: ``streams`` (well-formed answers), ``secrets`` (nothing left to
+redact), ``age`` (stale), ``size`` (outsized exchanges). ``check_paths`` runs them all over
+the cassettes under some paths and returns a ``CheckReport``; ``rec.check.render`` shows it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rec.cassette import CassetteReader
-from rec.check.rules import (
-    CheckOptions,
-    Finding,
-    secret_findings,
-    size_findings,
-    stale_finding,
-    stream_findings,
-)
+from rec.check.age import stale_finding
+from rec.check.report import CheckOptions, CheckReport, Finding
+from rec.check.secrets import secret_findings
+from rec.check.size import size_findings
+from rec.check.streams import stream_findings
 
 __all__ = ["CheckOptions", "CheckReport", "Finding", "cassettes_under", "check_cassette", "check_paths"]
 
-
-@dataclass
-class CheckReport:
-    """The findings over some cassettes, and what each cassette weighs."""
-
-    findings: list[Finding] = field(default_factory=list)
-    sizes: dict[str, int] = field(default_factory=dict)  # cassette -> bytes on disk
-
-    @property
-    def failed(self) -> bool:
-        return any(finding.fails for finding in self.findings)
+DAMAGE_FIX = "record it again; until then rec replay serves the whole exchanges before the damage"
 
 
 def cassettes_under(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -49,10 +36,10 @@ def cassettes_under(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
 
 def check_cassette(path: Path, options: CheckOptions) -> list[Finding]:
-    """Every rule over one cassette; CassetteError when it is not a readable cassette."""
+    """Every rule over one cassette; rec.cassette.CassetteError when it is not a readable cassette."""
     name = str(path)
     findings: list[Finding] = []
-    sizes: list[int] = []
+    sizes: list[int] = []  # stored bytes per exchange, for the size rule
     with CassetteReader(path) as reader:
         start = reader.whole_bytes
         for index, exchange in enumerate(reader):
@@ -61,8 +48,7 @@ def check_cassette(path: Path, options: CheckOptions) -> list[Finding]:
             findings += stream_findings(name, index, exchange)
             findings += secret_findings(name, index, exchange, options)
         if reader.damage is not None:
-            findings.append(Finding(name, len(sizes), "damage", reader.damage.describe(),
-                                    "record it again; rec replay serves the whole exchanges before the damage"))
+            findings.append(Finding(name, len(sizes), "damage", reader.damage.describe(), DAMAGE_FIX))
     stale = stale_finding(path, options)
     findings += [stale] if stale is not None else []
     findings += size_findings(name, sizes)
@@ -70,7 +56,7 @@ def check_cassette(path: Path, options: CheckOptions) -> list[Finding]:
 
 
 def check_paths(paths: Iterable[str | os.PathLike[str]], options: CheckOptions) -> CheckReport:
-    """Check every cassette under ``paths``; ValueError (a missing path) or rec.cassette.CassetteError (a file
+    """Check every cassette under ``paths``. ValueError (a missing path) or rec.cassette.CassetteError (a file
     that is not a readable cassette) stop the check."""
     report = CheckReport()
     for path in cassettes_under(paths):

@@ -1,104 +1,304 @@
-"""Well-formed answers: the server-side counterpart of the request invariants.
+"""Rule family `streams`: every recorded answer is a Responses stream a real client accepts.
 
-What the Responses API does on every stream (SSE over HTTP, or one WebSocket turn), and
-clients rely on (the Codex CLI fails on a delta whose item was never added):
+The server-side counterpart of the request invariants, applied to each SSE answer of the
+Responses API and to each WebSocket turn (docs/check.md says where each rule comes from):
 
-1. the first event is `response.created`;
-2. exactly one terminal event (`response.completed`, `response.failed`,
-   `response.incomplete`, Codex's `response.done`, or a top-level `error`) ends it, unless
-   the recording itself was cut;
-3. `sequence_number`s, where present, increase;
-4. a delta (`response.output_text.delta`, `response.function_call_arguments.delta`,
-   reasoning deltas, ...) comes after the `response.output_item.added` of its item and
-   before that item's `response.output_item.done`;
-5. an event's `output_index` and `item_id` name the same item;
-6. the terminal response's `output`, when it lists items, lists the items done, in order.
+- ``created_first``: the first event of the response is `response.created`;
+- ``one_terminal``: exactly one terminal event (`response.completed`, `.failed`,
+  `.incomplete`, Codex's `response.done`, or a top-level `error`), after every other event
+  of the response, unless the recording itself was cut;
+- ``sequence``: `sequence_number`s, where present, increase;
+- ``item_lifetime``: a delta comes after its item's `response.output_item.added` and
+  before its `response.output_item.done`;
+- ``item_identity``: an event's `output_index` and item id name the same item;
+- ``output``: a completed response's `output` lists the items done, in order.
 
-Unknown event types (`response.in_progress`, keepalives, `codex.*` rate-limit events) are
-fine: only what the rules name is checked.
+Only events of the response itself are held to these rules: unknown types (keepalives,
+`codex.*` rate limits) and the WebSocket's steering acknowledgements
+(`response.steer.*`, which may follow `response.completed`) may come anywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from rec.cassette import Exchange, HttpExchange, WebSocketExchange
+from rec.check.report import Finding
+from rec.encoding import ContentEncodingError, decode_body
+from rec.sse import is_event_stream, split_events
 
 TERMINAL = frozenset({"response.completed", "response.failed", "response.incomplete", "response.done", "error"})
+# Terminals whose `output` is the whole list of items done (a failed or incomplete response may stop mid-item).
+COMPLETE = frozenset({"response.completed", "response.done"})
+# Deltas of the response itself, not of an output item (the SDK's ResponseAudioDeltaEvent has no item).
+RESPONSE_DELTAS = frozenset({"response.audio.delta", "response.audio.transcript.delta"})
+# A synthesized exchange whose stream is malformed on purpose (rec synth's escape hatch): not checked.
+DELIBERATE_KEY = "deliberately_malformed"
 
 
-def stream_problems(events: Iterable[Any], cut: bool) -> list[str]:
-    """What breaks the rules in one stream's parsed events (non-objects are skipped); [] when well formed."""
-    problems: list[str] = []
-    seen = [event for event in events if isinstance(event, dict) and isinstance(event.get("type"), str)]
-    if not seen:
-        return [] if cut else ["the stream has no events"]
-    if seen[0]["type"] != "response.created":
-        problems.append(f"the first event is {seen[0]['type']!r}, not 'response.created'")
-    terminals = [n for n, event in enumerate(seen) if event["type"] in TERMINAL]
-    if not cut:
-        if not terminals:
-            problems.append("no terminal event (response.completed, .failed or .incomplete) ends the stream")
-        elif len(terminals) > 1:
-            problems.append(f"{len(terminals)} terminal events; exactly one ends a stream")
-        elif terminals[0] != len(seen) - 1:
-            problems.append(f"{seen[-1]['type']!r} comes after the terminal {seen[terminals[0]]['type']!r}")
-    problems += _sequence_problems(seen)
-    problems += _item_problems(seen)
-    return problems
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule in one stream: which, what (naming the event), and what to do."""
+
+    rule: str
+    message: str
+    fix: str
 
 
-def _sequence_problems(events: list[dict[str, Any]]) -> list[str]:
-    last = None
-    for event in events:
+_FIX = {
+    "created_first": "a stream opens with response.created (ev_response_created); re-record it or fix the scenario",
+    "one_terminal": "end the stream with one response.completed/.failed/.incomplete (ev_completed), or record the cut "
+                    "as a fault (cut_after=N); re-record it or fix the scenario",
+    "sequence": "sequence_numbers count up from the first event; re-record it or fix the scenario",
+    "item_lifetime": "send response.output_item.added (ev_message_item_added, ...) before the item's deltas and "
+                     "response.output_item.done after them; re-record it or fix the scenario",
+    "item_identity": "give the event the item_id that was added at its output_index; re-record it or fix the "
+                     "scenario",
+    "output": "list in response.completed's output exactly the items sent as response.output_item.done; re-record "
+              "it or fix the scenario",
+}
+
+
+def _belongs_to_response(kind: str) -> bool:
+    """Whether an event is part of the response's own stream (the rest may come anywhere)."""
+    return kind == "error" or (kind.startswith("response.") and not kind.startswith("response.steer."))
+
+
+def stream_problems(events: Iterable[Any], *, cut: bool = False, resumed: bool = False) -> list[Problem]:
+    """The broken rules of one stream's parsed events, at most one per rule; [] when well formed.
+
+    ``cut``: the recording ended mid-stream (no terminal is due). ``resumed``: the stream
+    continues an earlier one (a retrieve with `starting_after`), so it starts mid-response.
+    """
+    typed = [(n, e) for n, e in enumerate(events) if isinstance(e, dict) and isinstance(e.get("type"), str)]
+    own = [(n, e) for n, e in typed if _belongs_to_response(e["type"])]
+    if not own:
+        return [] if cut else [Problem("one_terminal", "the stream holds no event of a response", _FIX["one_terminal"])]
+    found = [
+        None if resumed else _created_first(own),
+        _one_terminal(own, cut),
+        _sequence(typed),
+        *_items(own, resumed),
+    ]
+    return [problem for problem in found if problem is not None]
+
+
+def _at(n: int, event: dict[str, Any]) -> str:
+    return f"event {n} ({event['type']})"
+
+
+def _created_first(own: list[tuple[int, dict[str, Any]]]) -> Problem | None:
+    n, first = own[0]
+    if first["type"] in ("response.created", "error"):  # an error before anything: the request was refused
+        return None
+    return Problem("created_first", f"{_at(n, first)} comes before response.created", _FIX["created_first"])
+
+
+def _one_terminal(own: list[tuple[int, dict[str, Any]]], cut: bool) -> Problem | None:
+    terminals = [(n, e) for n, e in own if e["type"] in TERMINAL]
+    if not terminals:
+        return None if cut else Problem(
+            "one_terminal", "no terminal event (response.completed, .failed, .incomplete or error) ends the stream",
+            _FIX["one_terminal"])
+    if len(terminals) > 1:
+        (n, first), (m, second) = terminals[:2]
+        return Problem("one_terminal", f"{_at(m, second)} is a second terminal event, after {_at(n, first)}",
+                       _FIX["one_terminal"])
+    n, terminal = terminals[0]
+    after = next(((m, e) for m, e in own if m > n), None)
+    if after is not None:
+        return Problem("one_terminal", f"{_at(*after)} comes after the terminal {_at(n, terminal)}",
+                       _FIX["one_terminal"])
+    return None
+
+
+def _sequence(typed: list[tuple[int, dict[str, Any]]]) -> Problem | None:
+    last: int | None = None
+    for n, event in typed:
         number = event.get("sequence_number")
         if isinstance(number, int) and not isinstance(number, bool):
             if last is not None and number <= last:
-                return [f"sequence_number {number} of {event['type']!r} does not increase (after {last})"]
+                return Problem("sequence", f"{_at(n, event)} has sequence_number {number}, not above {last}",
+                               _FIX["sequence"])
             last = number
-    return []
+    return None
 
 
-def _item_problems(events: list[dict[str, Any]]) -> list[str]:
-    """Rules 4, 5 and 6: deltas inside their item's lifetime, indexes and ids agreeing, the output as done."""
-    added_at: dict[int, str | None] = {}  # output_index -> item id
-    open_items: set[Any] = set()  # item ids (or indexes, for items without an id) added and not done
-    done_items: list[Any] = []
-    for event in events:
+@dataclass
+class _Item:
+    index: int | None
+    id: str | None
+    opened_at: int
+    closed_at: int | None = None
+
+
+def _items(own: list[tuple[int, dict[str, Any]]], resumed: bool) -> list[Problem | None]:
+    """``item_lifetime``, ``item_identity`` and ``output`` over the output items' events."""
+    items: list[_Item] = []
+    lifetime: Problem | None = None
+    identity: Problem | None = None
+    done: list[tuple[int | None, Any]] = []
+    for n, event in own:
         kind = event["type"]
-        index = event.get("output_index")
+        index = event.get("output_index") if isinstance(event.get("output_index"), int) else None
         item = event.get("item") if isinstance(event.get("item"), dict) else None
+        item_id = (item or {}).get("id") if kind.startswith("response.output_item.") else event.get("item_id")
+        item_id = item_id if isinstance(item_id, str) else None
+        if identity is None and index is not None and item_id is not None and kind != "response.output_item.added":
+            added = next((i.id for i in reversed(items) if i.index == index and i.id is not None), None)
+            if added not in (None, item_id):
+                identity = Problem("item_identity", f"{_at(n, event)} names item {item_id!r} at output_index "
+                                   f"{index}, where {added!r} was added", _FIX["item_identity"])
         if kind == "response.output_item.added" and item is not None:
-            added_at[index] = item.get("id")
-            open_items.add(item.get("id") or ("index", index))
+            items.append(_Item(index, item_id, n))
         elif kind == "response.output_item.done" and item is not None:
-            open_items.discard(item.get("id") or ("index", index))
-            done_items.append(item)
-        elif kind.endswith(".delta"):
-            item_id = event.get("item_id")
-            if index in added_at and item_id is not None and added_at[index] not in (None, item_id):
-                return [f"{kind!r} names item {item_id!r} at output_index {index}, where {added_at[index]!r} "
-                        "was added"]
-            key = item_id if item_id is not None else ("index", index)
-            if (item_id is not None or index is not None) and key not in open_items:
-                was_done = any(done.get("id") == item_id for done in done_items if item_id is not None)
-                where = "after its item was done" if was_done else "before its item was added"
-                return [f"{kind!r} for item {item_id or index!r} comes {where} (response.output_item.added/done)"]
-    return _output_problems(events, done_items)
+            match = _find_open(items, item_id, index)
+            if match is not None:
+                match.closed_at = n
+            done.append((index, item))
+        elif kind.endswith(".delta") and lifetime is None and not (
+                kind in RESPONSE_DELTAS and item_id is None and index is None):
+            lifetime = _delta_lifetime(n, event, items, item_id, index, own, resumed)
+    return [lifetime, identity, None if resumed else _output(own, done)]
 
 
-def _output_problems(events: list[dict[str, Any]], done_items: list[Any]) -> list[str]:
-    final = next((e.get("response") for e in reversed(events) if e["type"] in TERMINAL), None)
-    output = final.get("output") if isinstance(final, dict) else None
-    if not output or not done_items:
-        return []  # a terminal response that lists no items, or a stream that streamed none, says nothing
-    listed = [_identity(item) for item in output]
-    streamed = [_identity(item) for item in done_items]
-    if listed != streamed:
-        return [f"the terminal response's output {listed} is not the items done {streamed}"]
-    return []
+def _find_open(items: list[_Item], item_id: str | None, index: int | None) -> _Item | None:
+    """The open item an event names: by id, else by output_index, else (neither named) the latest open one."""
+    open_items = [i for i in items if i.closed_at is None]
+    if item_id is not None and any(i.id == item_id for i in items):
+        return next((i for i in reversed(open_items) if i.id == item_id), None)
+    if index is not None:
+        return next((i for i in reversed(open_items) if i.index == index), None)
+    return open_items[-1] if open_items and item_id is None else None
+
+
+def _delta_lifetime(n: int, event: dict[str, Any], items: list[_Item], item_id: str | None, index: int | None,
+                    own: list[tuple[int, dict[str, Any]]], resumed: bool) -> Problem | None:
+    if _find_open(items, item_id, index) is not None:
+        return None
+    named = f"item {item_id!r}" if item_id is not None else (
+        f"the item at output_index {index}" if index is not None else "an item")
+    def names(item_event_id: Any, item_index: Any) -> bool:
+        if item_id is not None:
+            return item_event_id == item_id or (item_event_id is None and item_index == index)
+        return index is None or item_index == index
+
+    if any(names(i.id, i.index) for i in items):
+        where = "after its response.output_item.done"
+    elif any(e["type"] == "response.output_item.added" and m > n and isinstance(e.get("item"), dict)
+             and names(e["item"].get("id"), e.get("output_index")) for m, e in own):
+        where = "before its response.output_item.added"
+    elif resumed:
+        return None  # the item was added before the point the stream resumed from
+    else:
+        where = "with no response.output_item.added for it"
+    return Problem("item_lifetime", f"{_at(n, event)} for {named} comes {where}", _FIX["item_lifetime"])
 
 
 def _identity(item: Any) -> str:
     if not isinstance(item, dict):
         return repr(item)
     return str(item.get("id") or item.get("call_id") or item.get("type"))
+
+
+def _output(own: list[tuple[int, dict[str, Any]]], done: list[tuple[int | None, Any]]) -> Problem | None:
+    final = next((e for _, e in reversed(own) if e["type"] in COMPLETE), None)
+    response = final.get("response") if final is not None else None
+    output = response.get("output") if isinstance(response, dict) else None
+    if not isinstance(output, list) or not output or not done:
+        return None  # a response that lists no items, or a stream that sent none, says nothing to compare
+    # Items are listed in output_index order; a done without an index keeps its place in the stream.
+    order = sorted(range(len(done)), key=lambda k: (done[k][0] if done[k][0] is not None else k, k))
+    listed = [_identity(item) for item in output]
+    streamed = [_identity(done[k][1]) for k in order]
+    if listed == streamed:
+        return None
+    return Problem("output", f"the {final['type']} output lists {listed}, but the items done were {streamed}",
+                   _FIX["output"])
+
+
+# --- exchanges -----------------------------------------------------------------------------------
+
+
+def stream_findings(path: str, index: int, exchange: Exchange) -> Iterator[Finding]:
+    """Rule family `streams` over one exchange: its SSE answer, or each of its WebSocket turns."""
+    if isinstance(exchange, HttpExchange):
+        streams = _sse_stream(exchange)
+    elif isinstance(exchange, WebSocketExchange):
+        streams = _websocket_turns(exchange)
+    else:
+        return  # a record of a kind this rec does not know
+    if exchange.extra.get(DELIBERATE_KEY):
+        return
+    for where, events, cut, resumed in streams:
+        for problem in stream_problems(events, cut=cut, resumed=resumed):
+            yield Finding(path, index, "streams", f"{where}: {problem.rule}: {problem.message}", problem.fix)
+
+
+def _is_responses_path(path: str) -> bool:
+    """`.../responses` (create) or `.../responses/{id}` (retrieve, which can stream), not compact or input items."""
+    parts = urlsplit(path).path.rstrip("/").split("/")
+    if parts[-1] == "responses":
+        return True
+    return len(parts) >= 2 and parts[-2] == "responses" and parts[-1] not in ("compact", "input_items", "cancel")
+
+
+def _sse_stream(exchange: HttpExchange) -> list[tuple[str, list[Any], bool, bool]]:
+    response = exchange.response
+    if (response is None or response.status >= 400 or not is_event_stream(response.header("content-type"))
+            or not _is_responses_path(exchange.request.path)):
+        return []
+    try:
+        body = decode_body(response.body, response.header("content-encoding"))
+    except ContentEncodingError:
+        body = response.body
+    events = []
+    for event in split_events(body):
+        parsed = _json(event.data.encode()) if event.data else None
+        if not isinstance(parsed, dict) and event.event:
+            parsed = {"type": event.event}  # the harness's sse(): an event that is only a type has no data line
+        elif isinstance(parsed, dict) and "type" not in parsed and event.event:
+            parsed = {**parsed, "type": event.event}
+        events.append(parsed)
+    resumed = exchange.request.method == "GET" and any(name == "starting_after" for name, _ in exchange.request.query)
+    return [("SSE answer", events, exchange.end.state == "error", resumed)]
+
+
+def _websocket_turns(exchange: WebSocketExchange) -> list[tuple[str, list[Any], bool, bool]]:
+    """Each `response.create` and the events answering it, by lane (`stream_id`): lanes interleave."""
+    turns: list[tuple[str | None, list[Any]]] = []  # (lane, events), in the order the turns began
+    current: dict[str | None, list[Any]] = {}  # lane -> the events of its latest turn
+    for frame in exchange.frames:
+        message = _json(frame.payload) if frame.is_text else None
+        if not isinstance(message, dict):
+            continue
+        lane = message.get("stream_id") if isinstance(message.get("stream_id"), str) else None
+        if frame.from_client:
+            if message.get("type") == "response.create":
+                current[lane] = []
+                turns.append((lane, current[lane]))
+            continue
+        events = current.get(lane)
+        if events is None and turns:
+            events = turns[-1][1]  # a lane the client never named: the latest turn
+        if events is not None:
+            events.append(message)
+    cut_connection = exchange.close is None or exchange.close.code not in (1000, None)
+    last_of_lane = {lane: number for number, (lane, _) in enumerate(turns)}
+    found = []
+    for number, (lane, events) in enumerate(turns):
+        where = f"WebSocket turn {number}" + (f" (stream_id {lane!r})" if lane is not None else "")
+        found.append((where, events, cut_connection and last_of_lane[lane] == number, False))
+    return found
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None

@@ -1,4 +1,4 @@
-"""`rec check`: the CI gate for a folder of cassettes."""
+"""`rec check`: the CI gate for a folder of cassettes (the rules live in rec.check)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from rec.cli.errors import fail
 
 if TYPE_CHECKING:
-    from rec.check import CheckReport
+    from rec.check import CheckOptions
 
 
 class Format(enum.StrEnum):
@@ -28,77 +28,63 @@ def check(
         metavar="AGE", help="Report cassettes older than this (90d, 12h, 2w); default `max_age` in [tool.rec].")]
         = None,
     on_expiry: Annotated[str | None, typer.Option(
-        metavar="ACTION", help="warn, fail or rerecord: whether a stale cassette fails the check; default "
-                               "`on_expiry` in [tool.rec], else warn.")] = None,
+        metavar="ACTION", help="What a stale cassette does: warn (passes), fail, or rerecord (passes, reported "
+                               "for recording again); default `on_expiry` in [tool.rec], else warn.")] = None,
     redact: Annotated[list[str] | None, typer.Option(
-        metavar="RULE", help="Also find what these rec record --redact rules would redact: header:NAME or "
-                             "regex:PATTERN (repeatable).")] = None,
+        metavar="RULE", help="Also find what this rec record --redact rule would redact: header:NAME, json:PATH "
+                             "or regex:PATTERN (repeatable).")] = None,
 ) -> None:
-    """Check cassettes: well-formed streams, no secrets, not stale, no outsized exchanges.
+    """Check cassettes for CI: well-formed streams, no secrets, not stale, no outsized exchanges.
 
-    Exit 0 when clean (or only warnings), 1 with findings, 2 on an error (a missing path, a
+    Exit 0 when clean (warnings only), 1 with findings, 2 on an error (a missing path, a
     file that is not a cassette, a bad option). Each finding names the cassette, the
-    exchange (as rec show numbers it), and what to do. See docs/check.md.
+    exchange (#N, as rec show numbers it), the rule, and what to do. See docs/check.md.
     """
-    import json
-    import re
-
     from rec.cassette import CassetteError
-    from rec.check import CheckOptions, check_paths
-    from rec.check.age import parse_max_age, parse_on_expiry
-    from rec.check.rules import SECRET_HEADERS
-    from rec.config import ConfigError, find_settings
+    from rec.check import check_paths
+    from rec.check.render import render_json, render_markdown, render_text
 
+    options = _options(max_age, on_expiry, redact or [])
     try:
-        found = find_settings()
-        settings = found[1] if found else {}
-        age = max_age or settings.get("max_age")
-        options = CheckOptions(max_age=parse_max_age(age) if age else None,
-                               on_expiry=parse_on_expiry(on_expiry or settings.get("on_expiry", "warn")))
-        patterns, headers = [], set(SECRET_HEADERS)
-        for rule in redact or []:
-            kind, _, value = rule.partition(":")
-            if kind == "header" and value:
-                headers.add(value.lower())
-            elif kind == "regex" and value:
-                patterns.append(re.compile(value.encode()))
-            else:
-                raise ValueError(f"--redact {rule!r}: use header:NAME or regex:PATTERN")
-        options = CheckOptions(options.max_age, options.on_expiry, patterns, frozenset(headers))
         report = check_paths(paths, options)
-    except (ValueError, re.error, ConfigError, CassetteError) as err:
+    except (ValueError, CassetteError) as err:
         raise fail(str(err)) from None
-    if fmt is Format.json:
-        typer.echo(json.dumps({"clean": not report.failed, "findings": [f.to_json() for f in report.findings],
-                               "sizes": report.sizes}, indent=2))
-    elif fmt is Format.markdown:
-        typer.echo(_markdown(report))
-    else:
-        typer.echo(_text(report))
+    render = {Format.text: render_text, Format.markdown: render_markdown, Format.json: render_json}[fmt]
+    typer.echo(render(report))
     raise typer.Exit(1 if report.failed else 0)
 
 
-def _where(cassette: str, exchange: int | None) -> str:
-    return cassette + (f" #{exchange}" if exchange is not None else "")
+def _options(max_age: str | None, on_expiry: str | None, redact: list[str]) -> CheckOptions:
+    """The options from the command line over `[tool.rec]`; a bad value is a one-line error naming where it is."""
+    from rec.check import CheckOptions
+    from rec.check.age import parse_max_age, parse_on_expiry
+    from rec.config import ConfigError, find_settings
+    from recorder.redact import RedactionRuleError, Rules
 
+    try:
+        found = find_settings()
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    source, settings = found if found is not None else (None, {})
 
-def _text(report: CheckReport) -> str:
-    lines = [f"{_where(f.cassette, f.exchange)}: {f.rule}: {f.message}; {f.fix}" + ("" if f.fails else " (warning)")
-             for f in report.findings]
-    total = sum(report.sizes.values())
-    failing = sum(f.fails for f in report.findings)
-    lines.append(f"rec check: {len(report.sizes)} cassette(s), {total} bytes; {failing} finding(s)"
-                 + (f", {len(report.findings) - failing} warning(s)" if len(report.findings) > failing else ""))
-    return "\n".join(lines)
+    def given(value: str | None, flag: str, key: str) -> tuple[str | None, str]:
+        """The value to use and where it came from: the flag, else the settings file's key."""
+        if value is None and key in settings:
+            return str(settings[key]), f"{source}: `{key}`"
+        return value, flag
 
-
-def _markdown(report: CheckReport) -> str:
-    icon = "❌" if report.failed else "✅"
-    lines = [f"### {icon} rec check: {len(report.sizes)} cassette(s), {len(report.findings)} finding(s)", ""]
-    if report.findings:
-        lines += ["| cassette | exchange | rule | finding | what to do |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| `{f.cassette}` | {'' if f.exchange is None else f.exchange} | {f.rule} | {f.message} | {f.fix} |"
-                  for f in report.findings]
-    biggest = sorted(report.sizes.items(), key=lambda item: -item[1])[:5]
-    lines += ["", "Largest cassettes: " + ", ".join(f"`{name}` {size} B" for name, size in biggest)]
-    return "\n".join(lines)
+    age_text, age_from = given(max_age, "--max-age", "max_age")
+    expiry_text, expiry_from = given(on_expiry, "--on-expiry", "on_expiry")
+    try:
+        age = parse_max_age(age_text) if age_text is not None else None
+    except ValueError as err:
+        raise fail(f"{age_from}: {err}") from None
+    try:
+        expiry = parse_on_expiry(expiry_text) if expiry_text is not None else "warn"
+    except ValueError as err:
+        raise fail(f"{expiry_from}: {err}") from None
+    try:
+        rules = Rules().with_rules(redact)
+    except RedactionRuleError as err:
+        raise fail(f"--redact: {err}") from None
+    return CheckOptions(max_age=age, on_expiry=expiry, redact=rules)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rec.cli.errors import fail
+from rec.cli.errors import fail, warn
 
 if TYPE_CHECKING:
     from rec.synth.scenario import Scenario
@@ -52,16 +52,18 @@ def synth(
     scenario: Annotated[Path, typer.Argument(help="A .py module (scenario() or SCENARIO) or a .json file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The cassette to write (atomically).")],
     allow_malformed: Annotated[bool, typer.Option(
-        "--allow-malformed", help="Write it even when a stream breaks the rules of rec check (a deliberate fault: "
-                                  "a stream with no terminal event, a delta before its item, ...).")] = False,
+        "--allow-malformed", help="Write streams that break the rules of rec check anyway, marked as deliberate "
+                                  "faults (rec check then leaves them alone).")] = False,
 ) -> None:
     """Build a cassette from a scenario of ev_* builders, without recording.
 
-    Every stream it builds must be one a real client accepts (the rules of `rec check`,
-    docs/check.md); --allow-malformed writes it anyway, for a deliberate fault. A stream
-    cut with cut_after=N is a recorded fault already and is checked as cut.
+    Every stream it builds must be one a real client accepts (the streams rules of `rec
+    check`, docs/check.md), or it refuses and names the exchange. A deliberate fault is
+    marked in the scenario (malformed=True on that turn), or with --allow-malformed for
+    all of them; a stream cut with cut_after=N is a recorded fault already and passes.
     """
-    from rec.check.rules import stream_findings
+    from rec.check.streams import stream_findings
+    from rec.synth.scenario import mark_malformed
 
     built = load_scenario(scenario)
     problems = [finding for index, exchange in enumerate(built.exchanges)
@@ -69,7 +71,11 @@ def synth(
     if problems and not allow_malformed:
         first = problems[0]
         raise fail(f"{scenario}: exchange #{first.exchange}: {first.message} ({len(problems)} problem(s) in all); "
-                   "fix the scenario, or pass --allow-malformed if the fault is deliberate")
+                   "fix the scenario, or mark a deliberate fault with malformed=True on that turn "
+                   "(or --allow-malformed)")
+    for number in sorted({finding.exchange for finding in problems if finding.exchange is not None}):
+        mark_malformed(built.exchanges[number])
+        warn(f"exchange #{number} is written malformed on purpose (--allow-malformed)")
     try:
         built.write(output)
     except OSError as err:

@@ -11,6 +11,9 @@ them as an ordinary cassette, which `rec replay` serves like a recorded one::
 
 A turn may carry the request the client is expected to send (``request=``); without
 one the recorded request has no body, so only `--match sequence` applies to it.
+
+``malformed=True`` on a streamed turn marks a stream that breaks the rules of `rec check`
+on purpose (a fault under test): `rec synth` writes it and `rec check` leaves it alone.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from rec.cassette import (
     WebSocketExchange,
     write_cassette,
 )
+from rec.check.streams import DELIBERATE_KEY
 from rec.synth.events import Event, sse
 
 # Headers as a scenario takes them: any sequence of (name, value) pairs.
@@ -61,8 +65,9 @@ class Scenario:
 
     def sse_turn(self, events: Sequence[Event], *, request: Any | None = None, path: str = "/v1/responses",
                  status: int = 200, headers: HeaderPairs = (), delay_ms: float = 0.0,
-                 cut_after: int | None = None) -> Scenario:
-        """A POST answered by an SSE stream; ``cut_after=N`` closes it after N events (a recorded fault)."""
+                 cut_after: int | None = None, malformed: bool = False) -> Scenario:
+        """A POST answered by an SSE stream; ``cut_after=N`` closes it after N events (a recorded fault);
+        ``malformed=True``: the stream breaks the rules of `rec check` on purpose."""
         sent = list(events) if cut_after is None else list(events)[:cut_after]
         chunks = sse_chunks(sent, delay_ms)
         at_ms = chunks[-1][0] if chunks else 0.0
@@ -70,7 +75,8 @@ class Scenario:
             state="error", error="cut", message=f"stream closed after {cut_after} event(s)", at_ms=at_ms)
         response = Response(status=status, reason="", chunks=chunks,
                             headers=[("content-type", "text/event-stream"), *headers])
-        self.exchanges.append(HttpExchange(request=_request("POST", path, request), response=response, end=end))
+        self.exchanges.append(HttpExchange(request=_request("POST", path, request), response=response, end=end,
+                                           extra=_deliberate(malformed)))
         return self
 
     def json_turn(self, body: Any, *, path: str = "/v1/responses", method: str = "POST", request: Any | None = None,
@@ -94,8 +100,10 @@ class Scenario:
         return self.json_turn(body, path="/v1/models", method="GET", headers=headers, delay_ms=delay_ms)
 
     def websocket(self, turns: Iterable[tuple[Any | None, Sequence[Event]]], *, path: str = "/v1/responses",
-                  headers: HeaderPairs = (), accept_delay_ms: float = 0.0, deflate: bool = True) -> Scenario:
-        """One WebSocket connection: for each client request (or None: any), the events sent back."""
+                  headers: HeaderPairs = (), accept_delay_ms: float = 0.0, deflate: bool = True,
+                  malformed: bool = False) -> Scenario:
+        """One WebSocket connection: for each client request (or None: any), the events sent back;
+        ``malformed=True``: a turn breaks the rules of `rec check` on purpose."""
         frames: list[Frame] = []
         at = 0.0
         for request, events in turns:
@@ -106,6 +114,7 @@ class Scenario:
                 frames.append(Frame(at_ms=at, from_client=False, is_text=True, payload=json.dumps(event).encode()))
             at += 1.0
         extra = {ACCEPT_DELAY_KEY: accept_delay_ms} if accept_delay_ms else {}
+        extra.update(_deliberate(malformed))
         self.exchanges.append(WebSocketExchange(
             request=_request("GET", path, None, [("upgrade", "websocket"), ("connection", "Upgrade")]),
             response=Response(status=101, reason="Switching Protocols", headers=list(headers)),
@@ -120,6 +129,17 @@ class Scenario:
         """Write the cassette atomically (upstream: none, metadata: the scenario's name)."""
         write_cassette(path, Header(upstream=None, metadata={"synthesized": True, "scenario": self.name}),
                        self.exchanges)
+
+
+def _deliberate(malformed: bool) -> dict[str, Any]:
+    """The exchange extra that tells `rec check` a malformed stream is the point."""
+    return {DELIBERATE_KEY: True} if malformed else {}
+
+
+def mark_malformed(exchange: Exchange) -> None:
+    """Mark an exchange's stream as malformed on purpose (rec synth --allow-malformed)."""
+    if isinstance(exchange, HttpExchange | WebSocketExchange):
+        exchange.extra.update(_deliberate(True))
 
 
 def scenario_from_json(document: dict[str, Any]) -> Scenario:
