@@ -3,14 +3,17 @@
 The server-side counterpart of the request invariants, applied to each SSE answer of the
 Responses API and to each WebSocket turn (docs/check.md says where each rule comes from):
 
-- ``created_first``: the first event of the response is `response.created`;
+- ``created_first``: the first event of the response is `response.created` (a stream of one
+  terminal event alone, a response that ended at once, is accepted: the harness's `sse_failed`);
+- ``response_id``: the lifecycle events (`created`, `in_progress`, `completed`, ...) name one response;
 - ``one_terminal``: exactly one terminal event (`response.completed`, `.failed`,
   `.incomplete`, Codex's `response.done`, or a top-level `error`), after every other event
   of the response, unless the recording itself was cut;
 - ``sequence``: `sequence_number`s, where present, increase;
 - ``item_lifetime``: a delta comes after its item's `response.output_item.added` and
-  before its `response.output_item.done`;
-- ``item_identity``: an event's `output_index` and item id name the same item;
+  before its `response.output_item.done`, and no item added is left unfinished at `response.completed`;
+- ``item_identity``: an event's `output_index` and item id name the same item, and no two items
+  are added at one `output_index`;
 - ``output``: a completed response's `output` lists the items done, in order.
 
 Only events of the response itself are held to these rules: unknown types (keepalives,
@@ -37,6 +40,9 @@ TERMINAL = frozenset({"response.completed", "response.failed", "response.incompl
 COMPLETE = frozenset({"response.completed", "response.done"})
 # Deltas of the response itself, not of an output item (the SDK's ResponseAudioDeltaEvent has no item).
 RESPONSE_DELTAS = frozenset({"response.audio.delta", "response.audio.transcript.delta"})
+# Events that carry the whole response; the openai SDK's stream helper requires one id across them.
+LIFECYCLE = frozenset({"response.created", "response.queued", "response.in_progress", "response.completed",
+                       "response.failed", "response.incomplete", "response.done"})
 # A synthesized exchange whose stream is malformed on purpose (rec synth's escape hatch): not checked.
 DELIBERATE_KEY = "deliberately_malformed"
 
@@ -54,6 +60,7 @@ _FIX = {
     "created_first": "a stream opens with response.created (ev_response_created); re-record it or fix the scenario",
     "one_terminal": "end the stream with one response.completed/.failed/.incomplete (ev_completed), or record the cut "
                     "as a fault (cut_after=N); re-record it or fix the scenario",
+    "response_id": "every lifecycle event carries the id response.created gave; re-record it or fix the scenario",
     "sequence": "sequence_numbers count up from the first event; re-record it or fix the scenario",
     "item_lifetime": "send response.output_item.added (ev_message_item_added, ...) before the item's deltas and "
                      "response.output_item.done after them; re-record it or fix the scenario",
@@ -81,6 +88,7 @@ def stream_problems(events: Iterable[Any], *, cut: bool = False, resumed: bool =
         return [] if cut else [Problem("one_terminal", "the stream holds no event of a response", _FIX["one_terminal"])]
     found = [
         None if resumed else _created_first(own),
+        _response_id(own),
         _one_terminal(own, cut),
         _sequence(typed),
         *_items(own, resumed),
@@ -94,9 +102,24 @@ def _at(n: int, event: dict[str, Any]) -> str:
 
 def _created_first(own: list[tuple[int, dict[str, Any]]]) -> Problem | None:
     n, first = own[0]
-    if first["type"] in ("response.created", "error"):  # an error before anything: the request was refused
+    if first["type"] == "response.created" or (len(own) == 1 and first["type"] in TERMINAL):
         return None
     return Problem("created_first", f"{_at(n, first)} comes before response.created", _FIX["created_first"])
+
+
+def _response_id(own: list[tuple[int, dict[str, Any]]]) -> Problem | None:
+    first_id: str | None = None
+    for n, event in own:
+        response = event.get("response") if event["type"] in LIFECYCLE else None
+        response_id = response.get("id") if isinstance(response, dict) else None
+        if not isinstance(response_id, str):
+            continue
+        if first_id is None:
+            first_id = response_id
+        elif response_id != first_id:
+            return Problem("response_id", f"{_at(n, event)} is for response {response_id!r}, the stream's is "
+                           f"{first_id!r}", _FIX["response_id"])
+    return None
 
 
 def _one_terminal(own: list[tuple[int, dict[str, Any]]], cut: bool) -> Problem | None:
@@ -155,6 +178,10 @@ def _items(own: list[tuple[int, dict[str, Any]]], resumed: bool) -> list[Problem
                 identity = Problem("item_identity", f"{_at(n, event)} names item {item_id!r} at output_index "
                                    f"{index}, where {added!r} was added", _FIX["item_identity"])
         if kind == "response.output_item.added" and item is not None:
+            twin = next((i for i in items if index is not None and i.index == index), None)
+            if twin is not None and identity is None:
+                identity = Problem("item_identity", f"{_at(n, event)} adds a second item at output_index {index} "
+                                   f"(event {twin.opened_at} added the first)", _FIX["item_identity"])
             items.append(_Item(index, item_id, n))
         elif kind == "response.output_item.done" and item is not None:
             match = _find_open(items, item_id, index)
@@ -164,7 +191,22 @@ def _items(own: list[tuple[int, dict[str, Any]]], resumed: bool) -> list[Problem
         elif kind.endswith(".delta") and lifetime is None and not (
                 kind in RESPONSE_DELTAS and item_id is None and index is None):
             lifetime = _delta_lifetime(n, event, items, item_id, index, own, resumed)
+        elif kind in COMPLETE and lifetime is None:
+            lifetime = _unfinished(n, event, items)
     return [lifetime, identity, None if resumed else _output(own, done)]
+
+
+def _unfinished(n: int, event: dict[str, Any], items: list[_Item]) -> Problem | None:
+    """An item still open at a completed response, unless the response lists it (the openai SDK's rule)."""
+    response = event.get("response")
+    output = response.get("output") if isinstance(response, dict) else None
+    listed = {item.get("id") for item in output if isinstance(item, dict)} if isinstance(output, list) else set()
+    for item in items:
+        if item.closed_at is None and (item.id is None or item.id not in listed):
+            named = f"item {item.id!r}" if item.id is not None else f"the item at output_index {item.index}"
+            return Problem("item_lifetime", f"{_at(n, event)} completes the response while {named} (added at event "
+                           f"{item.opened_at}) has no response.output_item.done", _FIX["item_lifetime"])
+    return None
 
 
 def _find_open(items: list[_Item], item_id: str | None, index: int | None) -> _Item | None:
@@ -207,7 +249,7 @@ def _identity(item: Any) -> str:
 
 
 def _output(own: list[tuple[int, dict[str, Any]]], done: list[tuple[int | None, Any]]) -> Problem | None:
-    final = next((e for _, e in reversed(own) if e["type"] in COMPLETE), None)
+    n, final = next(((m, e) for m, e in reversed(own) if e["type"] in COMPLETE), (0, None))
     response = final.get("response") if final is not None else None
     output = response.get("output") if isinstance(response, dict) else None
     if not isinstance(output, list) or not output or not done:
@@ -218,7 +260,7 @@ def _output(own: list[tuple[int, dict[str, Any]]], done: list[tuple[int | None, 
     streamed = [_identity(done[k][1]) for k in order]
     if listed == streamed:
         return None
-    return Problem("output", f"the {final['type']} output lists {listed}, but the items done were {streamed}",
+    return Problem("output", f"{_at(n, final)} lists the output {listed}, but the items done were {streamed}",
                    _FIX["output"])
 
 
