@@ -77,13 +77,13 @@ def _contents(exchange: HttpExchange | WebSocketExchange, secret_headers: frozen
     request = exchange.request
     yield "the request URL", (request.path + "?" + "&".join(f"{k}={v}" for k, v in request.query)).encode()
     # Credential headers are the header rule's: their redacted values say nothing more here.
-    yield "the request headers", "\n".join(f"{k}: {v}" for k, v in request.headers
+    yield "a request header", "\n".join(f"{k}: {v}" for k, v in request.headers
                                            if k.lower() not in secret_headers).encode()
     yield "the request body", request.content if request.decoded_body is not None else _decoded(
         request.body, request.header("content-encoding"))
     response = exchange.response
     if response is not None:
-        yield "the response headers", "\n".join(f"{k}: {v}" for k, v in response.headers
+        yield "a response header", "\n".join(f"{k}: {v}" for k, v in response.headers
                                                 if k.lower() not in secret_headers).encode()
         yield "the response body", _decoded(response.body, response.header("content-encoding"))
     if isinstance(exchange, WebSocketExchange):
