@@ -6,10 +6,14 @@
   (the same bytes, then an RST).
 - ``WebSocketAnswer``: a WebSocket conversation: handshake headers, then per client
   message the server frames that followed it, then the recorded close.
+- ``FaultedAnswer``: an HTTP answer under an injected fault (replayer.faults), spoken
+  by its sink: chunked SSE events, or a whole body.
+- ``ForwardedAnswer``: a request no recording answers, relayed to a recorder (the pytest
+  plugin's ``new_episodes``).
 
-Everything the wire needs is computed once here, at load: head bytes, framed chunks,
-and for an answer that can go out at once, the whole response as one bytes object.
-The order of bytes on the wire for each kind is in its ``send`` method.
+Everything the wire needs is computed once, on an answer's first serve: head bytes,
+framed chunks, and for an answer that can go out at once, the whole response as one
+bytes object. The order of bytes on the wire for each kind is in its ``send`` method.
 """
 
 from __future__ import annotations
