@@ -18,6 +18,8 @@ from rec.synth import events as ev
 from rec.synth.scenario import Scenario
 
 Event = dict[str, Any]
+# A time long before any max_age a project sets.
+OLD = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 
 
 def numbered(events: list[Event]) -> list[Event]:

@@ -3,7 +3,6 @@ gives exactly one finding each."""
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from rec.check.age import parse_max_age
 from rec.synth.scenario import Scenario
 from recorder.redact import Rules
 from tests.check.support import (
+    OLD,
     changed,
     every_builder_scenario,
     message_stream,
@@ -25,7 +25,6 @@ from tests.check.support import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-OLD = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 
 
 def test_cassettes_from_every_builder_and_the_bundled_example_are_clean(tmp_path: Path) -> None:
