@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import socket
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -250,7 +251,7 @@ def _replay_server(config: pytest.Config, paths: list[Path], options: RecOptions
     except (CassetteError, ConfigError, FaultSpecError) as err:
         pytest.fail(f"rec: {err}", pytrace=False)
     for warning in server.warnings:
-        config.issue_config_time_warning(pytest.PytestWarning(f"rec: {warning}"), stacklevel=2)
+        warnings.warn(pytest.PytestWarning(f"rec: {warning}"), stacklevel=2)  # a cut cassette: served, with a warning
     return server
 
 
@@ -313,8 +314,6 @@ def _expired(cassette: Path, options: RecOptions) -> bool:
     if options.on_expiry == "fail":
         pytest.fail(f"{message}; record it again: --rec-mode=rewrite", pytrace=False)
     if options.on_expiry == "warn":
-        import warnings
-
         warnings.warn(pytest.PytestWarning(f"{message}; record it again with --rec-mode=rewrite"), stacklevel=2)
         return False
     return True  # rerecord: --rec-mode=once (or new_episodes) records it again
