@@ -15,6 +15,7 @@ a test). Every decision is a fixture a user can override: ``rec_config``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -212,8 +213,14 @@ def rec_server(request: pytest.FixtureRequest, rec_mode: str, rec_options: RecOp
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """After a test passed, its replay's problems fail it (once: as the test's failure, not a teardown error)."""
-    result = yield
     session = item.stash.get(_SESSION, None)
+    try:
+        result = yield
+    except BaseException:
+        if session is not None and session.remote is not None:
+            with contextlib.suppress(Exception):
+                session.remote.delete()  # the test failed on its own: end its shared session too
+        raise
     if session is not None:
         if session.server is not None:
             session.server.__exit__(None, None, None)
