@@ -70,16 +70,38 @@ def test_json_scenarios(tmp_path: Path) -> None:
     assert len(load_cassette(tmp_path / "j.mpk").exchanges) == 3
 
 
-def test_a_malformed_stream_is_refused_unless_deliberate(tmp_path: Path) -> None:
+DELTA_FIRST = [{"type": "response.created", "response": {"id": "r"}},
+               {"type": "response.output_text.delta", "item_id": "m", "output_index": 0, "delta": "x"},
+               {"type": "response.completed", "response": {"id": "r"}}]
+
+
+def test_a_malformed_stream_is_refused_naming_the_exchange_and_the_rule(tmp_path: Path) -> None:
     scenario = tmp_path / "s.json"
-    scenario.write_text(json.dumps({"exchanges": [{"kind": "sse", "events": [
-        {"type": "response.created", "response": {"id": "r"}},
-        {"type": "response.output_text.delta", "item_id": "m", "output_index": 0, "delta": "x"},
-        {"type": "response.completed", "response": {"id": "r"}}]}]}))
+    scenario.write_text(json.dumps({"exchanges": [{"kind": "models", "models": []},
+                                                  {"kind": "sse", "events": DELTA_FIRST}]}))
     refused = synth(scenario, tmp_path / "bad.mpk")
-    assert refused.returncode == 2 and "comes before its item was added" in refused.stderr
-    assert "--allow-malformed" in refused.stderr and not (tmp_path / "bad.mpk").exists()
-    assert synth(scenario, tmp_path / "bad.mpk", "--allow-malformed").returncode == 0
+    assert refused.returncode == 2 and not (tmp_path / "bad.mpk").exists()
+    assert refused.stderr.startswith(f"rec: error: {scenario}: exchange #1: SSE answer: item_lifetime: event 1 "
+                                     "(response.output_text.delta) for item 'm' comes with no "
+                                     "response.output_item.added for it")
+    assert "malformed=True" in refused.stderr and refused.stderr.count("\n") == 1
+
+
+def test_a_deliberate_fault_is_written_marked_so_rec_check_passes_it(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({"exchanges": [{"kind": "sse", "events": DELTA_FIRST, "malformed": True},
+                                                  {"kind": "websocket", "turns": [{"events": DELTA_FIRST[:2]}],
+                                                   "malformed": True}]}))
+    assert synth(scenario, tmp_path / "marked.mpk").returncode == 0
+    unmarked = tmp_path / "u.py"
+    unmarked.write_text("from rec.synth.scenario import Scenario\n"
+                        f"SCENARIO = Scenario().sse_turn({DELTA_FIRST!r}).sse_turn({DELTA_FIRST!r})\n")
+    flagged = synth(unmarked, tmp_path / "flagged.mpk", "--allow-malformed")
+    assert flagged.returncode == 0
+    assert flagged.stderr.splitlines()[:2] == [f"rec: warning: exchange #{n} is written malformed on purpose "
+                                               "(--allow-malformed)" for n in (0, 1)]
+    check = subprocess.run([str(REC), "check", str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0 and check.stdout.startswith("rec check: 2 cassette(s)"), check.stdout
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
