@@ -1,4 +1,9 @@
-"""`rec check` over 1,000 cassettes: seconds per hundred, and how that splits between reading and the rules.
+"""`rec check` over 1,000 cassettes: seconds per hundred, beside reading them alone (the floor any check pays).
+
+Each cassette holds what a test suite's does: four streamed answers shaped as the API sends
+them (sequence numbers, content parts, deltas) and a WebSocket of two turns. Measured as the
+library call (`check_paths`) and as the command a CI job runs (`rec check FOLDER`, process
+start included).
 
 Run: .venv/bin/python -m bench check_bench
 """
@@ -6,12 +11,14 @@ Run: .venv/bin/python -m bench check_bench
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from bench.paths_bench import body, events
-from rec.cassette import load_cassette
+from rec.cassette import CassetteReader
 from rec.check import CheckOptions, check_paths
 from rec.synth.scenario import Scenario
 
@@ -19,34 +26,66 @@ CASSETTES = 1000
 ROUNDS = 3
 
 
+def stream(response_id: str, text: str) -> list[dict[str, Any]]:
+    """A streamed message with what the API sends around it."""
+    item = {"type": "message", "id": f"msg_{response_id}", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    where = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+    events = [
+        {"type": "response.created", "response": {"id": response_id, "status": "in_progress", "output": []}},
+        {"type": "response.in_progress", "response": {"id": response_id, "status": "in_progress", "output": []}},
+        {"type": "response.output_item.added", "output_index": 0, "item": {**item, "content": []}},
+        {"type": "response.content_part.added", **where, "part": {"type": "output_text", "text": ""}},
+        *({"type": "response.output_text.delta", **where, "delta": word + " "} for word in text.split()),
+        {"type": "response.output_text.done", **where, "text": text},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": {"id": response_id, "status": "completed", "output": [item]}},
+    ]
+    return [{**event, "sequence_number": n} for n, event in enumerate(events)]
+
+
 def corpus(folder: Path) -> None:
-    """1,000 small cassettes of five streamed exchanges each, as a test suite's folder holds them."""
+    """CASSETTES cassettes of four SSE answers and a two-turn WebSocket each."""
     for k in range(CASSETTES):
         scenario = Scenario()
-        for n in range(5):
-            scenario.sse_turn(events(n, f"answer {n} of cassette {k}"), request=body(n))
+        for n in range(4):
+            scenario.sse_turn(stream(f"resp_{k}_{n}", f"answer {n} of cassette {k} with a few words to stream"),
+                              request={"model": "gpt-test", "input": f"prompt {n}", "stream": True})
+        scenario.websocket([(None, stream(f"resp_{k}_ws{t}", f"turn {t} over the socket")) for t in range(2)])
         scenario.write(folder / f"test_{k:04d}.mpk")
+
+
+def read_all(folder: Path) -> None:
+    for path in sorted(folder.glob("*.mpk")):
+        with CassetteReader(path) as reader:
+            for _ in reader:
+                pass
+
+
+def timed(work: Any) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rec-bench-check-") as tmp:
         folder = Path(tmp)
         corpus(folder)
-        reads, checks = [], []
+        command = [sys.executable, "-m", "rec", "check", str(folder)]
+        reads, checks, runs = [], [], []
         for _ in range(ROUNDS):
-            started = time.perf_counter()
-            for path in sorted(folder.glob("*.mpk")):
-                load_cassette(path)
-            reads.append(time.perf_counter() - started)
-            started = time.perf_counter()
+            reads.append(timed(lambda: read_all(folder)))
             report = check_paths([folder], CheckOptions())
-            checks.append(time.perf_counter() - started)
-            assert not report.findings
-        per_hundred = statistics.median(checks) / CASSETTES * 100
-        print(f"rec check, {CASSETTES} cassettes x 5 exchanges: {statistics.median(checks):.2f} s "
-              f"(min {min(checks):.2f}, max {max(checks):.2f}) = {per_hundred:.3f} s per hundred; "
-              f"reading them alone {statistics.median(reads):.2f} s "
-              f"({statistics.median(checks) / statistics.median(reads):.2f}x)")
+            assert not report.findings, report.findings[:3]
+            checks.append(timed(lambda: check_paths([folder], CheckOptions())))
+            runs.append(timed(lambda: subprocess.run(command, check=True, capture_output=True)))
+        read, check, run = (statistics.median(x) for x in (reads, checks, runs))
+        print(f"{CASSETTES} cassettes x (4 SSE answers + a 2-turn WebSocket), median of {ROUNDS}:")
+        print(f"  reading them alone       {read:6.2f} s = {read / CASSETTES * 100:.3f} s per hundred")
+        print(f"  check_paths (library)    {check:6.2f} s = {check / CASSETTES * 100:.3f} s per hundred "
+              f"({check / read:.2f}x reading)")
+        print(f"  rec check FOLDER (CLI)   {run:6.2f} s = {run / CASSETTES * 100:.3f} s per hundred")
 
 
 if __name__ == "__main__":
