@@ -225,21 +225,23 @@ def _delta_lifetime(n: int, event: dict[str, Any], items: list[_Item], item_id: 
         return None
     named = f"item {item_id!r}" if item_id is not None else (
         f"the item at output_index {index}" if index is not None else "an item")
-    def names(item_event_id: Any, item_index: Any) -> bool:
-        if item_id is not None:
-            return item_event_id == item_id or (item_event_id is None and item_index == index)
-        return index is None or item_index == index
-
-    if any(names(i.id, i.index) for i in items):
+    if any(_names(item_id, index, i.id, i.index) for i in items):
         where = "after its response.output_item.done"
     elif any(e["type"] == "response.output_item.added" and m > n and isinstance(e.get("item"), dict)
-             and names(e["item"].get("id"), e.get("output_index")) for m, e in own):
+             and _names(item_id, index, e["item"].get("id"), e.get("output_index")) for m, e in own):
         where = "before its response.output_item.added"
     elif resumed:
         return None  # the item was added before the point the stream resumed from
     else:
         where = "with no response.output_item.added for it"
     return Problem("item_lifetime", f"{_at(n, event)} for {named} comes {where}", _FIX["item_lifetime"])
+
+
+def _names(item_id: str | None, index: int | None, other_id: Any, other_index: Any) -> bool:
+    """Whether an event naming (``item_id``, ``index``) means the item (``other_id``, ``other_index``)."""
+    if item_id is not None:
+        return other_id == item_id or (other_id is None and other_index == index)
+    return index is None or other_index == index
 
 
 def _identity(item: Any) -> str:
