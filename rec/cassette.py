@@ -659,6 +659,7 @@ class CassetteReader:
         self.damage: Damage | None = None
         self.whole_bytes = 0
         self.dictionary: bytes | None = None  # the first record's bytes, when the header makes it the dictionary
+        self.last_frame = b""  # the compressed bytes of the frame read last
         self._size = 0
         self._stream = self._open()
         self._frames = self._iter_frames()
@@ -732,8 +733,10 @@ class CassetteReader:
             self._check_record_size(frame_start, pending)
             frame = decompressor.decompressobj()
             parts: list[bytes] = []
+            raw: list[bytes] = []  # the frame as stored, for readers that keep records compressed
             inflated = 0
             while True:
+                raw.append(pending)
                 try:
                     parts.append(frame.decompress(pending))
                 except zstandard.ZstdError:
@@ -744,6 +747,9 @@ class CassetteReader:
                 if frame.eof:
                     unused = frame.unused_data
                     offset += len(pending) - len(unused)
+                    if unused:
+                        raw[-1] = raw[-1][: len(raw[-1]) - len(unused)]
+                    self.last_frame = b"".join(raw)
                     pending = unused
                     self.whole_bytes = offset
                     payload = b"".join(parts)
@@ -817,6 +823,101 @@ class CassetteReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass
+class IndexedRecord:
+    """A record known by its kind and request line, kept compressed until ``exchange()`` is asked for.
+
+    A replayer indexes a large cassette this way: what it needs to route a request costs a
+    partial read, and an answer is decoded only when it is first served.
+    """
+
+    kind: str
+    method: str
+    path: str
+    frame: bytes
+    dictionary: bytes | None = None
+    number: int = 0
+    source: str = ""
+
+    def exchange(self) -> Exchange:
+        """The whole exchange (decoded and checked now); CassetteError names the record if it is malformed."""
+        decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary(self.dictionary) if self.dictionary else None)
+        record = msgpack.unpackb(decompressor.decompressobj().decompress(self.frame), raw=False,
+                                 strict_map_key=False)
+        try:
+            return exchange_from_record(record)
+        except RecordError as err:
+            raise CassetteError(f"{self.source}: exchange #{self.number}: {err}; the file was not written by rec "
+                                "or was changed by hand") from None
+
+
+def _request_line(payload: bytes) -> tuple[str, str, str] | None:
+    """The record's type and its request's method and path, read without decoding the rest."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(payload)
+    kind, method, path = None, None, None
+    try:
+        for _ in range(unpacker.read_map_header()):
+            key = unpacker.unpack()
+            if key == "type":
+                kind = unpacker.unpack()
+            elif key == "request":
+                for _ in range(unpacker.read_map_header()):
+                    field_name = unpacker.unpack()
+                    if field_name in ("method", "path"):
+                        value = unpacker.unpack()
+                        method, path = (value, path) if field_name == "method" else (method, value)
+                    else:
+                        unpacker.skip()
+            else:
+                unpacker.skip()
+    except (ValueError, msgpack.UnpackException, msgpack.ExtraData):
+        return None
+    if not isinstance(kind, str) or not isinstance(method, str) or not isinstance(path, str):
+        return None
+    return kind, method, path
+
+
+def index_cassette(path: str | os.PathLike[str]) -> tuple[Header, list[IndexedRecord | Exchange], Damage | None]:
+    """A cassette's records indexed for serving: HTTP and whole WebSocket records kept compressed, the rest
+    (WebSocket parts, which must be merged, and records of unknown shape) decoded as ``load_cassette`` does."""
+    records: list[IndexedRecord | Exchange] = []
+    with CassetteReader(path) as reader:
+        frames, open_sockets, number = reader._frames, {}, 0
+        while True:
+            try:
+                offset, payload = next(frames)
+            except StopIteration:
+                break
+            except _FrameError as err:
+                reader._damaged(err.offset, f"{err.reason} record")
+                break
+            line = _request_line(payload)
+            if line is not None and line[0] in ("http", "websocket"):
+                dictionary = reader.dictionary if reader.dictionary is not payload else None
+                records.append(IndexedRecord(line[0], line[1], line[2], reader.last_frame, dictionary, number,
+                                             str(path)))
+                number += 1
+                continue
+            try:
+                exchange = exchange_from_record(msgpack.unpackb(payload, raw=False, strict_map_key=False))
+            except RecordError as err:
+                raise CassetteError(f"{path}: exchange #{number} (the record at byte {offset}): {err}; the file "
+                                    "was not written by rec or was changed by hand") from None
+            except Exception:
+                reader._damaged(offset, "unreadable record")
+                break
+            if isinstance(exchange, WebSocketPart):
+                merged = _merge_part(open_sockets, exchange)
+                if merged is None:
+                    continue
+                exchange = merged
+            records.append(exchange)
+            number += 1
+        records += _unclosed(open_sockets)
+        return reader.header, records, reader.damage
 
 
 def _merge_part(open_sockets: dict[str, WebSocketExchange], part: WebSocketPart) -> WebSocketExchange | None:

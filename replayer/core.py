@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from rec.cassette import Headers, load_cassette
+from rec.cassette import CassetteError, Headers, index_cassette
 from rec.encoding import BodyTooLarge, ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import (
@@ -113,10 +113,12 @@ class ReplayCore:
         warnings: list[str] = []
         with _collector_paused():
             for path in paths:
-                cassette = load_cassette(path)
+                # Indexed: each answer stays compressed until it is first served.
+                _, records, damage = index_cassette(path)
                 self.report.cassettes.append(str(path))
-                self.matcher.add_exchanges(cassette.exchanges, source=os.fspath(path))
-                warnings.extend(cassette.warnings())
+                self.matcher.add_exchanges(records, source=os.fspath(path))
+                if damage is not None:
+                    warnings.append(f"{path}: {damage.describe()}; kept {len(records)} whole exchange(s)")
         self.check_fault_targets()
         return warnings
 
@@ -206,6 +208,10 @@ class ReplayCore:
               content: bytes = b"") -> tuple[Answer, Recorded | None, Rule | None]:
         try:
             answer, entry, rule, note = self.matcher.take(route, request, body, websocket, content)
+        except CassetteError as err:  # an indexed record decoded on its first serve, and malformed
+            message = f"the recorded answer cannot be served: {err}; record it again (rec check finds these)"
+            self.report.add(ReportEvent("bad_request", show_route(route), None, message))
+            raise Refused(500, "rec_bad_cassette", message) from None
         except NoMatch as err:
             if self.forward_to is not None:
                 return ForwardedAnswer(self.forward_to, request.method, request.target, request.headers,

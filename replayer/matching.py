@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from rec.cassette import Exchange, HttpExchange, Request, WebSocketExchange
+from rec.cassette import Exchange, HttpExchange, IndexedRecord, Request, WebSocketExchange
 from rec.encoding import ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import Answer, WebSocketAnswer, compile_exchange
@@ -85,15 +85,18 @@ class Rule:
         return answer
 
 
-@dataclass
+@dataclass(eq=False)
 class Recorded:
-    """One recorded exchange ready to match: its request, parsed and normalized once, and its answer."""
+    """One recorded exchange ready to match: its route at once; its request and answer on first use.
+
+    ``record`` is the exchange itself, or its compressed record (``IndexedRecord``) from a cassette
+    indexed for serving: a large cassette then loads without decoding answers never asked for.
+    """
 
     index: int
     source: str
     route: Route
-    request: Request
-    answer: Answer
+    record: IndexedRecord | HttpExchange | WebSocketExchange
     key: bytes | None = None
     used: bool = False
     turns_used: set[int] = field(default_factory=set)
@@ -105,6 +108,31 @@ class Recorded:
     def label(self) -> str:
         # The file name only: the cassette's folder is in the report's header (and the test's message).
         return f"#{self.index} ({os.path.basename(self.source)})" if self.source else f"#{self.index}"
+
+    @property
+    def is_websocket(self) -> bool:
+        """Whether the record is a WebSocket connection, known without decoding it."""
+        record = self.record
+        if isinstance(record, IndexedRecord):
+            return record.kind == "websocket"
+        return isinstance(record, WebSocketExchange)
+
+    @cached_property
+    def exchange(self) -> Exchange:
+        """The whole exchange; decoded here the first time for an indexed record (CassetteError if malformed)."""
+        return self.record.exchange() if isinstance(self.record, IndexedRecord) else self.record
+
+    @cached_property
+    def request(self) -> Request:
+        exchange = self.exchange
+        assert isinstance(exchange, HttpExchange | WebSocketExchange)
+        return exchange.request
+
+    @cached_property
+    def answer(self) -> Answer:
+        answer = compile_exchange(self.exchange, self.index, self.source)
+        assert answer is not None  # only HTTP and WebSocket records are indexed
+        return answer
 
     @cached_property
     def body(self) -> Any:
@@ -152,19 +180,18 @@ class Matcher:
 
     # --- loading ----------------------------------------------------------------------
 
-    def add_exchanges(self, exchanges: Iterable[Exchange], source: str = "") -> int:
-        """Compile and add recorded exchanges; returns how many could be served."""
+    def add_exchanges(self, exchanges: Iterable[Exchange | IndexedRecord], source: str = "") -> int:
+        """Add recorded exchanges (or indexed records, decoded on first use); returns how many can be served."""
         added = 0
         for exchange in exchanges:
-            if not isinstance(exchange, HttpExchange | WebSocketExchange):
-                continue
+            if isinstance(exchange, IndexedRecord):
+                method, path = exchange.method, exchange.path
+            elif isinstance(exchange, HttpExchange | WebSocketExchange):
+                method, path = exchange.request.method, exchange.request.path
+            else:
+                continue  # a record of a type this version does not serve
             with self._lock:
-                index = len(self.recorded)
-                answer = compile_exchange(exchange, index, source)
-                if answer is None:
-                    continue
-                request = exchange.request
-                entry = Recorded(index, source, route_of(request.method, request.path), request, answer)
+                entry = Recorded(len(self.recorded), source, route_of(method, path), exchange)
                 self.recorded.append(entry)
                 self._pools.setdefault(entry.route, RoutePool()).entries.append(entry)
                 self.strategy.index(entry)
@@ -283,7 +310,7 @@ class Matcher:
         for entry in self.recorded:
             if not entry.used and not entry.turns_used:
                 found.append((entry, f"exchange {entry.label} ({show_route(entry.route)}) was never requested"))
-            elif isinstance(entry.answer, WebSocketAnswer):
+            elif entry.is_websocket and isinstance(entry.answer, WebSocketAnswer):
                 for number in range(len(entry.answer.turns)):
                     if number not in entry.turns_used:
                         found.append((entry, f"turn {number} of WebSocket exchange {entry.label} was never requested"))

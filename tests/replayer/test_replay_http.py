@@ -360,3 +360,23 @@ def test_async_context_manager_serves_on_the_running_loop() -> None:
             return "".join([e.delta async for e in stream if e.type == "response.output_text.delta"])
 
     assert asyncio.run(main()) == "async"
+
+
+def test_a_malformed_record_is_a_500_naming_it_when_first_served(tmp_path: Any) -> None:
+    """Cassettes are indexed, answers decoded on first serve: a record of the wrong shape is named then."""
+    import msgpack
+
+    from rec.cassette import Header
+
+    good = sse_exchange(request_body([user_message("hi")]), text_events("resp_1", "hello")).to_record()
+    bad = {**good, "end": {**good["end"], "at_ms": "soon"}}
+    frames = [Header(version=1).to_record(), good, bad]
+    path = tmp_path / "mixed.mpk"
+    path.write_bytes(b"".join(zstandard.ZstdCompressor(write_content_size=True).compress(
+        msgpack.packb(record, use_bin_type=True)) for record in frames))
+    with ReplayServer.from_cassettes([path]) as server:
+        assert stream_text(client_for(server), "hi")[1] == "hello"
+        status, _, body = post(server, "/v1/responses", request_body([user_message("hi")]))
+    assert status == 500 and b"rec_bad_cassette" in body
+    assert b"exchange #1" in body and b"`end.at_ms` must be a number, got text" in body
+    assert not server.report.ok
