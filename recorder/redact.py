@@ -5,15 +5,8 @@ keeps its lines, a JSON string stays a JSON string (the placeholder has no quote
 backslash or newline), and a secret split across two network reads is still found
 (chunks are redacted as one stream, then cut back at their original boundaries).
 
-Rules (``--redact``, repeatable):
-- ``header:NAME`` — the value of that request or response header;
-- ``json:PATH`` — the value at a JSON path (``metadata.user_id``, ``input[*].content``)
-  of a request or response JSON body; the value found is then scrubbed everywhere;
-- ``regex:PATTERN`` — every match of a regular expression, anywhere.
-
-By default: Authorization, api-key, x-api-key, OpenAI-Organization, OpenAI-Project,
-Cookie and Set-Cookie values, and anything shaped like an OpenAI key (``sk-...``).
-A value taken from a redacted header (a bearer token, a cookie, an org id) is also
+The rules (``--redact`` and the defaults) are ``rec.redaction.Rules``, shared with `rec
+check`. A value taken from a redacted header (a bearer token, a cookie, an org id) is also
 scrubbed wherever else it appears.
 """
 
@@ -25,57 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rec.normalize import parse_path
+from rec.redaction import PLACEHOLDER, SECRET_QUERY_NAMES, RedactionRuleError, Rules
 
-PLACEHOLDER = "[REDACTED]"
+__all__ = ["PLACEHOLDER", "RedactionRuleError", "Redactor", "Rules"]
 _PLACEHOLDER_BYTES = PLACEHOLDER.encode()
-
-DEFAULT_SECRET_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "api-key", "x-api-key", "openai-organization", "openai-project",
-    "cookie", "set-cookie",
-})
-# OpenAI keys: sk-..., sk-proj-..., sk-svcacct-... (letters, digits, - and _).
-OPENAI_KEY = re.compile(rb"sk-[A-Za-z0-9_-]{16,}")
-# Query parameters whose value is a credential whatever it looks like (not only sk-...).
-SECRET_QUERY_NAMES = frozenset({"key", "api-key", "api_key", "apikey", "token", "access_token", "auth", "auth_token",
-                                "password", "secret", "client_secret", "code", "sig", "signature"})
 # Short values would scrub innocent text (a cookie "a=1"); below this they are only
 # replaced in their own header.
 _MIN_LITERAL = 8
-
-
-class RedactionRuleError(ValueError):
-    """A --redact rule that cannot be used; the message names it."""
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The redaction settings: which headers, which JSON paths, which patterns."""
-
-    headers: frozenset[str] = DEFAULT_SECRET_HEADERS
-    json_paths: tuple[tuple[str, ...], ...] = ()
-    patterns: tuple[re.Pattern[bytes], ...] = (OPENAI_KEY,)
-
-    def with_rules(self, specs: Iterable[str]) -> Rules:
-        """These rules plus ``--redact`` specs; raises RedactionRuleError naming a bad one."""
-        headers, paths, patterns = set(self.headers), list(self.json_paths), list(self.patterns)
-        for spec in specs:
-            kind, sep, value = spec.partition(":")
-            if not sep or not value:
-                raise RedactionRuleError(f"redaction rule {spec!r} must be header:NAME, json:PATH or regex:PATTERN")
-            if kind == "header":
-                headers.add(value.lower())
-            elif kind == "json":
-                paths.append(parse_path(value))
-            elif kind == "regex":
-                try:
-                    patterns.append(re.compile(value.encode()))
-                except re.error as err:
-                    raise RedactionRuleError(f"redaction rule {spec!r}: bad regular expression: {err}") from None
-            else:
-                raise RedactionRuleError(f"redaction rule {spec!r}: unknown kind {kind!r}; "
-                                         "use header:NAME, json:PATH or regex:PATTERN")
-        return Rules(frozenset(headers), tuple(paths), tuple(patterns))
 
 
 def _values_at(value: Any, path: tuple[str, ...]) -> Iterable[Any]:

@@ -26,3 +26,10 @@ def test_the_format_and_shared_pieces_import_no_feature(shared: str) -> None:
 def test_features_import_no_command_and_the_replayer_no_mitmproxy(feature: str) -> None:
     loaded = modules_loaded_by(feature)
     assert not {m for m in loaded if m.startswith(("rec.cli", "mitmproxy"))}
+
+
+@pytest.mark.parametrize("feature", ["rec.check", "rec.synth.scenario", "rec.diff", "rec.show"])
+def test_the_cassette_features_need_neither_the_recorder_nor_the_replayer(feature: str) -> None:
+    loaded = modules_loaded_by(feature)
+    assert not {m for m in loaded if m.startswith(("recorder", "replayer"))}, sorted(
+        m for m in loaded if m.startswith(("recorder", "replayer")))

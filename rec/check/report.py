@@ -6,7 +6,7 @@ import datetime
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from recorder.redact import Rules
+from rec.redaction import Rules
 
 
 @dataclass(frozen=True)

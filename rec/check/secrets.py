@@ -4,7 +4,7 @@ It looks at what a client or a reader of the cassette would see: URLs, headers, 
 with their Content-Encoding undone, SSE events, WebSocket frames and close reasons. It
 finds credentials by shape (OpenAI keys, bearer tokens, JWTs), by place (the recorder's
 credential headers and query parameters), and by the project's own `--redact` rules
-(``recorder.redact.Rules``: header:NAME, json:PATH, regex:PATTERN).
+(``rec.redaction.Rules``: header:NAME, json:PATH, regex:PATTERN).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import orjson
 from rec.cassette import Exchange, HttpExchange, WebSocketExchange
 from rec.check.report import CheckOptions, Finding
 from rec.encoding import ContentEncodingError, decode_body
+from rec.redaction import OPENAI_KEY, PLACEHOLDER, SECRET_QUERY_NAMES
 from rec.sse import split_events
-from recorder.redact import OPENAI_KEY, PLACEHOLDER, SECRET_QUERY_NAMES
 
 # Credentials by shape. `[REDACTED]` matches none of them. The key needs a word boundary here (the recorder
 # scrubs every match): a reader sees a key where one starts, not inside a base64 blob.

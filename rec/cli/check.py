@@ -59,7 +59,7 @@ def _options(max_age: str | None, on_expiry: str | None, redact: list[str]) -> C
     from rec.check import CheckOptions
     from rec.check.age import parse_max_age, parse_on_expiry
     from rec.config import ConfigError, find_settings
-    from recorder.redact import RedactionRuleError, Rules
+    from rec.redaction import RedactionRuleError, Rules
 
     try:
         found = find_settings()

@@ -55,7 +55,7 @@ def record(
     Point the client's base URL at the printed URL (the first line on stdout). Each
     exchange is appended as it finishes; secrets are redacted before they are written.
     """
-    from recorder.redact import RedactionRuleError, Rules
+    from rec.redaction import RedactionRuleError, Rules
 
     if forward == (upstream is not None):
         raise fail("give either --upstream ORIGIN (reverse proxy) or --forward (HTTPS_PROXY), not both or neither")
