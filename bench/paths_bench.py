@@ -238,19 +238,31 @@ def ws_cases(folder: Path) -> None:
 
 
 def size_case(folder: Path) -> None:
+    """1,000 Codex-like exchanges: the same long instructions and tools every time, and a prompt and an answer
+    of their own (words drawn from a fixed vocabulary, so each exchange carries new text as real ones do)."""
+    words = ["the", "file", "function", "test", "error", "value", "change", "return", "list", "folder", "build",
+             "import", "module", "check", "run", "config", "path", "string", "number", "result", "call", "output",
+             "input", "line", "read", "write", "open", "close", "start", "stop"]
+    rng = random.Random(7)
     instructions = "You are a coding agent. " * 400  # Codex sends long instructions and tools every time
     tools = [{"type": "function", "name": f"tool_{k}", "description": "does a thing " * 20,
               "parameters": {"type": "object"}} for k in range(12)]
     scenario = Scenario()
     for n in range(1000):
-        scenario.sse_turn(events(n, f"answer {n}"), request={**body(n), "instructions": instructions, "tools": tools})
+        prompt = " ".join(rng.choice(words) for _ in range(40))
+        answer = " ".join(rng.choice(words) for _ in range(120))
+        scenario.sse_turn(events(n, answer), request={**body(n), "input": prompt, "instructions": instructions,
+                                                      "tools": tools})
     path = folder / "codex-like.mpk"
     write_cassette(path, Header(), scenario.exchanges)
     records = b"".join(msgpack.packb(e.to_record(), use_bin_type=True) for e in scenario.exchanges)
     one_stream = len(zstandard.ZstdCompressor(level=3).compress(records))
+    plain = zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=True)
+    without = sum(len(plain.compress(msgpack.packb(e.to_record(), use_bin_type=True))) for e in scenario.exchanges)
     size = path.stat().st_size
     print(f"\nCassette size, 1,000 Codex-like exchanges\n  rec (a zstd frame per exchange) {size:>10,} bytes"
-          f"  {size / one_stream:.2f}x one zstd stream\n  one zstd stream of the records  {one_stream:>10,} bytes")
+          f"  {size / one_stream:.2f}x one zstd stream\n  one zstd stream of the records  {one_stream:>10,} bytes"
+          f"\n  frames without the dictionary   {without:>10,} bytes  {without / one_stream:.2f}x (format 1)")
 
 
 def main(only: tuple[str, ...] = ("http", "websocket", "size")) -> None:
