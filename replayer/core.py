@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from rec.cassette import CassetteError, Headers, index_cassette
+from rec.cassette import CassetteError, Headers, IndexedRecord, index_cassette
 from rec.encoding import BodyTooLarge, ContentEncodingError, decode_body
 from rec.normalize import Normalizer
 from replayer.answers import (
@@ -50,6 +50,9 @@ from replayer.matching import Matcher, MatchMode, NoMatch, Recorded, Route, Rule
 from replayer.report import Report, ReportEvent, unified_json_diff
 from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, WebSocketRequest
 
+# Cassettes up to this many exchanges are decoded at load (a first serve then costs no more than a repeat);
+# bigger ones are indexed and decoded exchange by exchange as they are first served.
+DECODE_AT_LOAD_UP_TO = 20_000
 # The openai SDKs honour this header: an exhausted cassette is not worth retrying.
 _NO_RETRY = [("x-should-retry", "false")]
 
@@ -113,8 +116,11 @@ class ReplayCore:
         warnings: list[str] = []
         with _collector_paused():
             for path in paths:
-                # Indexed: each answer stays compressed until it is first served.
                 _, records, damage = index_cassette(path)
+                if len(records) <= DECODE_AT_LOAD_UP_TO:
+                    # A cassette of a test's size is decoded now, so no request pays for a first decode;
+                    # a larger one keeps each answer compressed until it is first served.
+                    records = [r.exchange() if isinstance(r, IndexedRecord) else r for r in records]
                 self.report.cassettes.append(str(path))
                 self.matcher.add_exchanges(records, source=os.fspath(path))
                 if damage is not None:

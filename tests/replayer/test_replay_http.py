@@ -362,11 +362,13 @@ def test_async_context_manager_serves_on_the_running_loop() -> None:
     assert asyncio.run(main()) == "async"
 
 
-def test_a_malformed_record_is_a_500_naming_it_when_first_served(tmp_path: Any) -> None:
-    """Cassettes are indexed, answers decoded on first serve: a record of the wrong shape is named then."""
+def test_a_malformed_record_is_named_at_load_or_when_first_served(tmp_path: Any, monkeypatch: Any) -> None:
+    """A cassette of a test's size is decoded at load (a bad record stops it, named); a big one is indexed and
+    decodes each answer on its first serve (a bad record is a 500 naming it then)."""
     import msgpack
 
-    from rec.cassette import Header
+    from rec.cassette import CassetteError, Header
+    from replayer import core
 
     good = sse_exchange(request_body([user_message("hi")]), text_events("resp_1", "hello")).to_record()
     bad = {**good, "end": {**good["end"], "at_ms": "soon"}}
@@ -374,6 +376,9 @@ def test_a_malformed_record_is_a_500_naming_it_when_first_served(tmp_path: Any) 
     path = tmp_path / "mixed.mpk"
     path.write_bytes(b"".join(zstandard.ZstdCompressor(write_content_size=True).compress(
         msgpack.packb(record, use_bin_type=True)) for record in frames))
+    with pytest.raises(CassetteError, match=r"exchange #1: `end.at_ms` must be a number, got text"):
+        ReplayServer.from_cassettes([path])
+    monkeypatch.setattr(core, "DECODE_AT_LOAD_UP_TO", 0)  # as a cassette too big to decode at load
     with ReplayServer.from_cassettes([path]) as server:
         assert stream_text(client_for(server), "hi")[1] == "hello"
         status, _, body = post(server, "/v1/responses", request_body([user_message("hi")]))
