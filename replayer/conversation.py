@@ -13,17 +13,19 @@ when some later request names an id not yet known, so a replay whose client neve
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from replayer.answers import Served
 from replayer.invariants import InvariantViolation
 
-# What a served answer gives the conversation: its response id and output items, on demand.
-ServedSource = Callable[[], Served]
-# Noted answers kept unread; past this they are read (each answer's id is parsed once, then cached on it).
-_PENDING_LIMIT = 512
+
+class ServedSource(Protocol):
+    """An answer (or WebSocket turn) served: its response id and output items, read on demand and cached."""
+
+    @property
+    def served(self) -> Served: ...
 
 
 class Conversation:
@@ -32,15 +34,14 @@ class Conversation:
     def __init__(self, recorded_before: Callable[[str], bool] = lambda _id: False) -> None:
         # Whether an id was already named by a recorded request: the chain began before the recording.
         self.recorded_before = recorded_before
-        self._pending: list[tuple[bytes, ServedSource]] = []
+        # Answers served and not read yet, one place per answer (the last request it answered): a long
+        # run that serves the same answers again and again stays bounded.
+        self._pending: dict[int, tuple[bytes, ServedSource]] = {}
         self._responses: dict[str, tuple[bytes, Served]] = {}
 
-    def remember(self, request: bytes, served: ServedSource) -> None:
-        """Note an answer served for a request (its JSON bytes); read only when a chain needs it (or, past a few
-        hundred, now: an answer served again and again then takes one place, not one per serve)."""
-        self._pending.append((request, served))
-        if len(self._pending) > _PENDING_LIMIT:
-            self._resolve()
+    def remember(self, request: bytes, answer: ServedSource) -> None:
+        """Note an answer served for a request (its JSON bytes); read only when a chain needs it."""
+        self._pending[id(answer)] = (request, answer)
 
     def history(self, body: dict[str, Any]) -> list[Any]:
         """The items a request continues: inputs and outputs of its chain; InvariantViolation for an unknown id."""
@@ -71,9 +72,9 @@ class Conversation:
         return self._responses.get(response_id)
 
     def _resolve(self) -> None:
-        pending, self._pending = self._pending, []
-        for request, source in pending:
-            served = source()
+        pending, self._pending = self._pending, {}
+        for request, source in pending.values():
+            served = source.served
             if served.response_id is not None:
                 self._responses[served.response_id] = (request, served)
 

@@ -151,12 +151,12 @@ class ReplayCore:
             answer, entry = self._match_http(route, request, body, content)
         except Refused as refused:
             return refused.answer()
+        if isinstance(body, dict) and (is_create or route[1].endswith("/compact")):
+            # The recorded answer, not an echoed copy: its id and output are the same, and it is one object.
+            self.conversation.remember(content, answer)
         if entry is not None and body is not None:
             self._check_drift(route, entry, content, body)
             answer = self._echo(answer, entry, content, body)
-        if isinstance(body, dict) and (is_create or route[1].endswith("/compact")):
-            served = answer
-            self.conversation.remember(content, lambda: served.served)
         answer = self._inject_fault(route, entry, answer)
         self._count(route, entry, f"{answer.status}")
         return answer
@@ -395,8 +395,7 @@ class WebSocketConversation:
         if match.entry is not None:
             self.core._check_drift(self.route, match.entry, content, body, turn=match.number)
         if kind in ("response.create", "response.steer"):
-            turn = match.turn
-            self.core.conversation.remember(content, lambda: turn.served)
+            self.core.conversation.remember(content, match.turn)
         self.core._count(self.route, match.entry, f"turn {match.number}")
         swaps = echo_swaps(match.turn.body, body) if content != match.turn.message else {}
         frames = rewrite_frames(match.turn, self._client_lane(body, match.turn), swaps)

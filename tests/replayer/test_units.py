@@ -108,11 +108,17 @@ def test_a_client_lane_binds_to_the_recorded_lane_with_the_same_next_request() -
 def test_a_conversation_follows_chains_lazily_and_knows_what_the_recording_carried() -> None:
     parsed: list[str] = []
 
-    def served(response_id: str, output: list[Any]) -> Any:
-        def source() -> Served:
-            parsed.append(response_id)
-            return Served(response_id, tuple(output))
-        return source
+    class Answer:
+        def __init__(self, response_id: str, output: list[Any]) -> None:
+            self.response_id, self.output = response_id, output
+
+        @property
+        def served(self) -> Served:
+            parsed.append(self.response_id)
+            return Served(self.response_id, tuple(self.output))
+
+    def served(response_id: str, output: list[Any]) -> Answer:
+        return Answer(response_id, output)
 
     conversation = Conversation(recorded_before=lambda rid: rid == "resp_old")
     conversation.remember(json.dumps({"input": ["q1"]}).encode(), served("resp_1", ["a1"]))
