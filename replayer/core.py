@@ -50,9 +50,9 @@ from replayer.matching import Matcher, MatchMode, NoMatch, Recorded, Route, Rule
 from replayer.report import Report, ReportEvent, unified_json_diff
 from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, WebSocketRequest
 
-# Cassettes up to this many exchanges are decoded at load (a first serve then costs no more than a repeat);
-# bigger ones are indexed and decoded exchange by exchange as they are first served.
-DECODE_AT_LOAD_UP_TO = 20_000
+# Cassettes up to this many stored (compressed) bytes are decoded at load, so a first serve costs no more
+# than a repeat; bigger ones (many exchanges, or huge answers) are indexed and decoded as first served.
+DECODE_AT_LOAD_UP_TO = 8 * 1024 * 1024
 # The openai SDKs honour this header: an exhausted cassette is not worth retrying.
 _NO_RETRY = [("x-should-retry", "false")]
 
@@ -117,7 +117,8 @@ class ReplayCore:
         with _collector_paused():
             for path in paths:
                 _, records, damage = index_cassette(path)
-                if len(records) <= DECODE_AT_LOAD_UP_TO:
+                stored = sum(len(r.frame) for r in records if isinstance(r, IndexedRecord))
+                if stored <= DECODE_AT_LOAD_UP_TO:
                     # A cassette of a test's size is decoded now, so no request pays for a first decode;
                     # a larger one keeps each answer compressed until it is first served.
                     records = [r.exchange() if isinstance(r, IndexedRecord) else r for r in records]
