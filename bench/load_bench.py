@@ -1,6 +1,8 @@
-"""Big cassettes: time and peak RSS to load 100,000 exchanges into a replay server, against decoding them all.
+"""Loading cassettes: 100,000 exchanges into a replay server against decoding them all, and 10,000 exchanges
+against vcrpy reading the same interactions from its YAML cassette.
 
-Each figure is a fresh process (imports excluded from the time, included in the RSS).
+Each figure is a fresh process (imports excluded from the time, included in the RSS). vcrpy is not a
+dependency of rec: `pip install vcrpy` to include it (the row is skipped without it).
 Run: .venv/bin/python -m bench load_bench
 """
 
@@ -12,8 +14,10 @@ import tempfile
 from pathlib import Path
 
 from bench.paths_bench import http_cassette
+from rec.cassette import HttpExchange, load_cassette
 
 COUNT = 100_000
+VCR_COUNT = 10_000
 # Peak RSS from VmHWM: ru_maxrss would count the bench process this child was forked from.
 MEASURE = '''
 import sys, time
@@ -23,6 +27,10 @@ from rec.cassette import load_cassette
 started = time.perf_counter()
 if sys.argv[2] == "replay":
     ReplayServer.from_cassettes([sys.argv[1]], keep_requests=False)
+elif sys.argv[2] == "vcrpy":
+    from vcr.persisters.filesystem import FilesystemPersister
+    from vcr.serializers import yamlserializer
+    FilesystemPersister.load_cassette(sys.argv[1], yamlserializer)
 else:
     load_cassette(sys.argv[1])
 elapsed = time.perf_counter() - started
@@ -38,16 +46,48 @@ def measure(path: Path, how: str) -> tuple[float, float]:
     return float(out[0]), float(out[1])
 
 
+def vcrpy_cassette(source: Path, target: Path) -> Path | None:
+    """The same interactions as a vcrpy YAML cassette (written by vcrpy's own serializer); None without vcrpy."""
+    try:
+        from vcr.serializers import yamlserializer
+    except ImportError:
+        return None
+    interactions = []
+    for exchange in load_cassette(source).exchanges:
+        assert isinstance(exchange, HttpExchange) and exchange.response is not None
+        request, response = exchange.request, exchange.response
+        interactions.append({
+            "request": {"method": request.method, "uri": f"https://api.openai.com{request.path}",
+                        "body": request.body.decode(), "headers": {k: [v] for k, v in request.headers}},
+            "response": {"status": {"code": response.status, "message": response.reason or "OK"},
+                         "headers": {k: [v] for k, v in response.headers}, "body": {"string": response.body.decode()}},
+        })
+    target.write_text(yamlserializer.serialize({"interactions": interactions, "version": 1}))
+    return target
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rec-bench-load-") as tmp:
         path = http_cassette(Path(tmp) / "big.mpk", COUNT)
         size = path.stat().st_size
         replay = min(measure(path, "replay") for _ in range(3))
         decoded = min(measure(path, "decode") for _ in range(3))
-    print(f"{COUNT:,} exchanges, {size / 1e6:.1f} MB on disk (best of 3):")
-    print(f"  rec replay loading it (indexed)   {replay[0]:.2f} s, peak RSS {replay[1]:.0f} MiB")
-    print(f"  every exchange decoded            {decoded[0]:.2f} s, peak RSS {decoded[1]:.0f} MiB "
-          f"({decoded[0] / replay[0]:.1f}x the time, {decoded[1] / replay[1]:.1f}x the memory)")
+        print(f"{COUNT:,} exchanges, {size / 1e6:.1f} MB on disk (best of 3):")
+        print(f"  rec replay loading it (indexed)   {replay[0]:.2f} s, peak RSS {replay[1]:.0f} MiB")
+        print(f"  every exchange decoded            {decoded[0]:.2f} s, peak RSS {decoded[1]:.0f} MiB "
+              f"({decoded[0] / replay[0]:.1f}x the time, {decoded[1] / replay[1]:.1f}x the memory)")
+        small = http_cassette(Path(tmp) / "small.mpk", VCR_COUNT)
+        yaml = vcrpy_cassette(small, Path(tmp) / "small.yaml")
+        if yaml is None:
+            print("vcrpy is not installed: pip install vcrpy to compare with it")
+            return
+        rec_load = min(measure(small, "replay") for _ in range(3))
+        vcr_load = min(measure(yaml, "vcrpy") for _ in range(3))
+        print(f"{VCR_COUNT:,} exchanges: rec {small.stat().st_size / 1e6:.1f} MB, vcrpy YAML "
+              f"{yaml.stat().st_size / 1e6:.1f} MB ({yaml.stat().st_size / small.stat().st_size:.1f}x)")
+        print(f"  rec replay loading it             {rec_load[0]:.2f} s, peak RSS {rec_load[1]:.0f} MiB")
+        print(f"  vcrpy reading its cassette        {vcr_load[0]:.2f} s, peak RSS {vcr_load[1]:.0f} MiB "
+              f"(rec takes {rec_load[0] / vcr_load[0]:.2f}x vcrpy's time)")
 
 
 if __name__ == "__main__":
