@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from rec.normalize import parse_path
 
@@ -64,3 +65,31 @@ class Rules:
                 raise RedactionRuleError(f"redaction rule {spec!r}: unknown kind {kind!r}; "
                                          "use header:NAME, json:PATH or regex:PATTERN")
         return Rules(frozenset(headers), tuple(paths), tuple(patterns))
+
+
+def values_at(value: Any, path: tuple[str, ...]) -> Iterable[Any]:
+    """The values at a parsed JSON path (rec.normalize.parse_path: keys, list indexes, `*` for any)."""
+    if not path:
+        yield value
+        return
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if head in ("*", key):
+                yield from values_at(child, rest)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            if head == "*" or head == str(index):
+                yield from values_at(child, rest)
+
+
+def scalars(value: Any) -> Iterable[str]:
+    """The strings and numbers inside a JSON value: what a json: rule redacts."""
+    if isinstance(value, dict):
+        for child in value.values():
+            yield from scalars(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from scalars(child)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)

@@ -14,43 +14,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from rec.redaction import PLACEHOLDER, SECRET_QUERY_NAMES, RedactionRuleError, Rules
+from rec.redaction import PLACEHOLDER, SECRET_QUERY_NAMES, RedactionRuleError, Rules, scalars, values_at
 
 __all__ = ["PLACEHOLDER", "RedactionRuleError", "Redactor", "Rules"]
 _PLACEHOLDER_BYTES = PLACEHOLDER.encode()
 # Short values would scrub innocent text (a cookie "a=1"); below this they are only
 # replaced in their own header.
 _MIN_LITERAL = 8
-
-
-def _values_at(value: Any, path: tuple[str, ...]) -> Iterable[Any]:
-    if not path:
-        yield value
-        return
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if head in ("*", key):
-                yield from _values_at(child, rest)
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            if head == "*" or head == str(index):
-                yield from _values_at(child, rest)
-
-
-def _scalars(value: Any) -> Iterable[str]:
-    if isinstance(value, dict):
-        for child in value.values():
-            yield from _scalars(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _scalars(child)
-    elif value is not None and not isinstance(value, bool):
-        yield str(value)
 
 
 @dataclass
@@ -90,8 +62,8 @@ class Redactor:
         except ValueError:
             return
         for path in self.rules.json_paths:
-            for found in _values_at(document, path):
-                for scalar in _scalars(found):
+            for found in values_at(document, path):
+                for scalar in scalars(found):
                     self.learn(scalar)
 
     def _compiled(self) -> re.Pattern[bytes]:

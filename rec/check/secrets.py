@@ -18,7 +18,7 @@ import orjson
 from rec.cassette import Exchange, HttpExchange, WebSocketExchange
 from rec.check.report import CheckOptions, Finding
 from rec.encoding import ContentEncodingError, decode_body
-from rec.redaction import OPENAI_KEY, PLACEHOLDER, SECRET_QUERY_NAMES
+from rec.redaction import OPENAI_KEY, PLACEHOLDER, SECRET_QUERY_NAMES, scalars, values_at
 from rec.sse import split_events
 
 # Credentials by shape. `[REDACTED]` matches none of them. The key needs a word boundary here (the recorder
@@ -107,38 +107,10 @@ def _json_values(content: bytes, paths: tuple[tuple[str, ...], ...]) -> Iterator
                     continue
     for document in documents:
         for path in paths:
-            for found in _at(document, path):
-                for value in _scalars(found):
+            for found in values_at(document, path):
+                for value in scalars(found):
                     if value not in ("", PLACEHOLDER):
                         yield value
-
-
-def _at(value: Any, path: tuple[str, ...]) -> Iterator[Any]:
-    """The values at a parsed JSON path (rec.normalize.parse_path: keys, list indexes, `*` for any)."""
-    if not path:
-        yield value
-        return
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if head in ("*", key):
-                yield from _at(child, rest)
-    elif isinstance(value, list):
-        for number, child in enumerate(value):
-            if head in ("*", str(number)):
-                yield from _at(child, rest)
-
-
-def _scalars(value: Any) -> Iterator[str]:
-    """The strings and numbers inside a JSON value, as the recorder scrubs them."""
-    if isinstance(value, dict):
-        for child in value.values():
-            yield from _scalars(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _scalars(child)
-    elif value is not None and not isinstance(value, bool):
-        yield str(value)
 
 
 def _decoded(data: bytes, encoding: str | None) -> bytes:
