@@ -32,7 +32,7 @@ def codex_request(cwd: str, home: str, chunk: str, day: str, tz: str = "Etc/UTC"
 
 def test_a_codex_session_from_another_machine_and_day_normalizes_the_same() -> None:
     laptop = codex_request("/Users/ana/code/app", "/Users/ana", "3d7910", "2026-11-25", "Europe/Paris", "zsh")
-    ci = codex_request("/home/runner/work/app", "/home/runner", "a81f0c", "2027-02-01")
+    ci = codex_request("/home/runner/src/app", "/home/runner", "a81f0c", "2027-02-01")
     assert Normalizer().body(laptop) == Normalizer().body(ci)
 
 
@@ -44,9 +44,10 @@ def test_what_the_user_asked_still_differs() -> None:
 
 
 def test_learned_folders_are_whole_paths_only() -> None:
-    texts = [ENVIRONMENT.format(cwd="/root/app", shell="", day="", tz=""), SKILLS.format(home="/root")]
-    assert machine_folders(texts) == [("/root/.codex", "<codex_home>"), ("/root/app", "<cwd>"), ("/root", "<home>")]
-    text = Normalizer().body({"a": ENVIRONMENT.format(cwd="/root", shell="", day="", tz="") + " /rooted /root/x"})
+    home = "/root"  # a container's home, whose name is also a tag of Codex's <environment_context>
+    texts = [ENVIRONMENT.format(cwd=f"{home}/app", shell="", day="", tz=""), SKILLS.format(home=home)]
+    assert machine_folders(texts) == [(f"{home}/.codex", "<codex_home>"), (f"{home}/app", "<cwd>"), (home, "<home>")]
+    text = Normalizer().body({"a": ENVIRONMENT.format(cwd=home, shell="", day="", tz="") + f" {home}ed {home}/x"})
     assert "</root>" in text["a"] and "/rooted" in text["a"] and "<cwd>/x" in text["a"]
 
 
