@@ -37,6 +37,8 @@ after(() => server?.kill("SIGTERM"));
 
 const events = (id, text) => [
   { type: "response.created", response: { id } },
+  { type: "response.output_item.added", output_index: 0,
+    item: { type: "message", role: "assistant", id: "m", content: [] } },
   { type: "response.output_text.delta", item_id: "m", output_index: 0, content_index: 0, delta: text },
   { type: "response.output_item.done", output_index: 0,
     item: { type: "message", role: "assistant", id: "m", content: [{ type: "output_text", text }] } },

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 from openai import ConflictError, OpenAI
 
-from rec.synth.events import ev_assistant_message, ev_completed, ev_output_text_delta, ev_response_created
+from rec.synth.events import (
+    ev_assistant_message,
+    ev_completed,
+    ev_message_item_added,
+    ev_output_text_delta,
+    ev_response_created,
+)
 from rec.synth.scenario import Scenario
 from replayer.serve_client import ServeError, ServeProcess
 
@@ -22,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def answer_events(response_id: str, text: str) -> list[dict]:
-    return [ev_response_created(response_id), {**ev_output_text_delta(text), "item_id": "m", "output_index": 0},
-            ev_assistant_message("m", text), ev_completed(response_id)]
+    return [ev_response_created(response_id), {**ev_message_item_added("m", ""), "output_index": 0},
+            {**ev_output_text_delta(text), "item_id": "m", "output_index": 0},
+            {**ev_assistant_message("m", text), "output_index": 0}, ev_completed(response_id)]
 
 
 def prompts_cassette(path: Path, prefix: str, count: int) -> Path:
