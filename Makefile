@@ -35,6 +35,7 @@ test-fast: install
 
 lint: install-python
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m bench

@@ -885,7 +885,8 @@ def index_cassette(path: str | os.PathLike[str]) -> tuple[Header, list[IndexedRe
     (WebSocket parts, which must be merged, and records of unknown shape) decoded as ``load_cassette`` does."""
     records: list[IndexedRecord | Exchange] = []
     with CassetteReader(path) as reader:
-        frames, open_sockets, number = reader._frames, {}, 0
+        frames, number = reader._frames, 0
+        open_sockets: dict[str, WebSocketExchange] = {}
         while True:
             try:
                 offset, payload = next(frames)

@@ -120,7 +120,8 @@ def conversation_summary(request_body: bytes, answers: Iterable[bytes]) -> str:
             continue
         if event.get("type") == "response.output_item.done":
             done.append(event.get("item"))
-        response = event.get("response") if isinstance(event.get("response"), dict) else event
+        nested = event.get("response")
+        response: dict[str, Any] = nested if isinstance(nested, dict) else event
         if "id" in response:
             kind = str(event.get("type", ""))
             terminal = kind.removeprefix("response.") if kind in _TERMINAL else None

@@ -51,4 +51,4 @@ def _parse_block(raw: bytes) -> SseEvent | None:
 
 
 def is_event_stream(content_type: str | None) -> bool:
-    return bool(content_type) and content_type.split(";")[0].strip().lower() == "text/event-stream"
+    return content_type is not None and content_type.split(";")[0].strip().lower() == "text/event-stream"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mitmproxy import http
 
@@ -144,7 +144,8 @@ class RecordAddon:
         ]
         ending = None
         if close:
-            by = None if ws.closed_by_client is None else ("client" if ws.closed_by_client else "server")
+            by: Literal["client", "server"] | None = (
+                None if ws.closed_by_client is None else "client" if ws.closed_by_client else "server")
             ended = ws.timestamp_end or time.time()
             ending = Close(code=ws.close_code, reason=self._redactor.scrub_text(ws.close_reason or ""), by=by,
                            at_ms=(ended - started) * 1000.0)

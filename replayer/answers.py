@@ -130,7 +130,7 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-def reset(transport: asyncio.BaseTransport) -> None:
+def reset(transport: asyncio.WriteTransport) -> None:
     """Abort with an RST (SO_LINGER 0), as a peer resetting the connection does."""
     sock = transport.get_extra_info("socket")
     if sock is not None:

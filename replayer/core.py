@@ -419,10 +419,6 @@ class WebSocketConversation:
             match.entry.resumes = True
             matcher.give_back(match.entry)
 
-    def note_refused(self, target: str, message: str) -> None:
-        """Count a request the transport refused before it arrived whole (too large, too slow, malformed)."""
-        self.report.add(ReportEvent("bad_request", target or "?", None, message))
-
     def note_unconsumed(self, match: TurnMatch, problem: str) -> None:
         index = match.entry.index if match.entry is not None else None
         self.core.note_unconsumed("GET", self.target, index, f"{problem} WebSocket turn {match.number}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Any
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
           "g": 1024**3, "gb": 1024**3, "gib": 1024**3, "s": 1, "ms": 0.001}
@@ -31,7 +32,7 @@ class Limits:
 
     def with_settings(self, settings: list[str]) -> Limits:
         """These limits with ``NAME=VALUE`` settings applied (``body=128MiB``, ``request_timeout=5s``)."""
-        changes: dict[str, float | int] = {}
+        changes: dict[str, Any] = {}  # each value parsed for its field's type
         names = {field.name: field.type for field in dataclasses.fields(self)}
         for setting in settings:
             name, _, value = setting.partition("=")

@@ -184,14 +184,15 @@ class BodyMode(MatchStrategy):
                 self._last_by_key.setdefault(entry.route, {})[entry.key] = entry
                 return pool.use(entry)
         key = self.key(body)
-        entry = self._take_key(pool, key) or self._take_key(pool, None)
-        if entry is not None:
-            self._last_by_key.setdefault(entry.route, {})[key] = entry
-        return entry
+        found = self._take_key(pool, key) or self._take_key(pool, None)
+        if found is not None:
+            self._last_by_key.setdefault(found.route, {})[key] = found
+        return found
 
     def take_handshake(self, pool: RoutePool) -> Recorded | None:
         # Turns are matched across connections, so any recorded handshake will do.
-        return super().take(pool, None) or (_websockets(pool) or [None])[0]
+        websockets = _websockets(pool)
+        return super().take(pool, None) or (websockets[0] if websockets else None)
 
     def take_turn(self, entry: Recorded | None, cursor: int, route: Route, message: Any) -> TurnMatch | None:
         if message is None:

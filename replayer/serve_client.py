@@ -44,7 +44,7 @@ class RecServe:
             raise ServeError(err.code, error.get("code", "?"), error.get("message", "")) from None
 
     def health(self) -> dict[str, Any]:
-        return self.call("GET", "/health")  # type: ignore[no-any-return]
+        return self.call("GET", "/health")
 
     def create_session(self, **options: Any) -> Session:
         """A session from `rec replay`'s options (cassettes=[...], match=..., ...) or scenario={...}."""
@@ -61,14 +61,14 @@ class Session:
     base_url: str
 
     def requests(self) -> dict[str, Any]:
-        return self.serve.call("GET", f"/sessions/{self.id}/requests")  # type: ignore[no-any-return]
+        return self.serve.call("GET", f"/sessions/{self.id}/requests")
 
     def report(self) -> dict[str, Any]:
-        return self.serve.call("GET", f"/sessions/{self.id}/report")  # type: ignore[no-any-return]
+        return self.serve.call("GET", f"/sessions/{self.id}/report")
 
     def delete(self) -> dict[str, Any]:
         """End the session; its final report."""
-        return self.serve.call("DELETE", f"/sessions/{self.id}")  # type: ignore[no-any-return]
+        return self.serve.call("DELETE", f"/sessions/{self.id}")
 
 
 class ServeProcess(RecServe):

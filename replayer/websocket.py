@@ -20,7 +20,7 @@ import orjson
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
-from wsproto.extensions import PerMessageDeflate
+from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 from wsproto.utilities import RemoteProtocolError
 
@@ -98,7 +98,7 @@ class WebSocketConnection:
         self.pace = conversation.core.pace
         self.max_message = hub.limits.websocket_message
         answer = conversation.answer
-        extensions = [_BoundedDeflate(self.max_message)] if answer.deflate else []
+        extensions: list[Extension] = [_BoundedDeflate(self.max_message)] if answer.deflate else []
         extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
         accept = ws.send(AcceptConnection(extensions=extensions, extra_headers=extra))
         # Negotiated only when the client offered it too; compressed frames are wsproto's to make.
@@ -114,7 +114,7 @@ class WebSocketConnection:
         # Turns being sent now (per lane) and the last sent whole, to tell a client that left early.
         self._sending: dict[str | None, TurnMatch] = {}
         self._last_turn: TurnMatch | None = None
-        self._parts: list[str | bytes] = []
+        self._parts: list[str | bytes | bytearray] = []
         self._parts_size = 0
         hub.spawn(self._converse())
 

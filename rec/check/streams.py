@@ -252,7 +252,9 @@ def _identity(item: Any) -> str:
 
 def _output(own: list[tuple[int, dict[str, Any]]], done: list[tuple[int | None, Any]]) -> Problem | None:
     n, final = next(((m, e) for m, e in reversed(own) if e["type"] in COMPLETE), (0, None))
-    response = final.get("response") if final is not None else None
+    if final is None:
+        return None
+    response = final.get("response")
     output = response.get("output") if isinstance(response, dict) else None
     if not isinstance(output, list) or not output or not done:
         return None  # a response that lists no items, or a stream that sent none, says nothing to compare

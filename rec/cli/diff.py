@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -72,7 +72,8 @@ def diff(
     for cassette in (left, right):
         for warning in cassette.warnings():
             warn(warning)
-    parts = ("request",) if requests_only else ("response",) if responses_only else ("request", "response")
+    parts: tuple[Literal["request", "response"], ...] = (
+        ("request",) if requests_only else ("response",) if responses_only else ("request", "response"))
     result = diff_exchanges(left.exchanges, right.exchanges, normalizer, parts, str(a), str(b))
     from rec.diff import render_json, render_markdown, render_text
 

@@ -89,8 +89,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "rec_server" not in getattr(item, "fixturenames", ()):
             continue
         own = folder / Path(item.path).stem
+        in_class = f"{item.cls.__name__}." if isinstance(item, pytest.Function) and item.cls else ""
         names = [arg for marker in item.iter_markers("rec") for arg in marker.args][:1] or [
-            f"{item.cls.__name__ + '.' if getattr(item, 'cls', None) else ''}{_safe_name(item.name)}.mpk"]
+            f"{in_class}{_safe_name(item.name)}.mpk"]
         config.stash[_DECLARED].update((Path(name) if Path(name).is_absolute() else own / name).resolve()
                                        for name in names)
 
