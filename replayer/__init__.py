@@ -12,6 +12,7 @@ from typing import Any
 _EXPORTS = {
     "ReplayServer": "replayer.server",
     "error_answer": "replayer.answers",
+    "Refused": "replayer.errors",
     "parse_timing": "replayer.pacing",
     "MatchMode": "replayer.match_modes",
     "Rule": "replayer.matching",

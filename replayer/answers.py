@@ -34,9 +34,12 @@ import orjson
 from rec.cassette import Close, Exchange, Headers, HttpExchange, Request, Response, WebSocketExchange
 from rec.sse import is_event_stream, split_events
 from replayer.echo import Swaps, echo_payload
+from replayer.errors import Refused, api_error
 from replayer.faults import CORRUPT_EVENT, CORRUPT_FRAME, Fault, play
 from replayer.lanes import client_lane, server_lane
 from replayer.pacing import send_paced, sleep_until
+from replayer.served import Served, served_from_body, served_from_events
+from replayer.turns import ServerFrame, Turn
 
 # How a recorded stream ended when it did not complete: the peer reset it, or cut it short.
 RecordedCut = Literal["reset", "close"]
@@ -48,48 +51,6 @@ HOP_BY_HOP = frozenset({
 })
 # Headers of a WebSocket handshake answer that wsproto computes for this connection.
 HANDSHAKE_OWN = frozenset({"sec-websocket-accept", "sec-websocket-extensions", "sec-websocket-protocol"})
-
-
-@dataclass(frozen=True)
-class Served:
-    """What an answer adds to a conversation: the response id it announced and its output items."""
-
-    response_id: str | None
-    output: tuple[Any, ...]
-
-
-def served_from_body(body: bytes) -> Served:
-    """A JSON answer that is a response object (a non-streamed create, a compact): its id and output."""
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return Served(None, ())
-    if not isinstance(value, dict) or not isinstance(value.get("id"), str) or not isinstance(value.get("output"), list):
-        return Served(None, ())
-    return Served(value["id"], tuple(value["output"]))
-
-
-def served_from_events(payloads: list[bytes]) -> Served:
-    """Read the response id and output items from a stream's JSON event payloads."""
-    response_id: str | None = None
-    done_items: list[Any] = []
-    final_output: list[Any] = []
-    for payload in payloads:
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(event, dict):
-            continue
-        response = event.get("response")
-        if isinstance(response, dict):
-            if response_id is None and isinstance(response.get("id"), str):
-                response_id = response["id"]
-            if isinstance(response.get("output"), list) and response["output"]:
-                final_output = response["output"]
-        if event.get("type") == "response.output_item.done" and isinstance(event.get("item"), dict):
-            done_items.append(event["item"])
-    return Served(response_id, tuple(done_items or final_output))
 
 
 def _recorded_cut(exchange: HttpExchange) -> RecordedCut | None:
@@ -229,7 +190,7 @@ class StreamAnswer(HttpAnswer):
         return [(at, http_chunk(data)) for at, data in recorded if data]
 
     @cached_property
-    def immediate(self) -> bytes | None:  # type: ignore[override]
+    def immediate(self) -> bytes | None:  # type: ignore[override]  # the base's plain attribute, computed here
         if self.cut is not None:
             return None
         # Framed straight into one list (no per-chunk tuples): the first serve of an exchange pays this once.
@@ -277,43 +238,6 @@ class StreamAnswer(HttpAnswer):
         else:
             transport.close()
         return False
-
-
-@dataclass
-class ServerFrame:
-    """A frame the server sends, ``at_ms`` after the client message it answers."""
-
-    at_ms: float
-    is_text: bool
-    payload: bytes
-
-
-@dataclass
-class Turn:
-    """One client message of a recorded WebSocket conversation and the server frames that answered it.
-
-    ``lane`` is the `stream_id` the message ran on (a `response.steer` runs on the lane of
-    the response it steers); None is the connection's default lane.
-    """
-
-    message: bytes | None
-    frames: list[ServerFrame]
-    at_ms: float = 0.0
-    lane: str | None = None
-
-    @cached_property
-    def body(self) -> Any:
-        """The client message as JSON, or None when it was not JSON."""
-        if self.message is None:
-            return None
-        try:
-            return orjson.loads(self.message)
-        except orjson.JSONDecodeError:
-            return None
-
-    @cached_property
-    def served(self) -> Served:
-        return served_from_events([frame.payload for frame in self.frames if frame.is_text])
 
 
 @dataclass
@@ -409,10 +333,9 @@ def json_answer(value: Any, status: int = 200, headers: Iterable[tuple[str, str]
     return BodyAnswer(response, 0.0)
 
 
-def error_answer(status: int, code: str, message: str, headers: Headers | None = None) -> BodyAnswer:
-    """An OpenAI-style JSON error; ``code`` is one of rec's own (rec_invariant_violation, rec_no_match, ...)."""
-    body = {"error": {"type": "invalid_request_error", "code": code, "message": message, "param": None}}
-    return json_answer(body, status, headers or [])
+def error_answer(refused: Refused) -> BodyAnswer:
+    """A refusal as the API answers an error: its status, ``{"error": {...}}`` and its headers."""
+    return json_answer(refused.body(), refused.status, refused.headers)
 
 
 class FaultedAnswer(HttpAnswer):
@@ -519,9 +442,8 @@ class _BodySink:
         raise AssertionError("a whole body has no events")  # play() is given none
 
     def send_error(self, fault: Fault) -> None:
-        body = orjson.dumps({"error": {"type": "server_error", "code": fault.code,
-                                       "message": fault.error_message(), "param": None}})
-        self._answer(fault.status or 500, body)
+        status = fault.status or 500
+        self._answer(status, orjson.dumps(api_error(status, fault.code, fault.error_message())))
 
     def send_corrupt(self) -> None:
         self._answer(self.inner.status, CORRUPT_FRAME.encode())
@@ -540,8 +462,9 @@ class _BodySink:
 
     def _answer(self, status: int, body: bytes) -> None:
         self.replaced = self.answered = True
-        head = f"HTTP/1.1 {status} rec fault\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-        self.transport.write(head.encode() + body)
+        response = Response(status=status, headers=[("content-type", "application/json")], chunks=[(0.0, body)],
+                            reason="rec fault")
+        self.transport.write(BodyAnswer(response, 0.0).immediate or b"")
 
 
 class ForwardedAnswer(HttpAnswer):

@@ -34,43 +34,30 @@ from replayer.answers import (
     FaultedAnswer,
     ForwardedAnswer,
     HttpAnswer,
-    ServerFrame,
-    Turn,
     WebSocketAnswer,
     error_answer,
 )
 from replayer.closest import first_difference
 from replayer.conversation import Conversation
 from replayer.echo import echo_swaps
+from replayer.errors import Refused
 from replayer.faults import Fault, FaultSpecError, parse_fault
 from replayer.invariants import InvariantViolation, validate_request_body_invariants
 from replayer.lanes import LaneRouter, message_lane, rewrite_frames
 from replayer.limits import Limits
-from replayer.matching import Matcher, MatchMode, NoMatch, Recorded, Route, Rule, TurnMatch, route_of, show_route
+from replayer.match_modes import MatchMode
+from replayer.matching import Matcher, NoMatch, Rule
+from replayer.recorded import Recorded, TurnMatch
 from replayer.report import Report, ReportEvent, unified_json_diff
 from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, WebSocketRequest
+from replayer.routes import Route, endpoint_of, route_of, show_route
+from replayer.turns import ServerFrame, Turn
 
 # Cassettes up to this many stored (compressed) bytes are decoded at load, so a first serve costs no more
 # than a repeat; bigger ones (many exchanges, or huge answers) are indexed and decoded as first served.
 DECODE_AT_LOAD_UP_TO = 8 * 1024 * 1024
 # The openai SDKs honour this header: an exhausted cassette is not worth retrying.
 _NO_RETRY = [("x-should-retry", "false")]
-
-
-class Refused(Exception):
-    """A pipeline step's refusal: ``status``, rec's error ``code`` and the message for the client."""
-
-    def __init__(self, status: int, code: str, message: str, headers: Headers | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
-
-    def answer(self) -> HttpAnswer:
-        return error_answer(self.status, self.code, self.message, self.headers)
-
-    def event(self) -> dict[str, Any]:
-        """The same refusal as a WebSocket ``error`` event (the connection stays open)."""
-        return {"type": "error", "status": self.status,
-                "error": {"type": "invalid_request_error", "code": self.code, "message": self.message}}
 
 
 @dataclass
@@ -142,24 +129,25 @@ class ReplayCore:
     def handle_http(self, request: ResponsesRequest) -> HttpAnswer:
         """The answer for one HTTP request; every problem is an error answer, never an exception."""
         route = route_of(request.method, request.target)
+        known = endpoint_of(route)
+        endpoint = known.endpoint if known is not None else None
         try:
             self._known(route)
             self._log(request)
             content, body = self._decode(route, request)
-            is_create = request.method == "POST" and route[1].endswith("/responses")
-            if is_create:
-                self._check_invariants(route, body)
+            if endpoint is not None and endpoint.validates:
+                self.check_invariants(route, body)
             answer, entry = self._match_http(route, request, body, content)
         except Refused as refused:
-            return refused.answer()
-        if isinstance(body, dict) and (is_create or route[1].endswith("/compact")):
+            return error_answer(refused)
+        if isinstance(body, dict) and endpoint is not None and endpoint.shows == "response":
             # The recorded answer, not an echoed copy: its id and output are the same, and it is one object.
             self.conversation.remember(content, answer)
         if entry is not None and body is not None:
-            self._check_drift(route, entry, content, body)
+            self.check_drift(route, entry, content, body)
             answer = self._echo(answer, entry, content, body)
         answer = self._inject_fault(route, entry, answer)
-        self._count(route, entry, f"{answer.status}")
+        self.count(route, entry, f"{answer.status}")
         return answer
 
     def _known(self, route: Route) -> None:
@@ -184,13 +172,13 @@ class ReplayCore:
                 self.report.add(ReportEvent("bad_request", show_route(route), None, message))
                 raise Refused(413, "rec_body_too_large", message) from None
             except ContentEncodingError as err:
-                self._refuse_bad(route, f"the body claims Content-Encoding {encoding!r} but {err}")
+                self.refuse_bad(route, f"the body claims Content-Encoding {encoding!r} but {err}")
         try:
             return content, orjson.loads(content)
         except orjson.JSONDecodeError as err:
-            self._refuse_bad(route, f"the body is not JSON ({err}); send a JSON request body")
+            self.refuse_bad(route, f"the body is not JSON ({err}); send a JSON request body")
 
-    def _check_invariants(self, route: Route, body: Any) -> None:
+    def check_invariants(self, route: Route, body: Any) -> None:
         if not self.validate:
             return
         try:
@@ -204,12 +192,12 @@ class ReplayCore:
     def _match_http(self, route: Route, request: ResponsesRequest, body: Any,
                     content: bytes) -> tuple[HttpAnswer, Recorded | None]:
         answer, entry, rule = self._take(route, request, body, websocket=False, content=content)
-        if isinstance(answer, WebSocketAnswer):
-            self._refuse_bad(route, f"{show_route(route)} was recorded as a WebSocket; connect with "
-                                    "Upgrade: websocket")
+        if not isinstance(answer, HttpAnswer):
+            self.refuse_bad(route, f"{show_route(route)} was recorded as a WebSocket; connect with "
+                                   "Upgrade: websocket")
         if rule is not None and self.keep_requests:
             rule.log.add_request(request)
-        return answer, entry  # type: ignore[return-value]
+        return answer, entry
 
     def _take(self, route: Route, request: ResponsesRequest, body: Any, websocket: bool,
               content: bytes = b"") -> tuple[Answer, Recorded | None, Rule | None]:
@@ -228,20 +216,21 @@ class ReplayCore:
             self.report.add(ReportEvent("fallback", show_route(route), entry.index if entry else None, note))
         return answer, entry, rule
 
-    def _check_drift(self, route: Route, entry: Recorded, content: bytes, received: Any,
-                     turn: int | None = None) -> None:
-        """Log a drift event when the request differs, normalized, from the recorded one it matched."""
-        recorded_raw = entry.request.content if turn is None else entry.answer.turns[turn].message  # type: ignore[attr-defined]
+    def check_drift(self, route: Route, entry: Recorded, content: bytes, received: Any,
+                    turn: TurnMatch | None = None) -> None:
+        """Log a drift event when the request (or a WebSocket turn's message) differs, normalized, from the
+        recorded one it matched."""
+        recorded_raw = entry.request.content if turn is None else turn.turn.message
         if content == recorded_raw:
             return  # the common case, decided without parsing the recorded request
-        recorded = entry.body if turn is None else entry.answer.turns[turn].body  # type: ignore[attr-defined]
+        recorded = entry.body if turn is None else turn.turn.body
         if recorded is None:
             return
         normalizer = self.matcher.normalizer
         before, after = normalizer.body(recorded), normalizer.body(received)
         if before == after:
             return
-        where = f"turn {turn}: " if turn is not None else ""
+        where = f"turn {turn.number}: " if turn is not None else ""
         first = first_difference(before, after)
         at = f" first at {first.describe()}" if first is not None else ""
         self.report.add(ReportEvent("drift", show_route(route), entry.index,
@@ -273,27 +262,27 @@ class ReplayCore:
             self._known(route)
             answer, entry, rule = self._take(route, request, None, websocket=True)
         except Refused as refused:
-            return refused.answer()
+            return error_answer(refused)
         if isinstance(answer, ForwardedAnswer):
-            self._count(route, None, "relayed to the recorder")
+            self.count(route, None, "relayed to the recorder")
             return answer  # relayed to the recorder as a whole connection
         if not isinstance(answer, WebSocketAnswer):
             assert isinstance(answer, HttpAnswer)
-            self._count(route, entry, f"{answer.status} to an upgrade")
+            self.count(route, entry, f"{answer.status} to an upgrade")
             return answer  # a recorded refusal (e.g. 426) is replayed as such
         handshake = WebSocketHandshake(target.partition("?")[0], headers)
         logs = [self.log.add_connection(handshake)]
         if rule is not None:
             logs.append(rule.log.add_connection(handshake))
-        self._count(route, entry, "101")
+        self.count(route, entry, "101")
         return WebSocketConversation(self, route, target, answer, entry, logs)
 
     def refuse_handshake(self, target: str, problem: str) -> HttpAnswer:
         """The 400 for an upgrade the WebSocket layer could not accept."""
         try:
-            self._refuse_bad(route_of("GET", target), f"malformed WebSocket handshake: {problem}")
+            self.refuse_bad(route_of("GET", target), f"malformed WebSocket handshake: {problem}")
         except Refused as refused:
-            return refused.answer()
+            return error_answer(refused)
 
     # --- shared steps -----------------------------------------------------------------
 
@@ -328,19 +317,19 @@ class ReplayCore:
                 self.report.events.append(ReportEvent("unused", show_route(entry.route), entry.index, message))
         return self.report
 
-    def _count(self, route: Route, entry: Recorded | None, what: str) -> None:
+    def count(self, route: Route, entry: Recorded | None, what: str) -> None:
         self.report.served += 1
         if self.log_served and self.report.emit is not None:
             origin = f"exchange {entry.label}" if entry is not None else "a mounted rule"
             self.report.emit(f"served {show_route(route)} -> {what} from {origin}")
 
-    def _refuse_bad(self, route: Route, message: str) -> NoReturn:
+    def refuse_bad(self, route: Route, message: str) -> NoReturn:
         self.report.add(ReportEvent("bad_request", show_route(route), None, message))
         raise Refused(400, "rec_bad_request", message)
 
     def _refuse_unmatched(self, route: Route, message: str, status: int, code: str) -> NoReturn:
         self.report.add(ReportEvent("unmatched", show_route(route), None, message))
-        raise Refused(status, code, message, _NO_RETRY)
+        raise Refused(status, code, message, headers=_NO_RETRY)
 
     def _recorded_before(self, response_id: str) -> bool:
         """Whether a recorded request (or WebSocket message) named this id as its previous response."""
@@ -389,15 +378,15 @@ class WebSocketConversation:
             log.append(WebSocketRequest(body))
         kind = body.get("type")
         if kind == "response.create":
-            self.core._check_invariants(self.route, body)
+            self.core.check_invariants(self.route, body)
         match = self._pick_turn(body)
         if self.in_order:
             self.cursor += 1
         if match.entry is not None:
-            self.core._check_drift(self.route, match.entry, content, body, turn=match.number)
+            self.core.check_drift(self.route, match.entry, content, body, match)
         if kind in ("response.create", "response.steer"):
             self.core.conversation.remember(content, match.turn)
-        self.core._count(self.route, match.entry, f"turn {match.number}")
+        self.core.count(self.route, match.entry, f"turn {match.number}")
         swaps = echo_swaps(match.turn.body, body) if content != match.turn.message else {}
         frames = rewrite_frames(match.turn, self._client_lane(body, match.turn), swaps)
         fault = self.core.take_fault(self.route, match.entry, match.number)
@@ -427,15 +416,15 @@ class WebSocketConversation:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError as err:
-            self._refuse_bad(f"not JSON ({err})")
+            self._refuse_message(f"not JSON ({err})")
         if not isinstance(body, dict):
             # Not a request at all: refused before it can use up a recorded turn.
-            self._refuse_bad(f"JSON {type(body).__name__}, not an object")
+            self._refuse_message(f"JSON {type(body).__name__}, not an object")
         return body
 
-    def _refuse_bad(self, problem: str) -> NoReturn:
-        self.core._refuse_bad(self.route, f"WebSocket message is {problem}; send each request as a JSON "
-                                          "object in a text frame")
+    def _refuse_message(self, problem: str) -> NoReturn:
+        self.core.refuse_bad(self.route, f"WebSocket message is {problem}; send each request as a JSON "
+                                         "object in a text frame")
 
     def _pick_turn(self, body: dict[str, Any]) -> TurnMatch:
         answer, entry, matcher = self.answer, self.entry, self.core.matcher

@@ -22,14 +22,13 @@ when CODE is not a number), ``stall`` delays it, ``corrupt`` sends a body that i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from replayer.errors import error_event
 from replayer.pacing import send_paced
 
-Action = Literal["reset", "close", "error", "stall", "corrupt"]
-ACTIONS = ("reset", "close", "error=CODE", "stall=MS", "corrupt")
 CORRUPT_EVENT = b'event: response.output_text.delta\ndata: {"type": "response.output_text.delta", "delta": \n\n'
 # One recorded event as a transport sends it: SSE event bytes, a WebSocket frame.
 Event = TypeVar("Event", contravariant=True)
@@ -46,7 +45,7 @@ class Fault:
 
     exchange: int | None
     after_event: int
-    action: Action
+    action: str  # a name in ACTIONS
     turn: int | None = None
     code: str = "server_error"
     stall_ms: float = 0.0
@@ -78,16 +77,12 @@ class Fault:
 
     def error_event(self) -> dict[str, Any]:
         """The `error` event a WebSocket gets for error=CODE (as the API sends it, status when numeric)."""
-        event: dict[str, Any] = {"type": "error",
-                                 "error": {"type": "server_error", "code": self.code, "message": self.error_message()}}
-        if self.status is not None:
-            event["status"] = self.status
-        return event
+        return error_event(self.status, self.code, self.error_message())
 
 
 def parse_fault(spec: str) -> Fault:
     """A Fault from its spec; FaultSpecError names the part that is wrong."""
-    syntax = "EXCHANGE[.TURN]:after-event=K:reset|close|error=CODE|stall=MS|corrupt[:times=N]"
+    syntax = f"EXCHANGE[.TURN]:after-event=K:{ACTION_SYNTAX}[:times=N]"
     parts = spec.strip().split(":")
     if len(parts) not in (3, 4):
         raise FaultSpecError(f"fault {spec!r}: expected {syntax}")
@@ -99,16 +94,13 @@ def parse_fault(spec: str) -> Fault:
     if name != "after-event":
         raise FaultSpecError(f"fault {spec!r}: {when!r} should be after-event=K")
     after = _number(spec, value, "K in after-event=K")
-    action, _, argument = what.partition("=")
-    fault = Fault(exchange=exchange, turn=turn, after_event=after, action="reset", spec=spec)
-    if action in ("reset", "close", "corrupt") and not argument:
-        fault.action = action  # type: ignore[assignment]
-    elif action == "error" and argument:
-        fault.action, fault.code = "error", argument
-    elif action == "stall" and argument:
-        fault.action, fault.stall_ms = "stall", float(_number(spec, argument, "MS in stall=MS"))
-    else:
-        raise FaultSpecError(f"fault {spec!r}: unknown action {what!r}; use one of {', '.join(ACTIONS)}")
+    name, _, argument = what.partition("=")
+    action = ACTIONS.get(name)
+    if action is None or bool(argument) != (action.argument is not None):
+        raise FaultSpecError(f"fault {spec!r}: unknown action {what!r}; use one of {ACTION_SYNTAX.replace('|', ', ')}")
+    fault = Fault(exchange=exchange, turn=turn, after_event=after, action=name, spec=spec)
+    if action.takes is not None:
+        action.takes(fault, spec, argument)
     if rest:
         name, _, value = rest[0].partition("=")
         if name != "times":
@@ -161,21 +153,65 @@ async def play(events: Sequence[tuple[float, Event]], fault: Fault, sink: FaultS
     cut = fault.after_event
     if not await send_paced(events[:cut], sink.send_event, pace, start):
         return False
-    if fault.action == "reset":
-        sink.reset()
+    action = ACTIONS[fault.action]
+    await action.act(sink, fault)
+    if not action.then_rest:
         return False
-    if fault.action == "close":
-        sink.end()
-        return False
-    if fault.action == "error":
-        sink.send_error(fault)
-        return False
-    if fault.action == "stall":
-        await asyncio.sleep(fault.stall_ms / 1000.0)
-        start += fault.stall_ms / 1000.0
-    else:
-        sink.send_corrupt()
+    start += fault.stall_ms / 1000.0  # a stall shifts the rest of the recorded pacing
     if not await send_paced(events[cut:], sink.send_event, pace, start):
         return False
     whole = await sink.complete()
-    return whole and fault.action == "stall"
+    return whole and action.delivers
+
+
+# --- the actions: one entry each ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """A fault action: its name, the argument it takes after ``=``, what it does, and what follows it."""
+
+    name: str
+    argument: str | None  # ``CODE`` in error=CODE; None for an action without one
+    act: Callable[[FaultSink[Any], Fault], Awaitable[None]]
+    then_rest: bool = False  # the rest of the recorded events follow (else the answer ends there)
+    delivers: bool = False  # the client still gets the whole recorded answer (it is not given back)
+    takes: Callable[[Fault, str, str], None] | None = None  # stores the argument on the fault
+
+
+async def _reset(sink: FaultSink[Any], fault: Fault) -> None:
+    sink.reset()
+
+
+async def _close(sink: FaultSink[Any], fault: Fault) -> None:
+    sink.end()
+
+
+async def _error(sink: FaultSink[Any], fault: Fault) -> None:
+    sink.send_error(fault)
+
+
+async def _stall(sink: FaultSink[Any], fault: Fault) -> None:
+    await asyncio.sleep(fault.stall_ms / 1000.0)
+
+
+async def _corrupt(sink: FaultSink[Any], fault: Fault) -> None:
+    sink.send_corrupt()
+
+
+def _take_code(fault: Fault, spec: str, argument: str) -> None:
+    fault.code = argument
+
+
+def _take_ms(fault: Fault, spec: str, argument: str) -> None:
+    fault.stall_ms = float(_number(spec, argument, "MS in stall=MS"))
+
+
+ACTIONS: dict[str, Action] = {action.name: action for action in (
+    Action("reset", None, _reset),  # a TCP RST
+    Action("close", None, _close),  # a clean end before the recorded one (a close frame 1000 on a WebSocket)
+    Action("error", "CODE", _error, takes=_take_code),  # response.failed / an error event / an error status
+    Action("stall", "MS", _stall, then_rest=True, delivers=True, takes=_take_ms),  # a pause, then the rest
+    Action("corrupt", None, _corrupt, then_rest=True),  # an event that is not JSON, then the rest
+)}
+ACTION_SYNTAX = "|".join(f"{a.name}={a.argument}" if a.argument else a.name for a in ACTIONS.values())

@@ -1,19 +1,20 @@
 """What every replay host shares: a listening socket, its open connections, its tasks, and a clean stop.
 
 ``ReplayServer`` (one core) and ``SessionHub`` (`rec serve`, a core per session) are hosts;
-each decides which core a request target reaches (``replayer.http.Hub``).
+each decides which core a request target reaches (the ``replayer.hub.Hub`` they implement).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from replayer.answers import HttpAnswer
+from replayer.core import ReplayCore
+from replayer.hub import Connection
 from replayer.limits import Limits
-
-if TYPE_CHECKING:
-    from replayer.http import HttpConnection
+from replayer.request_log import ResponsesRequest
 
 
 class Host:
@@ -23,10 +24,18 @@ class Host:
         self.host = host
         self.port = port
         self.limits = limits or Limits()
-        self.connections: set[HttpConnection] = set()
+        self.connections: set[Connection] = set()
         self.closing = False  # set while shutting down: connections dropped by us are not the client's doing
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
+
+    def core_for(self, target: str) -> tuple[ReplayCore, str] | None:
+        """The core that serves a request target (``replayer.hub.Hub``); each host routes its own way."""
+        raise NotImplementedError
+
+    def control(self, request: ResponsesRequest) -> HttpAnswer:
+        """The answer for a request no core serves (``replayer.hub.Hub``)."""
+        raise NotImplementedError
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -39,10 +48,9 @@ class Host:
         from replayer.http import HttpConnection, sweep_timeouts
 
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: HttpConnection(self), self.host, self.port,  # type: ignore[arg-type]
-                                                backlog=1024)
+        self._server = await loop.create_server(lambda: HttpConnection(self), self.host, self.port, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
-        self.spawn(sweep_timeouts(self))  # type: ignore[arg-type]
+        self.spawn(sweep_timeouts(self))
 
     async def stop_listening(self) -> None:
         """Stop accepting, drop open connections, cancel the tasks."""

@@ -11,50 +11,30 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import httptools
 
 from rec.cassette import Headers
 from replayer.answers import ForwardedAnswer, HttpAnswer, StreamAnswer, error_answer, relay
-from replayer.limits import Limits
+from replayer.core import ReplayCore
+from replayer.errors import Refused
+from replayer.hub import Hub
 from replayer.request_log import ResponsesRequest
 
 if TYPE_CHECKING:
-    from replayer.core import ReplayCore
     from replayer.websocket import WebSocketConnection
 
 
-class Hub(Protocol):
-    """What a connection needs from the server that accepted it."""
-
-    closing: bool  # set while shutting down: connections dropped then are not the client's doing
-    connections: set[HttpConnection]
-    limits: Limits
-
-    def core_for(self, target: str) -> tuple[ReplayCore, str] | None:
-        """The core that serves a request target, and the target as that core sees it; None: not a replay URL."""
-        ...
-
-    def control(self, request: ResponsesRequest) -> HttpAnswer:
-        """The answer for a request no core serves (a control API, or a 404)."""
-        ...
-
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class _Refusal(Exception):
+_CLOSE = [("connection", "close")]
+
+
+def _refusal(status: int, code: str, message: str) -> Refused:
     """A request refused while it is still arriving (too large, too slow, malformed): answered, then closed."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-    def wire(self) -> bytes:
-        answer = error_answer(self.status, self.code, self.message, [("connection", "close")])
-        return answer.immediate or b""
+    return Refused(status, code, message, headers=_CLOSE)
 
 
 class _Pending:
@@ -134,12 +114,12 @@ class HttpConnection(asyncio.Protocol):
             self._start_websocket(data[upgrade.args[0]:])
         except httptools.HttpParserCallbackError as err:
             refusal = err.__context__
-            self._refuse(refusal if isinstance(refusal, _Refusal) else
-                         _Refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
+            self._refuse(refusal if isinstance(refusal, Refused) else
+                         _refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
         except httptools.HttpParserError as err:
-            self._refuse(_Refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
+            self._refuse(_refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
 
-    def _refuse(self, refusal: _Refusal) -> None:
+    def _refuse(self, refusal: Refused) -> None:
         """Answer a request that cannot be read whole, count it, and close: the rest of its bytes are unread."""
         transport = self.transport
         assert transport is not None
@@ -147,7 +127,7 @@ class HttpConnection(asyncio.Protocol):
         if found is not None:
             found[0].note_refused(self._url.decode("latin-1")[:200], refusal.message)
         if not transport.is_closing():
-            transport.write(refusal.wire())
+            transport.write(error_answer(refusal).immediate or b"")
             transport.close()
 
     def check_timeouts(self, now: float) -> None:
@@ -155,7 +135,7 @@ class HttpConnection(asyncio.Protocol):
         if self.websocket is not None or self.transport is None or self.transport.is_closing():
             return
         if self._request_began is not None and now - self._request_began > self.limits.request_timeout:
-            self._refuse(_Refusal(408, "rec_request_timeout", "the request did not arrive whole within "
+            self._refuse(_refusal(408, "rec_request_timeout", "the request did not arrive whole within "
                                   f"{self.limits.request_timeout:g} s (--limit request_timeout)"))
         elif not self._busy and now - self._last_active > self.limits.idle_timeout:
             self.transport.close()
@@ -173,14 +153,14 @@ class HttpConnection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > self.limits.url:
-            raise _Refusal(414, "rec_uri_too_long", f"the request target is over {self.limits.url} bytes "
+            raise _refusal(414, "rec_uri_too_long", f"the request target is over {self.limits.url} bytes "
                                                     "(--limit url)")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > self._max_header_bytes or len(self._headers) > self._max_headers:
-            raise _Refusal(431, "rec_headers_too_large",
+            raise _refusal(431, "rec_headers_too_large",
                            f"the request has over {self.limits.headers} headers or {self.limits.header_bytes} bytes "
                            "of them (--limit headers, --limit header_bytes)")
         if len(name) == 6 and name.lower() == b"expect":  # the length first: most headers are not it
@@ -195,7 +175,7 @@ class HttpConnection(asyncio.Protocol):
         self._body.append(body)
         self._body_bytes += len(body)
         if self._body_bytes > self.limits.body:
-            raise _Refusal(413, "rec_body_too_large", f"the request body is over {self.limits.body} bytes "
+            raise _refusal(413, "rec_body_too_large", f"the request body is over {self.limits.body} bytes "
                                                       "(--limit body)")
 
     def on_message_complete(self) -> None:

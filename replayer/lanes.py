@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from replayer.echo import Swaps, echo_into
-
-if TYPE_CHECKING:
-    from replayer.answers import ServerFrame, Turn
+from replayer.turns import ServerFrame, Turn
 
 
 def message_lane(body: Any) -> str | None:
@@ -46,7 +44,8 @@ def client_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
     if not isinstance(message, dict):
         return None
     if message.get("type") == "response.steer":
-        return lane_of_response.get(message.get("previous_response_id"))  # type: ignore[arg-type]
+        previous = message.get("previous_response_id")
+        return lane_of_response.get(previous) if isinstance(previous, str) else None
     lane = message.get("stream_id")
     return lane if isinstance(lane, str) else None
 
@@ -83,7 +82,8 @@ class LaneRouter:
     def pick(self, body: Any) -> int | None:
         """The number of the recorded turn for this message, or None when its lane has none left."""
         if isinstance(body, dict) and body.get("type") == "response.steer":
-            recorded = self.lane_of_response.get(body.get("previous_response_id"))  # type: ignore[arg-type]
+            previous = body.get("previous_response_id")
+            recorded = self.lane_of_response.get(previous) if isinstance(previous, str) else None
         else:
             client = message_lane(body)
             recorded = self.to_recorded[client] if client in self.to_recorded else self._bind(client, body)

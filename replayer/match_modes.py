@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import orjson
 
 from rec.normalize import Normalizer
-from replayer.answers import Turn, WebSocketAnswer
-
-if TYPE_CHECKING:
-    from replayer.matching import Recorded
-
-Route = tuple[str, str]
+from replayer.answers import WebSocketAnswer
+from replayer.recorded import Recorded, RoutePool, TurnMatch
+from replayer.routes import Route
 
 
 class MatchMode(enum.StrEnum):
@@ -48,35 +44,6 @@ class MatchMode(enum.StrEnum):
 def normalized_key(value: Any, normalizer: Normalizer) -> bytes:
     """A JSON value's normalized form as canonical bytes, for equality and dict lookup."""
     return orjson.dumps(normalizer.body(value), option=orjson.OPT_SORT_KEYS)
-
-
-@dataclass
-class TurnMatch:
-    """A recorded WebSocket turn picked for a client message, and the exchange it belongs to."""
-
-    entry: Recorded | None
-    number: int
-    turn: Turn
-
-
-@dataclass
-class RoutePool:
-    """The recorded exchanges of one route, in recorded order, with the sequence cursor."""
-
-    entries: list[Recorded] = field(default_factory=list)
-    next: int = 0
-    last: Recorded | None = None  # the last one served, for --repeat
-
-    def use(self, entry: Recorded) -> Recorded:
-        entry.used = True
-        self.last = entry
-        return entry
-
-    def describe(self) -> str:
-        labels = ", ".join(entry.label for entry in self.entries[:8])
-        more = f" and {len(self.entries) - 8} more" if len(self.entries) > 8 else ""
-        unused = sum(not entry.used for entry in self.entries)
-        return f"{len(self.entries)} recorded ({labels}{more}), {unused} unused"
 
 
 class MatchStrategy:

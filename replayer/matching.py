@@ -1,47 +1,28 @@
 """Which answer a request gets: mounted rules first, then the recorded exchanges of its route.
 
-A route is the method plus the path with an optional leading ``/v1`` stripped, so a
-client whose base URL has ``/v1`` and one whose base URL lacks it reach the same
-exchanges. Recorded exchanges are picked by the match mode's strategy
-(``replayer.match_modes``: ``sequence`` or ``body``).
+Recorded exchanges are pooled by route (``replayer.routes``) and picked by the match mode's
+strategy (``replayer.match_modes``: ``sequence`` or ``body``).
 
-A ``Rule`` is a mount: an answer (or a list served in order) for a route, an optional
-predicate on the request, an optional use limit, and a log of the requests it served.
+A ``Rule`` is a mount: an answer (or a list served in order) for a method and a path pattern
+(``/responses/{response_id}``), an optional predicate on the request, an optional use limit,
+and a log of the requests it served.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
-import orjson
-
-from rec.cassette import Exchange, HttpExchange, IndexedRecord, Request, WebSocketExchange
-from rec.encoding import ContentEncodingError, decode_body
+from rec.cassette import Exchange, HttpExchange, IndexedRecord, WebSocketExchange
 from rec.normalize import Normalizer
-from replayer.answers import Answer, WebSocketAnswer, compile_exchange
+from replayer.answers import Answer, WebSocketAnswer
 from replayer.closest import closest
-from replayer.match_modes import MatchMode, MatchStrategy, RoutePool, TurnMatch, strategy_for
+from replayer.match_modes import MatchMode, MatchStrategy, strategy_for
+from replayer.recorded import Recorded, RoutePool, TurnMatch
 from replayer.request_log import RequestLog, ResponsesRequest
-
-Route = tuple[str, str]
-__all__ = ["MatchMode", "Matcher", "NoMatch", "Recorded", "Route", "Rule", "TurnMatch", "route_of", "show_route"]
-
-
-def route_of(method: str, target: str) -> Route:
-    """(METHOD, path without query and without a leading /v1)."""
-    path = target.partition("?")[0] or "/"
-    if path == "/v1" or path.startswith("/v1/"):
-        path = path[3:] or "/"
-    return method.upper(), path
-
-
-def show_route(route: Route) -> str:
-    return f"{route[0]} /v1{route[1]}"
+from replayer.routes import PathPattern, Route, route_of, show_route
 
 
 class NoMatch(Exception):
@@ -53,7 +34,7 @@ RequestPredicate = Callable[[ResponsesRequest], bool]
 
 @dataclass
 class Rule:
-    """A mounted answer: served for requests on ``method path`` that ``matcher`` accepts.
+    """A mounted answer: served for requests on ``method path`` (a pattern) that ``predicate`` accepts.
 
     ``answers`` are served in order; with ``max_uses`` None the rule serves each answer
     once (``repeat`` True: the last one forever). Every request it served is in ``log``.
@@ -62,98 +43,33 @@ class Rule:
     method: str
     path: str
     answers: list[Answer]
-    matcher: RequestPredicate | None = None
+    predicate: RequestPredicate | None = None
     max_uses: int | None = None
     repeat: bool = False
     log: RequestLog = field(default_factory=RequestLog)
     uses: int = 0
+    route: Route = field(init=False)
+    pattern: PathPattern = field(init=False)
 
-    @property
-    def route(self) -> Route:
-        return route_of(self.method, self.path)
+    def __post_init__(self) -> None:
+        self.route = route_of(self.method, self.path)
+        self.pattern = PathPattern(self.route.path)
+
+    def serves(self, route: Route) -> bool:
+        """Whether requests on this route reach the rule (its method, and a path its pattern matches)."""
+        return route.method == self.route.method and self.pattern.match(route.path) is not None
 
     def has_uses_left(self) -> bool:
         limit = self.max_uses if self.max_uses is not None else (None if self.repeat else len(self.answers))
         return limit is None or self.uses < limit
 
     def accepts(self, request: ResponsesRequest) -> bool:
-        return self.has_uses_left() and (self.matcher is None or self.matcher(request))
+        return self.has_uses_left() and (self.predicate is None or self.predicate(request))
 
     def take(self) -> Answer:
         answer = self.answers[min(self.uses, len(self.answers) - 1)]
         self.uses += 1
         return answer
-
-
-@dataclass(eq=False)
-class Recorded:
-    """One recorded exchange ready to match: its route at once; its request and answer on first use.
-
-    ``record`` is the exchange itself, or its compressed record (``IndexedRecord``) from a cassette
-    indexed for serving: a large cassette then loads without decoding answers never asked for.
-    """
-
-    index: int
-    source: str
-    route: Route
-    record: IndexedRecord | HttpExchange | WebSocketExchange
-    key: bytes | None = None
-    used: bool = False
-    turns_used: set[int] = field(default_factory=set)
-    # A WebSocket exchange whose connection an injected fault cut: the next connection to it
-    # resumes after the turns already served (the client's retry), not from the start.
-    resumes: bool = False
-
-    @property
-    def label(self) -> str:
-        # The file name only: the cassette's folder is in the report's header (and the test's message).
-        return f"#{self.index} ({os.path.basename(self.source)})" if self.source else f"#{self.index}"
-
-    @property
-    def is_websocket(self) -> bool:
-        """Whether the record is a WebSocket connection, known without decoding it."""
-        record = self.record
-        if isinstance(record, IndexedRecord):
-            return record.kind == "websocket"
-        return isinstance(record, WebSocketExchange)
-
-    @cached_property
-    def exchange(self) -> Exchange:
-        """The whole exchange; decoded here the first time for an indexed record (CassetteError if malformed)."""
-        return self.record.exchange() if isinstance(self.record, IndexedRecord) else self.record
-
-    @cached_property
-    def request(self) -> Request:
-        exchange = self.exchange
-        assert isinstance(exchange, HttpExchange | WebSocketExchange)
-        return exchange.request
-
-    @cached_property
-    def answer(self) -> Answer:
-        answer = compile_exchange(self.exchange, self.index, self.source)
-        assert answer is not None  # only HTTP and WebSocket records are indexed
-        return answer
-
-    @cached_property
-    def body(self) -> Any:
-        """The recorded request's JSON body (None for none, or a WebSocket handshake); parsed on first use,
-        so a sequence-mode load of a large cassette does not parse every request."""
-        return None if isinstance(self.answer, WebSocketAnswer) else _parse_recorded_body(self.request)
-
-
-def _parse_recorded_body(request: Request) -> Any:
-    content = request.content
-    if request.decoded_body is None and request.header("content-encoding"):
-        try:
-            content = decode_body(request.body, request.header("content-encoding"))
-        except ContentEncodingError:
-            return None
-    if not content:
-        return None
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _served_label(label: str, used: bool) -> str:
@@ -209,7 +125,7 @@ class Matcher:
     # --- matching ---------------------------------------------------------------------
 
     def knows(self, route: Route) -> bool:
-        return route in self._pools or any(rule.route == route for rule in self.rules)
+        return route in self._pools or any(rule.serves(route) for rule in self.rules)
 
     def take(self, route: Route, request: ResponsesRequest, body: Any, websocket: bool = False,
              content: bytes = b"") -> tuple[Answer, Recorded | None, Rule | None, str | None]:
@@ -219,11 +135,11 @@ class Matcher:
         """
         with self._lock:
             for rule in self.rules:
-                if rule.route == route and rule.accepts(request):
+                if rule.serves(route) and rule.accepts(request):
                     return rule.take(), None, rule, None
             pool = self._pools.get(route)
             if pool is None:
-                mounted = [rule for rule in self.rules if rule.route == route]
+                mounted = [rule for rule in self.rules if rule.serves(route)]
                 left = sum(rule.has_uses_left() for rule in mounted)
                 raise NoMatch(f"no mounted answer for {show_route(route)} accepted this request "
                               f"({len(mounted)} mounted, {left} with uses left)")

@@ -12,7 +12,7 @@ What a request gets is decided by the transport-free core (``replayer.core``); t
 class owns the listening socket, the open connections and the server's lifetime.
 
 Building on it (mocks, synthesized answers): ``add_exchanges`` adds recorded-style
-exchanges at runtime; ``mount(Rule(method, path, answers, matcher=..., max_uses=...))``
+exchanges at runtime; ``mount(Rule(method, path, answers, predicate=..., max_uses=...))``
 adds a rule checked before the recorded exchanges, whose ``log`` holds the requests it
 served. Answers come from ``replayer.answers`` (``compile_exchange``, ``sse_answer``,
 ``json_answer``, ``WebSocketAnswer``).
@@ -32,7 +32,8 @@ from replayer.core import ReplayCore
 from replayer.faults import Fault
 from replayer.hosting import Host
 from replayer.limits import Limits
-from replayer.matching import Matcher, MatchMode, Rule
+from replayer.match_modes import MatchMode
+from replayer.matching import Matcher, Rule
 from replayer.pacing import parse_timing
 from replayer.report import Report
 from replayer.request_log import RequestLog, ResponsesRequest

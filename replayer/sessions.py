@@ -9,7 +9,7 @@ request log, report) reached under its own prefix, ``/s/<id>/v1/...``, by HTTP a
 - ``GET /__rec/sessions/{id}/requests`` (the journal), ``GET .../report``, ``DELETE /__rec/sessions/{id}``
   (the final report), ``GET /__rec/health``.
 
-Errors are ``{"error": {"code", "message"}}`` with one-line messages. A cassette outside the
+Errors are the API's ``{"error": {"message", "type", "code", "param"}}`` with one-line messages. A cassette outside the
 allowed roots is refused, so a request cannot make the server read any file.
 """
 
@@ -19,22 +19,24 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from rec.cassette import CassetteError, HttpExchange, WebSocketExchange
-from replayer.answers import HttpAnswer, json_answer
+from rec.cassette import CassetteError, Exchange
+from replayer.answers import HttpAnswer, error_answer, json_answer
 from replayer.core import ReplayCore
+from replayer.errors import Refused
 from replayer.faults import FaultSpecError
 from replayer.hosting import Host
 from replayer.limits import Limits
 from replayer.match_modes import MatchMode
 from replayer.pacing import parse_timing
 from replayer.request_log import RequestLog, ResponsesRequest
+from replayer.routes import PathPattern, show_route
 
 CONTROL = "/__rec"
 SESSION_PREFIX = "/s/"
@@ -44,12 +46,8 @@ _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", 
 _OPTIONS = frozenset({"cassettes", "scenario", "match", "timing", "repeat", "faults", "ignore", "mask", "validate"})
 
 
-class ControlError(Exception):
-    """A control request refused: HTTP status, code and a one-line message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+# A control API endpoint: the request and its path parameters -> status and JSON body; refusals raise Refused.
+ControlHandler = Callable[[ResponsesRequest, dict[str, str]], tuple[int, Any]]
 
 
 @dataclass
@@ -72,6 +70,15 @@ class SessionHub(Host):
         self.idle_timeout = idle_timeout
         self.emit = emit
         self.sessions: dict[str, Session] = {}
+        # The control API under CONTROL, as data: adding an endpoint is one line and its handler.
+        self._routes: tuple[tuple[str, PathPattern, ControlHandler], ...] = (
+            ("GET", PathPattern("/health"), self._health),
+            ("POST", PathPattern("/sessions"), self._create),
+            ("GET", PathPattern("/sessions"), self._list),
+            ("DELETE", PathPattern("/sessions/{id}"), self._end),
+            ("GET", PathPattern("/sessions/{id}/requests"), self._journal),
+            ("GET", PathPattern("/sessions/{id}/report"), self._report),
+        )
         self.created = 0
 
     @property
@@ -93,8 +100,11 @@ class SessionHub(Host):
     def control(self, request: ResponsesRequest) -> HttpAnswer:
         try:
             status, body = self._control(request)
-        except ControlError as err:
-            status, body = err.status, {"error": {"code": err.code, "message": err.message}}
+        except Refused as refused:
+            return error_answer(refused)
+        except Exception as err:  # a bug must not take the connection (or the server) down: say what broke
+            return error_answer(Refused(500, "rec_internal_error", f"rec serve failed on {request.method} "
+                                        f"{request.target[:200]}: {type(err).__name__}: {err}"))
         return json_answer(body, status)
 
     # --- the control API --------------------------------------------------------------
@@ -103,45 +113,50 @@ class SessionHub(Host):
         path = request.target.partition("?")[0].rstrip("/")
         method = request.method
         if path.startswith(SESSION_PREFIX):
-            raise ControlError(404, "rec_unknown_session", f"no session {path[len(SESSION_PREFIX):].split('/')[0]!r}"
-                                                            " (ended, reaped, or never created)")
+            raise Refused(404, "rec_unknown_session", f"no session {path[len(SESSION_PREFIX):].split('/')[0]!r}"
+                                                       " (ended, reaped, or never created)")
         if not path.startswith(CONTROL):
-            raise ControlError(404, "rec_unknown_route", f"{method} {path} is neither a session URL ("
-                                                         f"{SESSION_PREFIX}<id>/v1/...) nor the control API "
-                                                         f"({CONTROL}/)")
-        parts = path[len(CONTROL):].strip("/").split("/")
-        if parts == ["health"] and method == "GET":
-            return 200, {"status": "ok", "sessions": len(self.sessions)}
-        if parts == ["sessions"] and method == "POST":
-            return 201, self.create_session(_json_body(request))
-        if parts == ["sessions"] and method == "GET":
-            return 200, {"sessions": sorted(self.sessions)}
-        if len(parts) >= 2 and parts[0] == "sessions":
-            session = self._session(parts[1])
-            if len(parts) == 2 and method == "DELETE":
-                del self.sessions[session.id]
-                self._say(f"ended session {session.id}")
-                return 200, session.core.finish().to_json()
-            if parts[2:] == ["requests"] and method == "GET":
-                return 200, journal(session.core.log)
-            if parts[2:] == ["report"] and method == "GET":
-                return 200, report_now(session.core)
-        raise ControlError(404, "rec_unknown_route", f"{method} {path}: the control API has GET {CONTROL}/health, "
-                                                     f"POST {CONTROL}/sessions, GET and DELETE {CONTROL}/sessions/ID, "
-                                                     f"GET {CONTROL}/sessions/ID/requests and .../report")
+            raise Refused(404, "rec_unknown_route", f"{method} {path} is neither a session URL ("
+                                                    f"{SESSION_PREFIX}<id>/v1/...) nor the control API ({CONTROL}/)")
+        for route_method, pattern, handler in self._routes:
+            params = pattern.match(path[len(CONTROL):]) if method == route_method else None
+            if params is not None:
+                return handler(request, params)
+        listed = ", ".join(f"{m} {CONTROL}{p.text}" for m, p, _ in self._routes)
+        raise Refused(404, "rec_unknown_route", f"{method} {path}: the control API has {listed}")
+
+    def _health(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+        return 200, {"status": "ok", "sessions": len(self.sessions)}
+
+    def _create(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+        return 201, self.create_session(_json_body(request))
+
+    def _list(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+        return 200, {"sessions": sorted(self.sessions)}
+
+    def _end(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+        session = self._session(params["id"])
+        del self.sessions[session.id]
+        self._say(f"ended session {session.id}")
+        return 200, session.core.finish().to_json()
+
+    def _journal(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+        return 200, journal(self._session(params["id"]).core.log)
+
+    def _report(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+        return 200, report_now(self._session(params["id"]).core)
 
     def _session(self, session_id: str) -> Session:
         session = self.sessions.get(session_id)
         if session is None:
-            raise ControlError(404, "rec_unknown_session", f"no session {session_id!r} (ended, reaped, or never "
-                                                           "created)")
+            raise Refused(404, "rec_unknown_session", f"no session {session_id!r} (ended, reaped, or never created)")
         return session
 
     def create_session(self, options: dict[str, Any]) -> dict[str, str]:
-        """A new session from the same options as `rec replay` (or a scenario); ControlError names a bad one."""
+        """A new session from the same options as `rec replay` (or a scenario); Refused names a bad one."""
         unknown = sorted(set(options) - _OPTIONS)
         if unknown:
-            raise ControlError(400, "rec_bad_option",
+            raise Refused(400, "rec_bad_option",
                                f"unknown option {unknown[0]!r}; use {', '.join(sorted(_OPTIONS))}")
         core = self._core(options)
         self.created += 1
@@ -161,9 +176,9 @@ class SessionHub(Host):
                               validate=_typed(options, "validate", bool, True), faults=_strings(options, "faults"),
                               pace=pace, keep_requests=True, decoded_body_limit=self.limits.decoded_body)
         except (ValueError, ConfigError) as err:
-            raise ControlError(400, "rec_bad_option", str(err)) from None
+            raise Refused(400, "rec_bad_option", str(err)) from None
         if ("cassettes" in options) == ("scenario" in options):
-            raise ControlError(400, "rec_bad_option", "give either \"cassettes\": [paths] or \"scenario\": {...}")
+            raise Refused(400, "rec_bad_option", "give either \"cassettes\": [paths] or \"scenario\": {...}")
         if "scenario" in options:
             core.matcher.add_exchanges(_scenario_exchanges(options["scenario"]))
             return core
@@ -171,18 +186,18 @@ class SessionHub(Host):
         try:
             core.load(paths)
         except (CassetteError, FaultSpecError) as err:
-            raise ControlError(400, "rec_bad_cassette", str(err)) from None
+            raise Refused(400, "rec_bad_cassette", str(err)) from None
         return core
 
     def _allowed(self, path: str) -> Path:
         """The cassette's real path, when it lies under an allowed root (symlinks and `..` resolved first)."""
         resolved = Path(path).expanduser().resolve()
         if not any(resolved.is_relative_to(root) for root in self.roots):
-            raise ControlError(400, "rec_path_not_allowed",
+            raise Refused(400, "rec_path_not_allowed",
                                f"cassette {path!r} is outside the allowed roots ({', '.join(map(str, self.roots))}); "
                                "start rec serve with --root to allow its folder")
         if not resolved.is_file():
-            raise ControlError(400, "rec_bad_cassette", f"cassette {path!r}: no such file")
+            raise Refused(400, "rec_bad_cassette", f"cassette {path!r}: no such file")
         return resolved
 
     def _say(self, line: str) -> None:
@@ -214,9 +229,9 @@ def _json_body(request: ResponsesRequest) -> dict[str, Any]:
     try:
         value = orjson.loads(request.body or b"{}")
     except orjson.JSONDecodeError as err:
-        raise ControlError(400, "rec_bad_request", f"the body is not JSON ({err})") from None
+        raise Refused(400, "rec_bad_request", f"the body is not JSON ({err})") from None
     if not isinstance(value, dict):
-        raise ControlError(400, "rec_bad_request", "the body must be a JSON object of session options")
+        raise Refused(400, "rec_bad_request", "the body must be a JSON object of session options")
     return value
 
 
@@ -232,17 +247,17 @@ def _strings(options: dict[str, Any], key: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ControlError(400, "rec_bad_option", f"option {key!r} must be a list of strings")
+        raise Refused(400, "rec_bad_option", f"option {key!r} must be a list of strings")
     return value
 
 
-def _scenario_exchanges(document: Any) -> list[HttpExchange | WebSocketExchange]:
+def _scenario_exchanges(document: Any) -> list[Exchange]:
     from rec.synth.scenario import scenario_from_json
 
     try:
-        return list(scenario_from_json(document).exchanges)  # type: ignore[arg-type]
+        return list(scenario_from_json(document).exchanges)
     except (ValueError, TypeError, KeyError) as err:
-        raise ControlError(400, "rec_bad_scenario", f"scenario: {err}") from None
+        raise Refused(400, "rec_bad_scenario", f"scenario: {err}") from None
 
 
 def journal(log: RequestLog) -> dict[str, Any]:
@@ -266,8 +281,6 @@ def report_now(core: ReplayCore) -> dict[str, Any]:
     """The report as it stands, with the exchanges unused so far listed (the final one comes with DELETE)."""
     document = core.report.to_json()
     if not core.report.finished:
-        from replayer.matching import show_route
-
         unused = [{"kind": "unused", "route": show_route(entry.route), "exchange": entry.index, "message": message,
                    "diff": "", "recorded": None, "received": None} for entry, message in core.matcher.unused()]
         document["events"] = [*document["events"], *unused]

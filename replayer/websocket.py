@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from typing import TYPE_CHECKING
 
 import orjson
 from wsproto import ConnectionType, WSConnection
@@ -25,15 +24,14 @@ from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 from wsproto.utilities import RemoteProtocolError
 
 from rec.cassette import Headers
-from replayer.answers import HttpAnswer, ServerFrame, reset
-from replayer.core import Refused, TurnPlan
+from replayer.answers import HttpAnswer, reset
+from replayer.core import ReplayCore, TurnPlan, WebSocketConversation
+from replayer.errors import Refused
 from replayer.faults import CORRUPT_FRAME, Fault, play
+from replayer.hub import Hub
 from replayer.pacing import send_paced, sleep_until
-
-if TYPE_CHECKING:
-    from replayer.core import ReplayCore, WebSocketConversation
-    from replayer.http import Hub
-    from replayer.match_modes import TurnMatch
+from replayer.recorded import TurnMatch
+from replayer.turns import ServerFrame
 
 
 class _BoundedDeflate(PerMessageDeflate):
@@ -130,7 +128,7 @@ class WebSocketConnection:
 
     def _abandon(self, code: int, reason: str) -> None:
         """Close with ``code`` and stop reading: the client broke the protocol or a limit."""
-        self._close(code, reason[:120])  # a close reason fits in a control frame (125 bytes)
+        self.send_close(code, reason[:120])  # a close reason fits in a control frame (125 bytes)
         self.transport.close()
         self.inbox.put_nowait(None)
 
@@ -145,7 +143,7 @@ class WebSocketConnection:
                     return
                 if event.message_finished:
                     parts, self._parts, self._parts_size = self._parts, [], 0
-                    message = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]
+                    message = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]  # one message's parts are all text or all bytes
                     self.inbox.put_nowait((message, time.monotonic()))
             elif isinstance(event, Ping) and self.ws.state is ConnectionState.OPEN:
                 self._write(self.ws.send(event.response()))
@@ -154,7 +152,7 @@ class WebSocketConnection:
                     self.transport.write(self.ws.send(event.response()))
                 else:
                     # wsproto's own verdict on bad frames (1002, 1007, 1009): say why before hanging up.
-                    self._close(event.code, event.reason or "")
+                    self.send_close(event.code, event.reason or "")
                 self.transport.close()
                 self.inbox.put_nowait(None)
 
@@ -174,13 +172,13 @@ class WebSocketConnection:
     async def _converse(self) -> None:
         if (wait := self.opened - time.monotonic()) > 0:
             await asyncio.sleep(wait)  # the accept is delayed: nothing may go out before it
-        await send_paced(self._timed(self.conversation.answer.greeting), self._send_frame, self.pace, self.opened)
+        await send_paced(self._timed(self.conversation.answer.greeting), self.send_frame, self.pace, self.opened)
         while (item := await self.inbox.get()) is not None:
             message, arrived = item
             try:
                 plan = self.conversation.answer_message(message)
             except Refused as refused:
-                self._send_text(orjson.dumps(refused.event()).decode())
+                self.send_text(orjson.dumps(refused.event()).decode())
                 continue
             lane = plan.match.turn.lane
             if not self._deliver_now(plan):
@@ -197,7 +195,7 @@ class WebSocketConnection:
             self._last_turn = plan.match
         close = self.conversation.answer.close
         if plan.last and close is not None and close.by == "server":
-            self._close(close.code or 1000, close.reason)
+            self.send_close(close.code or 1000, close.reason)
         return True
 
     async def _deliver(self, previous: asyncio.Task[None] | None, plan: TurnPlan, arrived: float) -> None:
@@ -213,7 +211,7 @@ class WebSocketConnection:
         if not self.pace and not self.deflate:
             self._write_frames(plan.frames)  # nothing to wait for: the whole turn in one write
         else:
-            await send_paced(frames, self._send_frame, self.pace, arrived)
+            await send_paced(frames, self.send_frame, self.pace, arrived)
         if self._sending.pop(match.turn.lane, None) is not None and not self.transport.is_closing():
             self._last_turn = match
         if plan.last:
@@ -227,15 +225,15 @@ class WebSocketConnection:
             return
         if self.pace is not None:
             await sleep_until(arrived, close.at_ms - turn_at_ms, self.pace)
-        self._close(close.code or 1000, close.reason)
+        self.send_close(close.code or 1000, close.reason)
 
     @staticmethod
     def _timed(frames: list[ServerFrame]) -> list[tuple[float, ServerFrame]]:
         return [(frame.at_ms, frame) for frame in frames]
 
-    def _send_frame(self, frame: ServerFrame) -> bool:
+    def send_frame(self, frame: ServerFrame) -> bool:
         if frame.is_text:
-            return self._send_text(frame.payload.decode())
+            return self.send_text(frame.payload.decode())
         return self._write_event(BytesMessage(data=frame.payload))
 
     def _write_frames(self, frames: list[ServerFrame]) -> None:
@@ -245,7 +243,7 @@ class WebSocketConnection:
             return
         self.transport.write(b"".join(_frame_bytes(frame) for frame in frames))
 
-    def _send_text(self, text: str) -> bool:
+    def send_text(self, text: str) -> bool:
         return self._write_event(TextMessage(data=text))
 
     def _write_event(self, event: TextMessage | BytesMessage) -> bool:
@@ -258,7 +256,7 @@ class WebSocketConnection:
         if not self.transport.is_closing():
             self.transport.write(data)
 
-    def _close(self, code: int, reason: str | None) -> None:
+    def send_close(self, code: int, reason: str | None) -> None:
         if self.ws.state is ConnectionState.OPEN and not self.transport.is_closing():
             self.transport.write(self.ws.send(CloseConnection(code=code, reason=reason)))
 
@@ -282,16 +280,16 @@ class _FrameSink:
         self.connection = connection
 
     def send_event(self, frame: ServerFrame) -> bool:
-        return self.connection._send_frame(frame)
+        return self.connection.send_frame(frame)
 
     def send_error(self, fault: Fault) -> None:
-        self.connection._send_text(orjson.dumps(fault.error_event()).decode())
+        self.connection.send_text(orjson.dumps(fault.error_event()).decode())
 
     def send_corrupt(self) -> None:
-        self.connection._send_text(CORRUPT_FRAME)
+        self.connection.send_text(CORRUPT_FRAME)
 
     def end(self) -> None:
-        self.connection._close(1000, "rec fault")
+        self.connection.send_close(1000, "rec fault")
 
     def reset(self) -> None:
         reset(self.connection.transport)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from rec.cli.errors import fail, warn
+from replayer.faults import ACTION_SYNTAX
 
 
 def _emit(line: str) -> None:
@@ -43,8 +44,8 @@ def replay(
     no_validate: Annotated[bool, typer.Option("--no-validate", help="Do not check request invariants.")] = False,
     fault: Annotated[list[str] | None, typer.Option(
         metavar="SPEC",
-        help="Inject a fault: EXCHANGE[.TURN]:after-event=K:ACTION[:times=N], with ACTION one of reset, close, "
-             "error=CODE, stall=MS or corrupt, and EXCHANGE as rec show numbers it, or * (repeatable). "
+        help=f"Inject a fault: EXCHANGE[.TURN]:after-event=K:ACTION[:times=N], with ACTION one of "
+             f"{ACTION_SYNTAX.replace('|', ', ')}, and EXCHANGE as rec show numbers it, or * (repeatable). "
              "See docs/replaying.md.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per served request (problems and the "
                                                               "summary are still printed).")] = False,

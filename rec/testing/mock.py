@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rec.cassette import Close, HttpExchange, Request, Response
-from replayer.answers import HttpAnswer, ServerFrame, Turn, WebSocketAnswer, compile_exchange, json_answer
+from replayer.answers import HttpAnswer, WebSocketAnswer, compile_exchange, json_answer
 from replayer.matching import Rule
 from replayer.outcome import MOUNTS, event_line
 from replayer.request_log import RequestLog, ResponsesRequest
 from replayer.server import ReplayServer
+from replayer.turns import ServerFrame, Turn
 
 RequestMatcher = Callable[[ResponsesRequest], bool]
 RESPONSES = ("POST", "/responses")
@@ -164,7 +165,7 @@ class MockServer:
 
     def mount(self, method: str, path: str, answers: Sequence[Any], matcher: RequestMatcher | None = None,
               expected: int | None = None, fallback: bool = False) -> ResponseMock:
-        rule = self.server.mount(Rule(method, path, list(answers), matcher=matcher), fallback)
+        rule = self.server.mount(Rule(method, path, list(answers), predicate=matcher), fallback)
         mock = ResponseMock(rule, expected)
         self.mocks.append(mock)
         return mock

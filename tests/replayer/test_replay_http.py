@@ -343,7 +343,7 @@ def test_exchanges_and_rules_added_at_runtime_are_served(serve: Any) -> None:
     server.add_exchanges([sse_exchange(request_body([user_message("later")]), text_events("resp_1", "added"))])
     rule = server.mount(Rule("POST", "/responses", [sse_answer(b"".join(sse_event(e) for e in
                                                                         text_events("resp_m", "mounted")))],
-                             matcher=lambda request: request.body_contains_text("special"), max_uses=1))
+                             predicate=lambda request: request.body_contains_text("special"), max_uses=1))
     client = client_for(server)
     assert stream_text(client, "special")[1] == "mounted"
     assert stream_text(client, "later")[1] == "added"

@@ -8,18 +8,20 @@ from typing import Any
 import pytest
 
 from rec.normalize import Normalizer
-from replayer.answers import Served, compile_exchange, json_answer
+from replayer.answers import compile_exchange, json_answer
 from replayer.conversation import Conversation
 from replayer.echo import echo_payload, echo_swaps
 from replayer.invariants import InvariantViolation
 from replayer.lanes import LaneRouter, client_lane, server_lane
 from replayer.limits import Limits
 from replayer.match_modes import MatchMode
-from replayer.matching import Matcher, NoMatch, route_of
+from replayer.matching import Matcher, NoMatch
 from replayer.outcome import PYTEST, REPLAY_EXIT, REPORT_GATE, Policy, event_line
 from replayer.pacing import parse_timing
 from replayer.report import ReportEvent
 from replayer.request_log import ResponsesRequest
+from replayer.routes import route_of
+from replayer.served import Served
 from tests.replayer.builders import request_body, sse_exchange, text_events, user_message, ws_exchange
 
 # --- match_modes / matching ------------------------------------------------------------------
@@ -43,7 +45,7 @@ def prompts_matcher(mode: str, repeat: bool = False) -> Matcher:
 def take(matcher: Matcher, prompt: str) -> int:
     body = request_body([user_message(prompt)])
     request = ResponsesRequest("POST", "/v1/responses", [], json.dumps(body).encode())
-    _, entry, _, _ = matcher.take(("POST", "/responses"), request, body)
+    _, entry, _, _ = matcher.take(route_of("POST", "/v1/responses"), request, body)
     assert entry is not None
     return entry.index
 

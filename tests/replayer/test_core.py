@@ -1,0 +1,196 @@
+"""The replay core without a transport: requests in as data, answers and refusals out, the report in between."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+
+from rec.cassette import HttpExchange, WebSocketExchange
+from replayer.answers import BodyAnswer, HttpAnswer, StreamAnswer, sse_answer
+from replayer.core import ReplayCore, WebSocketConversation
+from replayer.errors import Refused
+from replayer.matching import Rule
+from replayer.request_log import ResponsesRequest
+from replayer.routes import ENDPOINTS, PathPattern, endpoint_of, route_of
+from tests.replayer.builders import (
+    json_exchange,
+    request_body,
+    sse_event,
+    sse_exchange,
+    text_events,
+    tool_call_events,
+    user_message,
+    ws_exchange,
+)
+
+
+def core_with(*exchanges: HttpExchange | WebSocketExchange, **options: Any) -> ReplayCore:
+    core = ReplayCore(**options)
+    core.matcher.add_exchanges(exchanges)
+    return core
+
+
+def post(core: ReplayCore, body: Any, path: str = "/v1/responses") -> HttpAnswer:
+    return core.handle_http(ResponsesRequest("POST", path, [("content-type", "application/json")],
+                                             json.dumps(body).encode()))
+
+
+def error_of(answer: HttpAnswer) -> dict[str, Any]:
+    assert isinstance(answer, BodyAnswer)
+    error = orjson.loads(answer.immediate.split(b"\r\n\r\n", 1)[1])["error"]
+    assert set(error) == {"message", "type", "code", "param"}  # the API's shape, always
+    return error
+
+
+# --- handle_http ---------------------------------------------------------------------------
+
+
+def test_a_recorded_stream_is_served_and_counted() -> None:
+    body = request_body([user_message("hi")])
+    core = core_with(sse_exchange(body, text_events("resp_1", "hello")))
+    answer = post(core, body)
+    assert isinstance(answer, StreamAnswer) and answer.status == 200
+    assert b"resp_1" in (answer.immediate or b"")
+    assert core.report.served == 1 and core.finish().events == []
+
+
+def test_an_unknown_route_is_a_404_naming_the_recorded_routes() -> None:
+    core = core_with(sse_exchange(request_body([user_message("hi")]), text_events("resp_1", "hello")))
+    answer = core.handle_http(ResponsesRequest("GET", "/v1/modls", [], b""))
+    error = error_of(answer)
+    assert answer.status == 404 and error["code"] == "rec_unknown_route"
+    assert "recorded routes: POST /v1/responses" in error["message"]
+    assert [event.kind for event in core.report.events] == ["unmatched"]
+
+
+def test_a_body_that_is_not_json_is_a_400_and_uses_up_nothing() -> None:
+    body = request_body([user_message("hi")])
+    core = core_with(sse_exchange(body, text_events("resp_1", "hello")))
+    answer = core.handle_http(ResponsesRequest("POST", "/v1/responses", [], b"{not json"))
+    assert answer.status == 400 and error_of(answer)["code"] == "rec_bad_request"
+    assert post(core, body).status == 200  # the recorded exchange is still there
+
+
+def test_an_exhausted_route_is_a_409_the_sdk_does_not_retry() -> None:
+    body = request_body([user_message("hi")])
+    core = core_with(sse_exchange(body, text_events("resp_1", "hello")))
+    post(core, body)
+    answer = post(core, body)
+    assert answer.status == 409 and error_of(answer)["code"] == "rec_no_match"
+    assert b"x-should-retry: false" in (answer.immediate or b"")
+
+
+def test_a_tool_output_without_its_call_is_refused_as_an_invariant_violation() -> None:
+    body = request_body([{"type": "function_call_output", "call_id": "call_9", "output": "42"}])
+    core = core_with(sse_exchange(body, text_events("resp_1", "hello")))
+    answer = post(core, body)
+    error = error_of(answer)
+    assert answer.status == 400 and error["code"] == "rec_invariant_violation"
+    assert error["type"] == "invalid_request_error" and "call_9" in error["message"]
+
+
+def test_a_chain_through_a_served_answer_is_valid() -> None:
+    first = request_body([user_message("run it")])
+    second = request_body([{"type": "function_call_output", "call_id": "call_1", "output": "ok"}],
+                          previous_response_id="resp_1")
+    core = core_with(sse_exchange(first, tool_call_events("resp_1", "call_1", "shell", "{}")),
+                     sse_exchange(second, text_events("resp_2", "done")))
+    assert post(core, first).status == 200
+    assert post(core, second).status == 200
+    assert core.finish().events == []
+
+
+def test_drift_is_reported_and_the_answer_still_served() -> None:
+    core = core_with(sse_exchange(request_body([user_message("hi")]), text_events("resp_1", "hello")))
+    answer = post(core, request_body([user_message("hello there")]))
+    assert answer.status == 200
+    [drift] = core.report.events
+    assert drift.kind == "drift" and "input" in drift.message
+
+
+def test_a_mounted_rule_with_a_path_parameter_serves_every_id() -> None:
+    core = ReplayCore()
+    core.matcher.mount(Rule("GET", "/v1/responses/{response_id}", [sse_answer(sse_event({"type": "x"}))],
+                            repeat=True))
+    for response_id in ("resp_a", "resp_b"):
+        assert core.handle_http(ResponsesRequest("GET", f"/v1/responses/{response_id}", [], b"")).status == 200
+    assert core.handle_http(ResponsesRequest("GET", "/v1/responses/resp_a/input_items", [], b"")).status == 404
+
+
+# --- open_session / answer_message ---------------------------------------------------------
+
+
+def test_a_websocket_conversation_answers_each_message_with_its_turn() -> None:
+    first = {"type": "response.create", **request_body([user_message("a")])}
+    second = {"type": "response.create", **request_body([user_message("b")]), "previous_response_id": "resp_a"}
+    core = core_with(ws_exchange([(first, text_events("resp_a", "A")), (second, text_events("resp_b", "B"))]))
+    session = core.open_session("GET", "/v1/responses", [("upgrade", "websocket")])
+    assert isinstance(session, WebSocketConversation)
+    plans = [session.answer_message(json.dumps(first)), session.answer_message(json.dumps(second))]
+    assert [plan.match.number for plan in plans] == [0, 1]
+    assert b"resp_b" in plans[1].frames[-1].payload and plans[1].last
+    assert core.finish().events == []
+
+
+def test_a_websocket_message_that_is_not_an_object_is_refused_as_an_error_event() -> None:
+    message = {"type": "response.create", **request_body([user_message("a")])}
+    core = core_with(ws_exchange([(message, text_events("resp_a", "A"))]))
+    session = core.open_session("GET", "/v1/responses", [])
+    assert isinstance(session, WebSocketConversation)
+    with pytest.raises(Refused) as refused:
+        session.answer_message("[1, 2]")
+    event = refused.value.event()
+    assert event["type"] == "error" and event["status"] == 400 and event["error"]["code"] == "rec_bad_request"
+    assert session.answer_message(json.dumps(message)).match.number == 0  # the turn was not used up
+
+
+def test_an_upgrade_on_an_unrecorded_route_is_an_http_refusal() -> None:
+    core = core_with(json_exchange("GET", "/v1/models", {"data": []}))
+    answer = core.open_session("GET", "/v1/responses", [])
+    assert isinstance(answer, HttpAnswer) and answer.status == 404
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+def test_routes_strip_v1_and_the_query() -> None:
+    assert route_of("post", "/v1/responses?x=1") == ("POST", "/responses")
+    assert route_of("GET", "/models") == route_of("GET", "/v1/models")
+
+
+@pytest.mark.parametrize(("method", "path", "name", "params"), [
+    ("POST", "/responses", "responses.create", {}),
+    ("POST", "/responses/compact", "responses.compact", {}),
+    ("GET", "/responses/resp_1", "responses.retrieve", {"response_id": "resp_1"}),
+    ("POST", "/responses/resp_1/cancel", "responses.cancel", {"response_id": "resp_1"}),
+    ("GET", "/responses/resp_1/input_items", "responses.input_items.list", {"response_id": "resp_1"}),
+    ("GET", "/conversations/conv_1/items", "conversations.items.list", {"conversation_id": "conv_1"}),
+    ("GET", "/models/gpt-5", "models.retrieve", {"model": "gpt-5"}),
+])
+def test_every_known_endpoint_is_one_entry_with_its_parameters(method: str, path: str, name: str,
+                                                               params: dict[str, str]) -> None:
+    found = endpoint_of(route_of(method, path))
+    assert found is not None and (found.endpoint.name, found.params) == (name, params)
+
+
+def test_azure_paths_reach_the_same_endpoints() -> None:
+    found = endpoint_of(route_of("POST", "/openai/v1/responses?api-version=preview"))
+    assert found is not None and found.endpoint.name == "responses.create"
+    found = endpoint_of(route_of("GET", "/openai/responses/resp_1"))
+    assert found is not None and found.params == {"response_id": "resp_1"}
+
+
+def test_other_routes_are_served_as_recorded_without_an_endpoint() -> None:
+    assert endpoint_of(route_of("GET", "/v1/files/file_1")) is None
+    assert endpoint_of(route_of("GET", "/v1/responses/a/b/c")) is None
+    assert len({endpoint.name for endpoint in ENDPOINTS}) == len(ENDPOINTS)
+
+
+def test_a_path_parameter_is_one_segment() -> None:
+    pattern = PathPattern("/sessions/{id}/report")
+    assert pattern.match("/sessions/abc/report") == {"id": "abc"}
+    assert pattern.match("/sessions/a/b/report") is None
+    assert PathPattern("/a.b").match("/aXb") is None  # literal text is literal
