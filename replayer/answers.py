@@ -36,7 +36,7 @@ from rec.sse import is_event_stream, split_events
 from replayer.echo import Swaps, echo_payload
 from replayer.errors import Refused, api_error
 from replayer.faults import CORRUPT_EVENT, CORRUPT_FRAME, Fault, play
-from replayer.lanes import client_lane, server_lane
+from replayer.lanes import lane_of_client_message, lane_of_server_event
 from replayer.pacing import send_paced, sleep_until
 from replayer.served import Served, served_from_body, served_from_events
 from replayer.turns import ServerFrame, Turn
@@ -270,12 +270,12 @@ class WebSocketAnswer(Answer):
         lane_of_response: dict[str, str] = {}
         for frame in exchange.frames:
             if frame.from_client:
-                lane = client_lane(frame.payload, lane_of_response)
+                lane = lane_of_client_message(frame.payload, lane_of_response)
                 turn = Turn(frame.payload, [], frame.at_ms, lane)
                 turns.append(turn)
                 latest[lane] = turn
                 continue
-            lane = server_lane(frame.payload, lane_of_response) if frame.is_text else None
+            lane = lane_of_server_event(frame.payload, lane_of_response) if frame.is_text else None
             owner = latest.get(lane) or (turns[-1] if turns else None)
             if owner is None:
                 greeting.append(ServerFrame(frame.at_ms, frame.is_text, frame.payload))

@@ -388,7 +388,7 @@ class WebSocketConversation:
             self.core.conversation.remember(content, match.turn)
         self.core.count(self.route, match.entry, f"turn {match.number}")
         swaps = echo_swaps(match.turn.body, body) if content != match.turn.message else {}
-        frames = rewrite_frames(match.turn, self._client_lane(body, match.turn), swaps)
+        frames = rewrite_frames(match.turn, self._events_lane(body, match.turn), swaps)
         fault = self.core.take_fault(self.route, match.entry, match.number)
         last = self.in_order and self.cursor == len(self.answer.turns)
         return TurnPlan(match, frames, fault, last)
@@ -454,10 +454,10 @@ class WebSocketConversation:
         self.core.report.add(ReportEvent("unmatched", show_route(self.route), None, message, received=body))
         raise Refused(409, "rec_no_match", message)
 
-    def _client_lane(self, body: dict[str, Any], turn: Turn) -> str | None:
+    def _events_lane(self, body: dict[str, Any], turn: Turn) -> str | None:
         """The lane name the client uses for this turn's events (a steer names none: its response's lane)."""
         if body.get("type") == "response.steer":
-            return self.lanes.client_lane(turn.lane) if self.lanes is not None else turn.lane
+            return self.lanes.client_name(turn.lane) if self.lanes is not None else turn.lane
         return message_lane(body)
 
 

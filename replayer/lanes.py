@@ -11,7 +11,7 @@ bound), serves each lane's recorded turns in their recorded order, and rewrites 
 client's own lane name into the recorded events' `stream_id` (with the fields a response
 echoes from its request, replayer.echo).
 
-At load, ``client_lane`` and ``server_lane`` attribute each recorded frame to its lane,
+At load, ``lane_of_client_message`` and ``lane_of_server_event`` attribute each recorded frame to its lane,
 so each server frame is filed under the client message it answered.
 """
 
@@ -33,7 +33,7 @@ def message_lane(body: Any) -> str | None:
     return lane if isinstance(lane, str) else None
 
 
-def client_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
+def lane_of_client_message(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
     """The lane of a client message: its `stream_id`, or for a steer, the lane of the response it targets."""
     if b"stream_id" not in payload and b"response.steer" not in payload:
         return None  # the common case, decided without parsing
@@ -50,7 +50,7 @@ def client_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
     return lane if isinstance(lane, str) else None
 
 
-def server_lane(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
+def lane_of_server_event(payload: bytes, lane_of_response: dict[str, str]) -> str | None:
     """The `stream_id` an event echoes; a `response.created` also ties its response id to the lane."""
     if b"stream_id" not in payload:
         return None
@@ -117,7 +117,7 @@ class LaneRouter:
         return next((turn.body for number, turn in enumerate(self.turns)
                      if turn.lane == lane and number not in self.used), None)
 
-    def client_lane(self, recorded: str | None) -> str | None:
+    def client_name(self, recorded: str | None) -> str | None:
         return self.to_client.get(recorded, recorded)
 
 

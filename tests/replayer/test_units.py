@@ -12,7 +12,7 @@ from replayer.answers import compile_exchange, json_answer
 from replayer.conversation import Conversation
 from replayer.echo import echo_payload, echo_swaps
 from replayer.invariants import InvariantViolation
-from replayer.lanes import LaneRouter, client_lane, server_lane
+from replayer.lanes import LaneRouter, lane_of_client_message, lane_of_server_event
 from replayer.limits import Limits
 from replayer.match_modes import MatchMode
 from replayer.matching import Matcher, NoMatch
@@ -88,10 +88,10 @@ def test_route_of_strips_v1_and_the_query() -> None:
 def test_frames_are_attributed_to_lanes_by_stream_id_and_steer_target() -> None:
     lane_of_response: dict[str, str] = {}
     created = json.dumps({"type": "response.created", "stream_id": "s2", "response": {"id": "resp_9"}}).encode()
-    assert server_lane(created, lane_of_response) == "s2" and lane_of_response == {"resp_9": "s2"}
+    assert lane_of_server_event(created, lane_of_response) == "s2" and lane_of_response == {"resp_9": "s2"}
     steer = json.dumps({"type": "response.steer", "previous_response_id": "resp_9"}).encode()
-    assert client_lane(steer, lane_of_response) == "s2"
-    assert client_lane(b'{"type": "response.create"}', lane_of_response) is None
+    assert lane_of_client_message(steer, lane_of_response) == "s2"
+    assert lane_of_client_message(b'{"type": "response.create"}', lane_of_response) is None
 
 
 def test_a_client_lane_binds_to_the_recorded_lane_with_the_same_next_request() -> None:
@@ -100,7 +100,7 @@ def test_a_client_lane_binds_to_the_recorded_lane_with_the_same_next_request() -
     answer = compile_exchange(ws_exchange(turns))
     router = LaneRouter(answer.turns, lambda body: json.dumps(body.get("input"), sort_keys=True).encode())  # type: ignore[attr-defined]
     assert router.pick({"type": "response.create", "stream_id": "mine", "input": [user_message("two")]}) == 1
-    assert router.client_lane("y") == "mine"
+    assert router.client_name("y") == "mine"
     assert router.pick({"type": "response.create", "stream_id": "mine", "input": [user_message("two")]}) is None
 
 
