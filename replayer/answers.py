@@ -38,7 +38,7 @@ from replayer.errors import Refused, api_error
 from replayer.faults import CORRUPT_EVENT, CORRUPT_FRAME, Fault, play
 from replayer.lanes import lane_of_client_message, lane_of_server_event
 from replayer.pacing import send_paced, sleep_until
-from replayer.served import Served, served_from_body, served_from_events
+from replayer.served import NOTHING, Served, served_from_body, served_from_events
 from replayer.turns import ServerFrame, Turn
 
 # How a recorded stream ended when it did not complete: the peer reset it, or cut it short.
@@ -108,7 +108,7 @@ class Answer:
 
     @property
     def served(self) -> Served:
-        return Served(None, ())
+        return NOTHING
 
 
 class HttpAnswer(Answer):
@@ -142,7 +142,7 @@ class BodyAnswer(HttpAnswer):
     def _served(self) -> Served:
         if self._content_type and "json" in self._content_type:
             return served_from_body(self._body)
-        return Served(None, ())
+        return NOTHING
 
     @property
     def served(self) -> Served:
@@ -206,7 +206,7 @@ class StreamAnswer(HttpAnswer):
         # Needed only when a request chains to this answer; read on first serve, not at load.
         response = self.response
         if response is None or not is_event_stream(response.header("content-type")):
-            return Served(None, ())
+            return NOTHING
         return served_from_events([event.data.encode() for event in split_events(response.body) if event.data])
 
     @property

@@ -38,7 +38,7 @@ from replayer.answers import (
     error_answer,
 )
 from replayer.closest import first_difference
-from replayer.conversation import Conversation
+from replayer.conversation import Conversation, History
 from replayer.echo import echo_swaps
 from replayer.errors import Refused
 from replayer.faults import Fault, FaultSpecError, parse_fault
@@ -50,7 +50,7 @@ from replayer.matching import Matcher, NoMatch, Rule
 from replayer.recorded import Recorded, TurnMatch
 from replayer.report import Report, ReportEvent, unified_json_diff
 from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, WebSocketRequest
-from replayer.routes import Route, endpoint_of, route_of, show_route
+from replayer.routes import Route, endpoint_of, query_difference, query_of, route_of, show_route
 from replayer.turns import ServerFrame, Turn
 
 # Cassettes up to this many stored (compressed) bytes are decoded at load, so a first serve costs no more
@@ -140,9 +140,13 @@ class ReplayCore:
             answer, entry = self._match_http(route, request, body, content)
         except Refused as refused:
             return error_answer(refused)
-        if isinstance(body, dict) and endpoint is not None and endpoint.shows == "response":
+        if known is not None and known.endpoint.shows is not None:
             # The recorded answer, not an echoed copy: its id and output are the same, and it is one object.
-            self.conversation.remember(content, answer)
+            params = known.params
+            self.conversation.remember(content, answer, known.endpoint.shows,
+                                       params.get("response_id") or params.get("conversation_id"))
+        if entry is not None:
+            self._check_query(route, entry, request.target)
         if entry is not None and body is not None:
             self.check_drift(route, entry, content, body)
             answer = self._echo(answer, entry, content, body)
@@ -182,8 +186,8 @@ class ReplayCore:
         if not self.validate:
             return
         try:
-            history = self.conversation.history(body) if isinstance(body, dict) else []
-            validate_request_body_invariants(body, history)
+            history = self.conversation.history(body) if isinstance(body, dict) else History()
+            validate_request_body_invariants(body, history.items, history.complete)
         except InvariantViolation as err:
             message = f"rec: request breaks a Responses invariant: {err}"
             self.report.add(ReportEvent("violation", show_route(route), None, message, received=body))
@@ -236,6 +240,17 @@ class ReplayCore:
         self.report.add(ReportEvent("drift", show_route(route), entry.index,
                                     f"{where}request differs from the recorded one{at}",
                                     unified_json_diff(before, after), before, after))
+
+    def _check_query(self, route: Route, entry: Recorded, target: str) -> None:
+        """Log a drift event naming the first query parameter that differs from the recorded request's."""
+        received = query_of(target) if "?" in target else {}
+        if not received and not entry.query_string:
+            return  # the common case: neither has a query
+        difference = query_difference(entry.query, received)
+        if difference is not None:
+            self.report.add(ReportEvent("drift", show_route(route), entry.index,
+                                        f"request differs from the recorded one: {difference}",
+                                        unified_json_diff(entry.query, received), entry.query, received))
 
     def _echo(self, answer: HttpAnswer, entry: Recorded, content: bytes, body: Any) -> HttpAnswer:
         """The answer with the fields it echoes from its request set to what this client sent."""

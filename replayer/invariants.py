@@ -1,8 +1,10 @@
 """The invariants of a well-formed Responses request: every tool output answers a call, every call has its output.
 
-A port of the Codex harness's ``validate_request_body_invariants``, widened to chained
-requests: a request that names ``previous_response_id`` continues a conversation, so
-its calls and outputs are checked against that conversation's earlier items too.
+A port of the Codex harness's ``validate_request_body_invariants``, widened to stateful
+requests: a request that names ``previous_response_id`` or a ``conversation`` continues
+earlier items (``replayer.conversation``), so its calls and outputs are checked against
+them too. When part of that state began before the replay, an output whose call is not in
+view is not a violation: the replay cannot know, and a false alarm costs as much as a miss.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class InvariantViolation(ValueError):
     """A request that breaks an invariant; the message names the offending call id."""
 
 
-_PAIRED_KINDS = frozenset({*_ANSWERS, *(kind for kinds in _ANSWERS.values() for kind in kinds)})
+PAIRED_KINDS = frozenset({*_ANSWERS, *(kind for kinds in _ANSWERS.values() for kind in kinds)})
 
 
 def _collect(items: Iterable[Any], found: dict[str, set[str]], *, check_outputs: bool) -> None:
@@ -32,7 +34,7 @@ def _collect(items: Iterable[Any], found: dict[str, set[str]], *, check_outputs:
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
-        if kind not in _PAIRED_KINDS:
+        if kind not in PAIRED_KINDS:
             continue
         call_id = item.get("call_id")
         if isinstance(call_id, str) and call_id:
@@ -41,12 +43,14 @@ def _collect(items: Iterable[Any], found: dict[str, set[str]], *, check_outputs:
             raise InvariantViolation(f"{kind} with a missing or empty call_id (an orphan output should be dropped)")
 
 
-def validate_request_body_invariants(body: Any, history: Sequence[Any] = ()) -> None:
+def validate_request_body_invariants(body: Any, history: Sequence[Any] = (), history_complete: bool = True) -> None:
     """Raise InvariantViolation if ``body`` is not a well-formed Responses request.
 
     ``history`` holds the items of the conversation the request continues (the inputs
-    and served outputs of the responses its ``previous_response_id`` chains back to);
-    it is empty for a stateless request, which must then be whole in its own ``input``.
+    and served outputs of the responses its ``previous_response_id`` chains back to, or
+    of its ``conversation``); it is empty for a stateless request, which must then be whole
+    in its own ``input``. ``history_complete`` is False when that state began before the
+    replay: outputs are then not required to find their calls.
     """
     if not isinstance(body, dict):
         raise InvariantViolation("request body is not a JSON object")
@@ -64,6 +68,8 @@ def validate_request_body_invariants(body: Any, history: Sequence[Any] = ()) -> 
         return
     none: set[str] = set()
     for output_kind, call_kinds in _ANSWERS.items():
+        if not history_complete:
+            break
         calls = set().union(*(found.get(kind, none) for kind in call_kinds))
         for call_id in sorted(found.get(output_kind, none) - calls):
             raise InvariantViolation(

@@ -63,8 +63,10 @@ class MatchStrategy:
     def index(self, entry: Recorded) -> None:
         """Prepare a newly loaded exchange for matching."""
 
-    def take(self, pool: RoutePool, body: Any, content: bytes = b"") -> Recorded | None:
-        """The exchange for an HTTP request (``body`` parsed, ``content`` its bytes), marked used; None if none left."""
+    def take(self, pool: RoutePool, body: Any, content: bytes = b"",
+             query: dict[str, list[str]] | None = None) -> Recorded | None:
+        """The exchange for an HTTP request (``body`` parsed, ``content`` its bytes, ``query`` its parameters),
+        marked used; None if none left."""
         while pool.next < len(pool.entries):
             entry = pool.entries[pool.next]
             pool.next += 1
@@ -84,7 +86,7 @@ class MatchStrategy:
         entry.turns_used.add(cursor)
         return TurnMatch(entry, cursor, turns[cursor])
 
-    def repeat(self, pool: RoutePool, body: Any) -> Recorded | None:
+    def repeat(self, pool: RoutePool, body: Any, query: dict[str, list[str]] | None = None) -> Recorded | None:
         """What ``--repeat`` serves again once nothing is left: the route's last answer."""
         return pool.last
 
@@ -101,7 +103,7 @@ class MatchStrategy:
     def give_back_turn(self, entry: Recorded, number: int) -> None:
         entry.turns_used.discard(number)
 
-    def miss(self, body: Any) -> str:
+    def miss(self, body: Any, query: dict[str, list[str]] | None = None) -> str:
         """How the request was looked for, as in "no recorded answer {miss} for ..."."""
         return "left"
 
@@ -114,7 +116,7 @@ class MatchStrategy:
 
 
 class BodyMode(MatchStrategy):
-    """Match by normalized request body; a recorded request without a body (synthesized) matches any."""
+    """Match by normalized request body and query; a recorded request without either (synthesized) matches any."""
 
     mode = MatchMode.body
     in_connection_order = False
@@ -135,22 +137,24 @@ class BodyMode(MatchStrategy):
             for number, turn in enumerate(answer.turns):
                 turns.setdefault(self._key_or_none(turn.body), deque()).append((entry, number))
         else:
-            entry.key = self._key_or_none(entry.body)  # once, at load
-            if entry.key is not None:
+            entry.key = self._request_key(entry.body, entry.query)  # once, at load
+            if entry.key is not None and not entry.query_string:
                 self._by_raw.setdefault(entry.route, {}).setdefault(entry.request.content, deque()).append(entry)
         self._by_key.setdefault(entry.route, {}).setdefault(entry.key, deque()).append(entry)
 
-    def take(self, pool: RoutePool, body: Any, content: bytes = b"") -> Recorded | None:
-        if body is None:
+    def take(self, pool: RoutePool, body: Any, content: bytes = b"",
+             query: dict[str, list[str]] | None = None) -> Recorded | None:
+        if body is None and not query:
             return super().take(pool, body)
         # The fast path: a request byte for byte as recorded needs no normalizing.
-        queue = self._by_raw.get(pool.entries[0].route, {}).get(content) if content and pool.entries else None
+        raw = content and not query and pool.entries
+        queue = self._by_raw.get(pool.entries[0].route, {}).get(content) if raw else None
         while queue:
             entry = queue.popleft()
             if not entry.used:
                 self._last_by_key.setdefault(entry.route, {})[entry.key] = entry
                 return pool.use(entry)
-        key = self.key(body)
+        key = self._request_key(body, query)
         found = self._take_key(pool, key) or self._take_key(pool, None)
         if found is not None:
             self._last_by_key.setdefault(found.route, {})[key] = found
@@ -175,15 +179,16 @@ class BodyMode(MatchStrategy):
                     return TurnMatch(owner, number, owner.answer.turns[number])
         return None
 
-    def repeat(self, pool: RoutePool, body: Any) -> Recorded | None:
-        if body is None:
+    def repeat(self, pool: RoutePool, body: Any, query: dict[str, list[str]] | None = None) -> Recorded | None:
+        if body is None and not query:
             return super().repeat(pool, body)
-        return self._last_by_key.get(pool.entries[0].route, {}).get(self.key(body)) if pool.entries else None
+        key = self._request_key(body, query)
+        return self._last_by_key.get(pool.entries[0].route, {}).get(key) if pool.entries else None
 
     def give_back(self, pool: RoutePool, entry: Recorded) -> None:
         super().give_back(pool, entry)
         self._by_key[entry.route].setdefault(entry.key, deque()).appendleft(entry)
-        if entry.key is not None:
+        if entry.key is not None and not entry.query_string:
             self._by_raw.setdefault(entry.route, {}).setdefault(entry.request.content, deque()).appendleft(entry)
 
     def reclaim(self, pool: RoutePool, entry: Recorded) -> None:
@@ -200,8 +205,9 @@ class BodyMode(MatchStrategy):
         key = self._key_or_none(entry.answer.turns[number].body)
         self._turns[entry.route].setdefault(key, deque()).appendleft((entry, number))
 
-    def miss(self, body: Any) -> str:
-        return "with this normalized body" if body is not None else "left"
+    def miss(self, body: Any, query: dict[str, list[str]] | None = None) -> str:
+        asked = [what for what, given in (("body", body is not None), ("query", bool(query))) if given]
+        return f"with this normalized {' and '.join(asked)}" if asked else "left"
 
     def turn_miss(self, recorded: int) -> str:
         return "with this normalized message"
@@ -219,6 +225,12 @@ class BodyMode(MatchStrategy):
 
     def _key_or_none(self, body: Any) -> bytes | None:
         return self.key(body) if body is not None else None
+
+    def _request_key(self, body: Any, query: dict[str, list[str]] | None) -> bytes | None:
+        """An HTTP request's normalized body and query as one key; None for a request with neither."""
+        if not query:
+            return self._key_or_none(body)
+        return (self.key(body) if body is not None else b"") + b"?" + self.key(query)
 
 
 def _websockets(pool: RoutePool | None) -> list[Recorded]:

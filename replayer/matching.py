@@ -22,7 +22,7 @@ from replayer.closest import closest
 from replayer.match_modes import MatchMode, MatchStrategy, strategy_for
 from replayer.recorded import Recorded, RoutePool, TurnMatch
 from replayer.request_log import RequestLog, ResponsesRequest
-from replayer.routes import PathPattern, Route, route_of, show_route
+from replayer.routes import PathPattern, Route, query_of, route_of, show_route
 
 
 class NoMatch(Exception):
@@ -107,7 +107,8 @@ class Matcher:
             else:
                 continue  # a record of a type this version does not serve
             with self._lock:
-                entry = Recorded(len(self.recorded), source, route_of(method, path), exchange)
+                entry = Recorded(len(self.recorded), source, route_of(method, path), exchange,
+                                 query_string=path.partition("?")[2])
                 self.recorded.append(entry)
                 self._pools.setdefault(entry.route, RoutePool()).entries.append(entry)
                 self.strategy.index(entry)
@@ -144,19 +145,20 @@ class Matcher:
                 raise NoMatch(f"no mounted answer for {show_route(route)} accepted this request "
                               f"({len(mounted)} mounted, {left} with uses left)")
             strategy = self.strategy
-            entry = strategy.take_handshake(pool) if websocket else strategy.take(pool, body, content)
+            query = query_of(request.target)
+            entry = strategy.take_handshake(pool) if websocket else strategy.take(pool, body, content, query)
             note = None
             if entry is None and self.repeat:
-                entry = strategy.repeat(pool, body)
+                entry = strategy.repeat(pool, body, query)
                 if entry is None and pool.last is not None:
                     entry = pool.last
-                    note = (f"no recorded request matches this one {strategy.miss(body)}; --repeat served the "
+                    note = (f"no recorded request matches this one {strategy.miss(body, query)}; --repeat served the "
                             f"route's last answer, exchange {entry.label}")
             if entry is None:
                 # Unused exchanges first: on a tie, the one the client most likely meant.
                 ordered = sorted(pool.entries, key=lambda e: e.used)
                 nearest = self._closest(body, ((_served_label(e.label, e.used), e.body) for e in ordered))
-                raise NoMatch(f"no recorded answer {strategy.miss(body)} for {show_route(route)}: "
+                raise NoMatch(f"no recorded answer {strategy.miss(body, query)} for {show_route(route)}: "
                               f"{pool.describe()}{nearest}"
                               + ("" if self.repeat else "; pass --repeat to reuse the last answer"))
             return entry.answer, entry, None, note

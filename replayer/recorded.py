@@ -17,7 +17,7 @@ import orjson
 from rec.cassette import Exchange, HttpExchange, IndexedRecord, Request, WebSocketExchange
 from rec.encoding import ContentEncodingError, decode_body
 from replayer.answers import Answer, WebSocketAnswer, compile_exchange
-from replayer.routes import Route
+from replayer.routes import Route, query_of
 from replayer.turns import Turn
 
 
@@ -33,6 +33,7 @@ class Recorded:
     source: str
     route: Route
     record: IndexedRecord | HttpExchange | WebSocketExchange
+    query_string: str = ""  # the recorded request's query as sent (most requests have none)
     key: bytes | None = None
     used: bool = False
     turns_used: set[int] = field(default_factory=set)
@@ -52,6 +53,11 @@ class Recorded:
         if isinstance(record, IndexedRecord):
             return record.kind == "websocket"
         return isinstance(record, WebSocketExchange)
+
+    @cached_property
+    def query(self) -> dict[str, list[str]]:
+        """The recorded request's query parameters (credentials left out, ``replayer.routes.query_of``)."""
+        return query_of("?" + self.query_string) if self.query_string else {}
 
     @cached_property
     def exchange(self) -> Exchange:

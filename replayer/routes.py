@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, NamedTuple
 
+from rec.redaction import PLACEHOLDER as REDACTED
+from rec.redaction import SECRET_QUERY_NAMES
+
 
 class Route(NamedTuple):
     """A request's method and path (no query, no leading ``/v1``); ``show_route`` prints it."""
@@ -40,6 +43,31 @@ def route_of(method: str, target: str) -> Route:
 def show_route(route: Route) -> str:
     """``METHOD /v1/path``: how reports and errors name a route."""
     return f"{route[0]} /v1{route[1]}"
+
+
+def query_of(target: str) -> dict[str, list[str]]:
+    """A request target's query parameters, each with its values in order. Credentials (the parameters the
+    recorder redacts, and any value it redacted) are left out: a key is not part of what a client asks for."""
+    query = target.partition("?")[2]
+    if not query:
+        return {}
+    from urllib.parse import parse_qs  # only for targets with a query: most requests have none
+
+    return {name: values for name, values in parse_qs(query, keep_blank_values=True).items()
+            if name.lower() not in SECRET_QUERY_NAMES and REDACTED not in values}
+
+
+def query_difference(recorded: dict[str, list[str]], received: dict[str, list[str]]) -> str | None:
+    """``starting_after: recorded 5, received 8`` for the first parameter that differs; None when equal."""
+    for name in sorted(recorded.keys() | received.keys()):
+        before, after = recorded.get(name), received.get(name)
+        if before != after:
+            return f"query {name}: recorded {_shown(before)}, received {_shown(after)}"
+    return None
+
+
+def _shown(values: list[str] | None) -> str:
+    return "nothing" if values is None else ",".join(values)
 
 
 _PARAMETER = re.compile(r"\{(\w+)\}")

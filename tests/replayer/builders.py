@@ -75,12 +75,13 @@ def request_body(input_items: list[Any], **fields: Any) -> dict[str, Any]:
 
 def sse_exchange(body: dict[str, Any] | bytes, events: list[dict[str, Any]], *, step_ms: float = 1.0,
                  path: str = "/v1/responses", end: End | None = None,
-                 chunks: list[tuple[float, bytes]] | None = None) -> HttpExchange:
-    """A POST answered by an SSE stream, one chunk per event ``step_ms`` apart (or the given chunks)."""
+                 chunks: list[tuple[float, bytes]] | None = None, method: str = "POST") -> HttpExchange:
+    """A request (a POST, unless ``method`` says) answered by an SSE stream, one chunk per event ``step_ms`` apart
+    (or the given chunks)."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     timed = chunks if chunks is not None else [((i + 1) * step_ms, sse_event(e)) for i, e in enumerate(events)]
     return HttpExchange(
-        request=Request(method="POST", path=path, headers=[("content-type", "application/json")], body=raw),
+        request=Request(method=method, path=path, headers=[("content-type", "application/json")], body=raw),
         response=Response(status=200, reason="OK", headers=[("content-type", "text/event-stream"),
                                                             ("transfer-encoding", "chunked"),
                                                             ("x-request-id", "req_1")],

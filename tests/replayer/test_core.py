@@ -194,3 +194,58 @@ def test_a_path_parameter_is_one_segment() -> None:
     assert pattern.match("/sessions/abc/report") == {"id": "abc"}
     assert pattern.match("/sessions/a/b/report") is None
     assert PathPattern("/a.b").match("/aXb") is None  # literal text is literal
+
+
+# --- the API's state and queries -----------------------------------------------------------
+
+
+def get(core: ReplayCore, target: str) -> HttpAnswer:
+    return core.handle_http(ResponsesRequest("GET", target, [], b""))
+
+
+def test_a_tool_loop_on_a_conversation_is_valid() -> None:
+    conversation = json_exchange("POST", "/v1/conversations", {"id": "conv_1", "object": "conversation"}, body={})
+    first = request_body([user_message("run it")], conversation="conv_1")
+    second = request_body([{"type": "function_call_output", "call_id": "call_1", "output": "ok"}],
+                          conversation="conv_1")
+    core = core_with(conversation, sse_exchange(first, tool_call_events("resp_1", "call_1", "shell", "{}")),
+                     sse_exchange(second, text_events("resp_2", "done")))
+    assert [post(core, {}, "/v1/conversations").status, post(core, first).status, post(core, second).status] == [
+        200, 200, 200]
+    assert core.finish().events == []
+
+
+def test_a_background_response_chained_after_polling_is_valid() -> None:
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "shell", "arguments": "{}",
+            "status": "completed"}
+    create = request_body([user_message("run it")], background=True, stream=False)
+    queued = {"id": "resp_1", "object": "response", "status": "queued", "output": []}
+    done = {**queued, "status": "completed", "output": [call]}
+    follow = request_body([{"type": "function_call_output", "call_id": "call_1", "output": "ok"}],
+                          previous_response_id="resp_1")
+    core = core_with(json_exchange("POST", "/v1/responses", queued, body=create),
+                     json_exchange("GET", "/v1/responses/resp_1", queued),
+                     json_exchange("GET", "/v1/responses/resp_1", done),
+                     sse_exchange(follow, text_events("resp_2", "done")))
+    assert post(core, create).status == 200
+    assert [get(core, "/v1/responses/resp_1").status for _ in range(2)] == [200, 200]
+    assert post(core, follow).status == 200
+    assert core.finish().events == []
+
+
+def test_a_query_that_differs_is_drift_naming_the_parameter() -> None:
+    core = core_with(sse_exchange(b"", text_events("resp_1", "hi"), method="GET",
+                                  path="/v1/responses/resp_1?stream=true&starting_after=5"))
+    assert get(core, "/v1/responses/resp_1?stream=true&starting_after=8").status == 200
+    [drift] = core.report.events
+    assert drift.kind == "drift" and "query starting_after: recorded 5, received 8" in drift.message
+
+
+def test_body_mode_matches_on_the_query() -> None:
+    recorded = [sse_exchange(b"", text_events(f"resp_{n}", "hi"), method="GET",
+                             path=f"/v1/responses/resp_1?starting_after={n}") for n in (5, 8)]
+    core = core_with(*recorded, match="body")
+    assert b"resp_8" in (get(core, "/v1/responses/resp_1?starting_after=8").immediate or b"")
+    missed = get(core, "/v1/responses/resp_1?starting_after=9")
+    assert missed.status == 409 and "with this normalized query" in error_of(missed)["message"]
+    assert b"resp_5" in (get(core, "/v1/responses/resp_1?starting_after=5").immediate or b"")

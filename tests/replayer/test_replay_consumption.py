@@ -34,7 +34,8 @@ def read_one_event_and_leave(server: ReplayServer) -> None:
 
 
 def test_a_client_that_closes_a_paced_stream_early_is_reported(serve: Any) -> None:
-    server = serve([sse_exchange(request_body([]), PACED, step_ms=100)], timing="recorded")
+    # Long enough that the client leaves mid-stream though the SDK buffers the first events it reads.
+    server = serve([sse_exchange(request_body([]), PACED, step_ms=300)], timing="recorded")
     read_one_event_and_leave(server)
     [event] = [e for e in server.report.events if e.kind == "unconsumed"]
     assert event.exchange == 0 and "disconnected before the end of the stream" in event.message

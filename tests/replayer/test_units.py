@@ -122,15 +122,49 @@ def test_a_conversation_follows_chains_lazily_and_knows_what_the_recording_carri
     def served(response_id: str, output: list[Any]) -> Answer:
         return Answer(response_id, output)
 
+    def call(n: int) -> dict[str, Any]:
+        return {"type": "function_call", "call_id": f"c{n}", "name": "f", "arguments": "{}"}
+
+    def output(n: int) -> dict[str, Any]:
+        return {"type": "function_call_output", "call_id": f"c{n}", "output": "ok"}
+
     conversation = Conversation(recorded_before=lambda rid: rid == "resp_old")
-    conversation.remember(json.dumps({"input": ["q1"]}).encode(), served("resp_1", ["a1"]))
+    conversation.remember(json.dumps({"input": [output(0), "q1"]}).encode(), served("resp_1", [call(1), "a1"]))
     assert parsed == []  # nothing is read until a chain needs it
-    conversation.remember(json.dumps({"input": ["q2"], "previous_response_id": "resp_1"}).encode(),
-                          served("resp_2", ["a2"]))
-    assert conversation.history({"previous_response_id": "resp_2"}) == ["q1", "a1", "q2", "a2"]
-    assert conversation.history({"previous_response_id": "resp_old"}) == []
+    conversation.remember(json.dumps({"input": [output(1)], "previous_response_id": "resp_1"}).encode(),
+                          served("resp_2", [call(2)]))
+    history = conversation.history({"previous_response_id": "resp_2"})
+    # Only the items that pair up are kept: they are what a request is judged by.
+    assert sorted(item["call_id"] for item in history.items) == ["c0", "c1", "c1", "c2"] and history.complete
+    assert parsed == ["resp_1", "resp_2"]
+    assert not conversation.history({"previous_response_id": "resp_old"}).complete
     with pytest.raises(InvariantViolation, match="resp_unknown"):
         conversation.history({"previous_response_id": "resp_unknown"})
+
+
+def test_a_background_response_learns_its_output_from_a_retrieve() -> None:
+    call = {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}
+    conversation = Conversation()
+    conversation.remember(b'{"input": "go", "background": true}', json_answer({"id": "resp_1", "object": "response",
+                                                                              "status": "queued", "output": []}))
+    assert conversation.history({"previous_response_id": "resp_1"}).items == []
+    retrieved = json_answer({"id": "resp_1", "object": "response", "status": "completed", "output": [call]})
+    conversation.remember(b"", retrieved, "response", "resp_1")
+    assert conversation.history({"previous_response_id": "resp_1"}).items == [call]
+
+
+def test_a_conversation_holds_its_items_and_every_response_created_on_it() -> None:
+    call = {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}
+    seeded = {"type": "function_call", "call_id": "c0", "name": "f", "arguments": "{}"}
+    conversation = Conversation()
+    conversation.remember(json.dumps({"items": [seeded]}).encode(),
+                          json_answer({"id": "conv_1", "object": "conversation"}), "conversation")
+    conversation.remember(b'{"input": "go", "conversation": "conv_1"}',
+                          json_answer({"id": "resp_1", "object": "response", "output": [call]}))
+    history = conversation.history({"conversation": {"id": "conv_1"}})
+    assert history.complete and sorted(item["call_id"] for item in history.items) == ["c0", "c1"]
+    # A conversation this replay never saw began outside it: its items are unknown, not empty.
+    assert not conversation.history({"conversation": "conv_other"}).complete
 
 
 # --- echo -------------------------------------------------------------------------------------
