@@ -234,6 +234,11 @@ class ReplayCore:
         before, after = normalizer.body(recorded), normalizer.body(received)
         if before == after:
             return
+        if turn is None and self.matcher.strategy.in_connection_order:
+            other = self.matcher.recorded_request_like(route, after, entry)
+            if other is not None:
+                self.report.add_reordered(show_route(route), entry.index, other.label, before, after)
+                return
         where = f"turn {turn.number}: " if turn is not None else ""
         first = first_difference(before, after)
         at = f" first at {first.describe()}" if first is not None else ""

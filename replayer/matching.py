@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from rec.cassette import Exchange, HttpExchange, IndexedRecord, WebSocketExchange
 from rec.normalize import Normalizer
 from replayer.answers import Answer, WebSocketAnswer
@@ -88,6 +90,7 @@ class Matcher:
         self._fallbacks = 0  # how many rules at the end of ``rules`` are fallbacks
         self.recorded: list[Recorded] = []
         self._pools: dict[Route, RoutePool] = {}
+        self._by_request: dict[Route, dict[bytes, Recorded]] = {}  # normalized requests, for explaining a drift
         self._lock = threading.Lock()
 
     @property
@@ -187,6 +190,20 @@ class Matcher:
             self.strategy.reclaim(self._pools[entry.route], entry)
 
     # --- explaining a miss ------------------------------------------------------------
+
+    def recorded_request_like(self, route: Route, normalized: Any, besides: Recorded) -> Recorded | None:
+        """Another recorded exchange of the route whose request, normalized, is this one (an order problem)."""
+        wanted = orjson.dumps(normalized, option=orjson.OPT_SORT_KEYS)
+        with self._lock:
+            index = self._by_request.get(route)
+            if index is None:  # built on the first drift of a route only: an error path
+                index = self._by_request[route] = {}
+                for entry in self._pools[route].entries if route in self._pools else []:
+                    if not entry.is_websocket and entry.body is not None:
+                        key = orjson.dumps(self.normalizer.body(entry.body), option=orjson.OPT_SORT_KEYS)
+                        index.setdefault(key, entry)
+        found = index.get(wanted)
+        return found if found is not besides else None
 
     def unknown_route_message(self, route: Route) -> str:
         known = sorted({show_route(r) for r in self._pools} | {show_route(rule.route) for rule in self.rules})

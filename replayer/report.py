@@ -64,6 +64,8 @@ class Report:
     emit: Callable[[str], None] | None = None
     finished: bool = False  # the unused exchanges have been added (at the end of the run)
     omitted: dict[str, int] = field(default_factory=dict)
+    # Per route, the one event that stands for every request that arrived out of recorded order, and how many.
+    reordered: dict[str, tuple[ReportEvent, int]] = field(default_factory=dict)
     _kept: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -85,6 +87,25 @@ class Report:
                 self.unconsumed += 1
         if self.emit is not None:
             self.emit(event_line(event))
+
+    def add_reordered(self, route: str, exchange: int | None, other: str, recorded: Any, received: Any) -> None:
+        """A drift that is only an order (the request is another recorded exchange's): said once per route, with the
+        fix, and counted; 20 concurrent clients are one event, not 20."""
+        with self._lock:
+            first, count = self.reordered.get(route, (None, 0))
+            count += 1
+            message = (f"{count} request(s) on {route} arrived in another order than recorded, so each got another "
+                       f"request's answer (the first was the request of exchange {other}); their bodies tell them "
+                       "apart: replay with --match body (in pytest, @pytest.mark.rec(match=\"body\"))")
+            if first is not None:
+                first.message = message
+                self.reordered[route] = (first, count)
+                self.drifted += 1
+                return
+            event = ReportEvent("drift", route, exchange, message, unified_json_diff(recorded, received), recorded,
+                                received)
+            self.reordered[route] = (event, count)
+        self.add(event)
 
     def unused_events(self) -> list[ReportEvent]:
         return [event for event in self.events if event.kind == "unused"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.recorder.support import start_recorder
-from tests.support.upstream import running_upstream
+from tests.support.upstream import Upstream, running_upstream
 
 REC = Path(sys.executable).parent / "rec"
 Seen = TypeVar("Seen")
@@ -29,9 +29,10 @@ class RoundTrip:
     replay_log: str
 
 
-def record(run_client: Callable[[str], Seen], cassette: Path) -> Seen:
-    """Run the client through `rec record` against the stand-in upstream; what it saw."""
-    with running_upstream() as upstream:
+def record(run_client: Callable[[str], Seen], cassette: Path, kind: type[Upstream] = Upstream,
+           gap_s: float = 0.0) -> Seen:
+    """Run the client through `rec record` against the stand-in upstream (``kind``); what it saw."""
+    with running_upstream(gap_s=gap_s, kind=kind) as upstream:
         recorder = start_recorder(upstream.url, cassette)
         try:
             seen = run_client(recorder.url)

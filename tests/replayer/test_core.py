@@ -249,3 +249,21 @@ def test_body_mode_matches_on_the_query() -> None:
     missed = get(core, "/v1/responses/resp_1?starting_after=9")
     assert missed.status == 409 and "with this normalized query" in error_of(missed)["message"]
     assert b"resp_5" in (get(core, "/v1/responses/resp_1?starting_after=5").immediate or b"")
+
+
+def test_requests_out_of_recorded_order_are_one_event_with_the_fix() -> None:
+    prompts = ["a", "b", "c"]
+    core = core_with(*(sse_exchange(request_body([user_message(p)]), text_events(f"resp_{p}", p)) for p in prompts))
+    for prompt in ("c", "a", "b"):
+        assert post(core, request_body([user_message(prompt)])).status == 200
+    [event] = core.report.events
+    assert event.kind == "drift" and core.report.summary()["drifted"] == 3
+    assert event.message.startswith("3 request(s) on POST /v1/responses arrived in another order than recorded")
+    assert "--match body" in event.message
+
+
+def test_a_request_that_is_no_recorded_one_is_plain_drift() -> None:
+    core = core_with(*(sse_exchange(request_body([user_message(p)]), text_events(f"resp_{p}", p)) for p in "ab"))
+    post(core, request_body([user_message("z")]))
+    [event] = core.report.events
+    assert event.kind == "drift" and "another order" not in event.message

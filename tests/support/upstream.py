@@ -212,9 +212,10 @@ def _compress(body: bytes, coding: str) -> bytes:
 
 
 @contextmanager
-def running_upstream(gap_s: float = 0.0, echo_secret: str | None = None) -> Iterator[Upstream]:
-    """Serve a stand-in upstream on 127.0.0.1 (a free port) from a background thread."""
-    upstream = Upstream(gap_s=gap_s, echo_secret=echo_secret)
+def running_upstream(gap_s: float = 0.0, echo_secret: str | None = None,
+                     kind: type[Upstream] = Upstream) -> Iterator[Upstream]:
+    """Serve a stand-in upstream (``kind``) on 127.0.0.1 (a free port) from a background thread."""
+    upstream = kind(gap_s=gap_s, echo_secret=echo_secret)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     runner = web.AppRunner(upstream.app(), handle_signals=False)
