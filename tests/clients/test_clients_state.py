@@ -3,6 +3,9 @@ recorded through rec against the stateful stand-in and replayed in both match mo
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +117,45 @@ def test_a_resumed_stream_asking_for_other_events_is_reported(tmp_path: Path) ->
     # Served what was recorded (sequence mode), and said so: a test under the pytest plugin fails on it.
     assert summary["drifted"] == 1, log
     assert "query starting_after: recorded" in log and "received 0" in log
+
+
+def pydantic_ai_on_a_conversation(url: str) -> list[Any]:
+    """pydantic-ai's agent with a tool, its state kept in an OpenAI conversation (``openai_conversation_id``)."""
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIResponsesModel, OpenAIResponsesModelSettings
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    conversation = sdk(url).conversations.create()
+    model = OpenAIResponsesModel("gpt-test", provider=OpenAIProvider(base_url=url, api_key="sk-test"))
+    agent = Agent(model, model_settings=OpenAIResponsesModelSettings(openai_conversation_id=conversation.id))
+
+    @agent.tool_plain
+    def exec_command(cmd: str) -> str:
+        """Run a shell command and return what it printed."""
+        return "hi" if cmd == "echo hi" else "?"
+
+    result = agent.run_sync("run it")
+    return [result.output, [type(part).__name__ for message in result.all_messages() for part in message.parts]]
+
+
+@pytest.mark.parametrize("mode", ["sequence", "body"])
+def test_pydantic_ai_on_a_conversation_replays_clean(tmp_path: Path, mode: str) -> None:
+    trip = trip_in(mode, pydantic_ai_on_a_conversation, tmp_path)
+    assert trip.recorded[0] == "The command printed: hi" and "ToolCallPart" in trip.recorded[1]
+    assert_clean(trip)
+
+
+def agents_js_on_a_conversation(url: str) -> Any:
+    done = subprocess.run(["node", str(Path(__file__).with_name("agents_client.mjs")), url], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+@pytest.mark.parametrize("mode", ["sequence", "body"])
+def test_agents_js_on_a_conversation_replays_clean(tmp_path: Path, mode: str) -> None:
+    trip = trip_in(mode, agents_js_on_a_conversation, tmp_path)
+    assert trip.recorded["output"] == "The command printed: hi"
+    assert "tool_call_item" in trip.recorded["items"] and "tool_call_output_item" in trip.recorded["items"]
+    assert_clean(trip)
