@@ -23,6 +23,8 @@ from typing import IO, Any, Literal
 import msgpack
 import zstandard
 
+from rec.locking import CassetteLock
+
 FORMAT_NAME = "rec-cassette"
 # 2: every record after the first is compressed with the first as a zstd dictionary (`dictionary` in
 # the header); version 1 files (no dictionary) are still read.
@@ -527,49 +529,65 @@ class CassetteWriter:
     """Appends exchanges to a cassette, one flushed zstd frame each.
 
     A process killed at any point leaves a readable cassette holding every exchange
-    that ``append`` returned for.
+    that ``append`` returned for. A writer opened on a path holds the cassette's lock
+    (``rec.locking``) until it is closed: one writer per cassette at a time.
     """
 
-    def __init__(self, stream: IO[bytes], dictionary: bytes | None = None) -> None:
+    def __init__(self, stream: IO[bytes], dictionary: bytes | None = None, lock: CassetteLock | None = None) -> None:
         self._stream = stream
         self._compressor = _compressor(dictionary)
+        self._lock = lock
         # Until the first record is written (a new cassette), it becomes the dictionary of the rest.
         self._needs_dictionary = False
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], header: Header) -> CassetteWriter:
+    def create(cls, path: str | os.PathLike[str], header: Header, wait: bool = True) -> CassetteWriter:
         """Start a new cassette at ``path`` and write its header.
 
         The file is made fresh beside ``path`` and renamed over it before anything else is
         written: whatever was at ``path`` (a symlink planted there included) is replaced,
-        never written through, and appends go on to the file now at ``path``.
+        never written through, and appends go on to the file now at ``path``. Another
+        writer of ``path`` is waited for, or with ``wait`` False is CassetteLocked.
         """
         target = Path(path)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        lock = CassetteLock(target).acquire(wait)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except BaseException:
+            lock.release()
+            raise
         stream = os.fdopen(fd, "wb")
         try:
             os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would surprise a user sharing the folder
-            writer = cls(stream)
+            writer = cls(stream, lock=lock)
             writer._write_header(header)
             os.replace(tmp_name, target)
         except BaseException:
             stream.close()
             Path(tmp_name).unlink(missing_ok=True)
+            lock.release()
             raise
         return writer
 
     @classmethod
-    def append_to(cls, path: str | os.PathLike[str]) -> CassetteWriter:
-        """Open an existing cassette for appending; a torn last record is cut off first."""
-        with CassetteReader(path) as reader:
-            for _ in reader:
-                pass
-            whole_bytes = reader.whole_bytes
-            dictionary, wants_one = reader.dictionary, reader.header.extra.get("dictionary") is not None
-        stream = open(path, "r+b")  # noqa: SIM115 - closed by close()
+    def append_to(cls, path: str | os.PathLike[str], locked: bool = False) -> CassetteWriter:
+        """Open an existing cassette for appending, once no other writer holds it (``locked``: the caller holds
+        the cassette's lock already); a torn last record is cut off first."""
+        lock = None if locked else CassetteLock(path).acquire()
+        try:
+            with CassetteReader(path) as reader:
+                for _ in reader:
+                    pass
+                whole_bytes = reader.whole_bytes
+                dictionary, wants_one = reader.dictionary, reader.header.extra.get("dictionary") is not None
+            stream = open(path, "r+b")  # noqa: SIM115 - closed by close()
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         stream.truncate(whole_bytes)
         stream.seek(whole_bytes)
-        writer = cls(stream, dictionary)
+        writer = cls(stream, dictionary, lock)
         writer._needs_dictionary = wants_one and dictionary is None  # a cassette with its header only
         return writer
 
@@ -594,9 +612,13 @@ class CassetteWriter:
     def close(self) -> None:
         if self._stream.closed:
             return
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
-        self._stream.close()
+        try:
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+            self._stream.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def __enter__(self) -> CassetteWriter:
         return self
@@ -606,8 +628,14 @@ class CassetteWriter:
 
 
 def write_cassette(path: str | os.PathLike[str], header: Header, exchanges: Iterable[Exchange]) -> None:
-    """Write a whole cassette atomically: a temporary file in the same folder, then a rename."""
+    """Write a whole cassette atomically: a temporary file in the same folder, then a rename (once no other
+    writer holds the cassette)."""
     target = Path(path)
+    with CassetteLock(target):
+        _write_whole(target, header, exchanges)
+
+
+def _write_whole(target: Path, header: Header, exchanges: Iterable[Exchange]) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
         os.chmod(tmp_name, 0o644)  # as a file written in place would be, not mkstemp's 0600

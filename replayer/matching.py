@@ -163,7 +163,8 @@ class Matcher:
                 nearest = self._closest(body, ((_served_label(e.label, e.used), e.body) for e in ordered))
                 raise NoMatch(f"no recorded answer {strategy.miss(body, query)} for {show_route(route)}: "
                               f"{pool.describe()}{nearest}"
-                              + ("" if self.repeat else "; pass --repeat to reuse the last answer"))
+                              + ("" if self.repeat else "; to reuse the last answer, pass --repeat (in pytest, "
+                                                       "@pytest.mark.rec(repeat=True))"))
             return entry.answer, entry, None, note
 
     def take_turn(self, entry: Recorded | None, cursor: int, route: Route, message: Any) -> TurnMatch | None:

@@ -158,12 +158,20 @@ class SessionHub(Host):
         if unknown:
             raise Refused(400, "rec_bad_option",
                                f"unknown option {unknown[0]!r}; use {', '.join(sorted(_OPTIONS))}")
-        core = self._core(options)
+        session = self.add_session(self._core(options))
+        return {"id": session.id, "base_url": self.base_url(session)}
+
+    def add_session(self, core: ReplayCore) -> Session:
+        """Serve ``core`` as a new session (the control API's create, or a host in the same process)."""
         self.created += 1
         session = Session(secrets.token_hex(6), core)
         self.sessions[session.id] = session
         self._say(f"started session {session.id} ({len(core.matcher.recorded)} exchange(s))")
-        return {"id": session.id, "base_url": f"{self.url}{SESSION_PREFIX}{session.id}/v1"}
+        return session
+
+    def base_url(self, session: Session) -> str:
+        """The base URL a client of this session uses, with /v1."""
+        return f"{self.url}{SESSION_PREFIX}{session.id}/v1"
 
     def _core(self, options: dict[str, Any]) -> ReplayCore:
         from rec.config import ConfigError, load_normalizer

@@ -77,11 +77,16 @@ def record(
                    "pipx install 'responses-rec[record]'")
     # The heavy import, only now.
     from rec.cassette import CassetteWriter, Header
+    from rec.locking import CassetteLocked
     from recorder.proxy import RecordSettings, run_proxy
     from recorder.redact import Redactor
 
     try:
-        writer = CassetteWriter.create(output, Header(upstream=origin, metadata={"recorder": f"rec {__version__}"}))
+        # Refused at once if another recorder writes this file: two writers would lose exchanges silently.
+        writer = CassetteWriter.create(output, Header(upstream=origin, metadata={"recorder": f"rec {__version__}"}),
+                                       wait=False)
+    except CassetteLocked as err:
+        raise fail(str(err)) from None
     except OSError as err:
         raise fail(f"cannot write {output}: {err.strerror}") from None
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shlex
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -31,6 +33,7 @@ import pytest
 from rec.testing.mock import MockServer, start_mock_server
 from rec.testing.options import MODES, RecOptions, merge_options
 from rec.testing.recording import Recorder, RecordingError, keep, recorder_command, request_log_of
+from rec.testing.replaying import HostedReplay, ReplayHost
 from replayer.outcome import PYTEST, event_line, kind_of
 from replayer.request_log import RequestLog, journal_log
 from replayer.serve_client import Session
@@ -45,6 +48,15 @@ _SESSION = pytest.StashKey["RecSession"]()
 _OPTIONS = pytest.StashKey[RecOptions]()
 _DECLARED = pytest.StashKey[set[Path]]()  # the cassettes collected tests use, for --rec-check-orphans
 _FOLDERS = pytest.StashKey[set[Path]]()  # the cassette folders of the collected test files
+_HOST = pytest.StashKey[ReplayHost]()  # this process's replay server, each replaying test a session on it
+_RUN_STARTED = "REC_RUN_STARTED"
+
+
+def _run_started() -> float:
+    try:
+        return float(os.environ[_RUN_STARTED])
+    except (KeyError, ValueError):
+        return time.time()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,11 +85,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    # When this run began, for every process of it (xdist workers inherit the environment): a cassette written
+    # since then was recorded by another test of this run, and is added to, not replaced.
+    os.environ.setdefault(_RUN_STARTED, repr(time.time()))
     mode = config.getoption("--rec-mode") or os.environ.get("REC_MODE") or "none"
     if mode not in MODES:
         raise pytest.UsageError(f"REC_MODE={mode!r} is not one of {', '.join(MODES)}")
     config.stash[_DECLARED] = set()
     config.stash[_FOLDERS] = set()
+    config.stash[_HOST] = ReplayHost()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    host = config.stash.get(_HOST, None)
+    if host is not None:
+        host.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -86,7 +108,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         folder = Path(item.path).parent / folder_name
         config.stash[_FOLDERS].add(folder)
-        if "rec_server" not in getattr(item, "fixturenames", ()):
+        if "rec_server" not in getattr(item, "fixturenames", ()) and item.get_closest_marker("rec") is None:
             continue
         own = folder / Path(item.path).stem
         in_class = f"{item.cls.__name__}." if isinstance(item, pytest.Function) and item.cls else ""
@@ -158,13 +180,16 @@ class RecSession:
     mode: str  # "replay" or "record"
     url: str
     cassettes: list[Path]
-    server: ReplayServer | None = None
+    server: ReplayServer | None = None  # the replay in front of the recorder (new_episodes)
     recording: Path | None = None  # the cassette being written, in record modes
     remote: Session | None = None  # the session on a shared `rec serve` (--rec-serve)
+    replay: HostedReplay | None = None  # the session on this process's replay host
 
     @property
     def log(self) -> RequestLog:
         """The requests served (replaying) or recorded so far (recording), with the harness's helpers."""
+        if self.replay is not None:
+            return self.replay.log
         if self.server is not None:
             return self.server.log
         if self.remote is not None:
@@ -179,8 +204,7 @@ def rec_server(request: pytest.FixtureRequest, rec_mode: str, rec_options: RecOp
     """A replayer serving this test's cassettes, or a recorder writing them, by the record mode."""
     request.node.stash[_OPTIONS] = rec_options
     cassette = rec_cassette_paths[0]
-    if rec_mode == "rewrite":
-        cassette.unlink(missing_ok=True)
+    # `rewrite` records as if there were no cassette, and replaces it only once the new recording is kept.
     stale = _expired(cassette, rec_options)
     missing = [path for path in rec_cassette_paths if not path.is_file()]
     records = rec_mode in ("all", "rewrite") or (rec_mode in ("once", "new_episodes") and bool(missing or stale))
@@ -192,7 +216,7 @@ def rec_server(request: pytest.FixtureRequest, rec_mode: str, rec_options: RecOp
         return
     if missing:
         pytest.fail(f"rec: no cassette {missing[0]}; record it: pytest '{request.node.nodeid}' --rec-mode=once "
-                    "(with --rec-upstream and an API key for the real upstream)", pytrace=False)
+                    f"--rec-upstream {_upstream(request.config)} (with an API key for that upstream)", pytrace=False)
     if request.config.getoption("--rec-block-network"):
         _block_network(monkeypatch, request.node.nodeid)
     shared = request.config.getoption("--rec-serve") or os.environ.get("REC_SERVE_URL")
@@ -203,48 +227,110 @@ def rec_server(request: pytest.FixtureRequest, rec_mode: str, rec_options: RecOp
         request.node.stash[_SESSION] = session
         yield session
         return
-    server = _replay_server(request.config, rec_cassette_paths, rec_options)
-    with server:
-        monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the port is known once it listens
-        session = RecSession("replay", server.url, rec_cassette_paths, server)
-        request.node.stash[_SESSION] = session
+    replay = _replay(request.config, rec_cassette_paths, rec_options)
+    monkeypatch.setenv("OPENAI_BASE_URL", replay.url)
+    session = RecSession("replay", replay.url, rec_cassette_paths, replay=replay)
+    request.node.stash[_SESSION] = session
+    try:
         yield session
+    finally:
+        replay.end()  # ended already when the test passed; a failed or skipped test's session ends here
+
+
+@pytest.fixture(autouse=True)
+def _rec_marker_alone(request: pytest.FixtureRequest) -> None:
+    """``@pytest.mark.rec`` works on its own, as pytest-recording's ``vcr`` marker does: it brings ``rec_server``,
+    so a marked test never reaches the live API by accident."""
+    if request.node.get_closest_marker("rec") is not None and "rec_server" not in request.fixturenames:
+        request.getfixturevalue("rec_server")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """After a test passed, its replay's problems fail it (once: as the test's failure, not a teardown error)."""
+    """After a test passed, its replay's problems fail it (once: as the test's failure, not a teardown error).
+
+    A test that failed on its own while the replay refused something (the client raised on rec's 409)
+    fails with rec's report first: that is the cause a person needs to see.
+    """
     session = item.stash.get(_SESSION, None)
     try:
         result = yield
-    except BaseException:
-        if session is not None and session.remote is not None:
-            with contextlib.suppress(Exception):
-                session.remote.delete()  # the test failed on its own: end its shared session too
-        raise
-    if session is not None:
-        if session.server is not None:
-            session.server.__exit__(None, None, None)
-            events: list[Any] = list(session.server.report.events)
-        else:
-            assert session.remote is not None
-            events = session.remote.delete()["events"]
-        problems = _problems(events, item.stash[_OPTIONS], item.nodeid)
+    except Exception as error:
+        if session is None or session.mode != "replay":
+            raise
+        problems = _problems(_final_events(session), item.stash[_OPTIONS], item.nodeid, item.config,
+                             session.cassettes)
+        if not problems:
+            raise
+        pytest.fail(f"rec: replaying {_named(session.cassettes)}, the test raised {type(error).__name__}: "
+                    f"{str(error)[:300]}\n  " + "\n  ".join(problems), pytrace=False)
+    if session is not None and session.mode == "replay":
+        problems = _problems(_final_events(session), item.stash[_OPTIONS], item.nodeid, item.config,
+                             session.cassettes)
         if problems:
-            cassettes = ", ".join(str(path) for path in session.cassettes)
-            pytest.fail(f"rec: replaying {cassettes}:\n  " + "\n  ".join(problems), pytrace=False)
+            pytest.fail(f"rec: replaying {_named(session.cassettes)}:\n  " + "\n  ".join(problems), pytrace=False)
     return result
 
 
-def _problems(events: list[Any], options: RecOptions, nodeid: str) -> list[str]:
+def _final_events(session: RecSession) -> list[Any]:
+    """End the test's replay (its session here, or on a shared `rec serve`) and return its report's events."""
+    if session.replay is not None:
+        return session.replay.end()
+    if session.server is not None:
+        session.server.__exit__(None, None, None)
+        return list(session.server.report.events)
+    assert session.remote is not None
+    try:
+        return list(session.remote.delete()["events"])
+    except Exception:  # the shared server is gone: the test's own failure says enough
+        return []
+
+
+def _named(paths: list[Path]) -> str:
+    return ", ".join(str(path) for path in paths)
+
+
+# What to do about each kind of problem, in pytest's words: {rerecord} is the command that records again.
+_ADVICE = {
+    "drift": "the requests changed since the recording: record again with {rerecord}, or allow it with "
+             "@pytest.mark.rec(allow_drift=True)",
+    "unmatched": "the test made a request the cassette does not hold: record it with {rerecord}, or add just the "
+                 "new requests with --rec-mode=new_episodes",
+    "unused": "the test no longer makes every recorded request: record again with {rerecord}, or allow it with "
+              "@pytest.mark.rec(allow_unused=True)",
+    "unconsumed": "the client left a stream unread: read streams to the end, or allow it with "
+                  "@pytest.mark.rec(allow_unconsumed=True)",
+    "violation": "the client sent a request the API would refuse (rec checks the Responses invariants): fix the "
+                 "client, or turn the check off with @pytest.mark.rec(validate=False)",
+}
+
+
+def _problems(events: list[Any], options: RecOptions, nodeid: str, config: pytest.Config,
+              cassettes: list[Path]) -> list[str]:
     policy = replace(PYTEST, unused=not options.allow_unused, unconsumed=not options.allow_unconsumed,
                      drift=not options.allow_drift)
     failures = policy.failures(events)
     problems = [event_line(event) for event in failures]
-    if any(kind_of(event) == "drift" for event in failures):
-        problems.append(f"the requests changed since the recording: re-record with pytest '{nodeid}' "
-                        "--rec-mode=rewrite, or allow it with @pytest.mark.rec(allow_drift=True)")
+    rerecord = (f"pytest '{nodeid}' --rec-mode=rewrite --rec-upstream {_upstream(config, cassettes[0])} (the "
+                "cassette is replaced only once the new recording is kept)")
+    for kind in dict.fromkeys(kind_of(event) for event in failures):
+        if kind in _ADVICE:
+            problems.append(_ADVICE[kind].format(rerecord=rerecord))
     return problems
+
+
+def _upstream(config: pytest.Config, cassette: Path | None = None) -> str:
+    """Where a cassette is recorded from: --rec-upstream or REC_UPSTREAM, else the cassette's own, else the API."""
+    configured = config.getoption("--rec-upstream") or os.environ.get("REC_UPSTREAM")
+    if configured:
+        return str(configured)
+    if cassette is not None and cassette.is_file():
+        from rec.cassette import CassetteError, CassetteReader
+
+        with contextlib.suppress(CassetteError, OSError), CassetteReader(cassette) as reader:
+            if reader.header.upstream:
+                return shlex.quote(reader.header.upstream)
+    return DEFAULT_UPSTREAM
 
 
 def _replay_server(config: pytest.Config, paths: list[Path], options: RecOptions) -> ReplayServer:
@@ -261,6 +347,22 @@ def _replay_server(config: pytest.Config, paths: list[Path], options: RecOptions
     for warning in server.warnings:
         warnings.warn(pytest.PytestWarning(f"rec: {warning}"), stacklevel=2)  # a cut cassette: served, with a warning
     return server
+
+
+def _replay(config: pytest.Config, paths: list[Path], options: RecOptions) -> HostedReplay:
+    from rec.cassette import CassetteError
+    from rec.config import ConfigError, load_normalizer
+    from replayer.faults import FaultSpecError
+
+    try:
+        normalizer = load_normalizer(options.ignore, start=config.rootpath, masks=options.mask)
+        replay = config.stash[_HOST].replay(paths, timing=options.timing, match=options.match, repeat=options.repeat,
+                                            normalizer=normalizer, validate=options.validate, faults=options.fault)
+    except (CassetteError, ConfigError, FaultSpecError) as err:
+        pytest.fail(f"rec: {err}", pytrace=False)
+    for warning in replay.warnings:
+        warnings.warn(pytest.PytestWarning(f"rec: {warning}"), stacklevel=2)  # a cut cassette: served, with a warning
+    return replay
 
 
 def _remote_session(url: str, paths: list[Path], options: RecOptions) -> Session:
@@ -282,7 +384,8 @@ def _record(request: pytest.FixtureRequest, options: RecOptions, paths: list[Pat
     cassette = paths[0]
     upstream = config.getoption("--rec-upstream") or os.environ.get("REC_UPSTREAM") or DEFAULT_UPSTREAM
     configured = config.getoption("--rec-command") or os.environ.get("REC_COMMAND") or config.getini("rec_command")
-    partial = cassette.with_name(cassette.name + ".partial")
+    # One partial per recording: tests in other processes (xdist workers) may record the same cassette.
+    partial = cassette.with_name(f".{cassette.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
         recorder = Recorder(recorder_command(configured), upstream, partial, options.redact)
         url = recorder.start()
@@ -305,7 +408,7 @@ def _record(request: pytest.FixtureRequest, options: RecOptions, paths: list[Pat
         recorder.close()
     if status != 0:
         pytest.fail(f"rec: the recorder failed (exit {status}): {errors}", pytrace=False)
-    warning = keep(partial, cassette, append)
+    warning = keep(partial, cassette, append, _run_started())
     if warning is not None and not (append and "no exchange" in warning):
         request.node.warn(pytest.PytestWarning(f"rec: {warning}"))
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rec.cassette import CassetteError, CassetteWriter, HttpExchange, WebSocketExchange, load_cassette
+from rec.locking import CassetteLock
 from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, WebSocketRequest
 
 START_TIMEOUT_S = 60.0
@@ -37,9 +38,10 @@ def recorder_command(configured: str | None) -> list[str]:
         return [sys.executable, "-m", "rec"]
     found = shutil.which("rec")
     if found is None or Path(found).resolve() == (Path(sys.executable).parent / "rec").resolve():
-        raise RecordingError("recording needs the recorder: pip install 'responses-rec[record]' here, or install it "
-                             "as a tool (pipx install 'responses-rec[record]') so `rec` is on PATH, or point "
-                             "--rec-command at one")
+        # On 3.11 the recorder's mitmproxy cannot share an environment with the openai SDK (h11 pins).
+        here = ("pip install 'responses-rec[record]' here, or " if sys.version_info >= (3, 12) else "")
+        raise RecordingError(f"recording needs the recorder: {here}install it as a tool (pipx install "
+                             "'responses-rec[record]') so `rec` is on PATH, or point --rec-command at one")
     return [found]
 
 
@@ -141,17 +143,24 @@ class Recorder:
         self.output.cleanup()
 
 
-def keep(partial: Path, cassette: Path, append: bool) -> str | None:
-    """Put a finished recording in place (appended for new_episodes); the warning when it is discarded."""
+def keep(partial: Path, cassette: Path, append: bool, run_started: float) -> str | None:
+    """Put a finished recording in place; the warning when it is discarded (and the cassette left as it was).
+
+    It is appended to the cassette for new_episodes, and also when the cassette was written since
+    ``run_started`` (by another test of this run, perhaps in another process, that shares it);
+    otherwise it replaces the cassette. Either happens under the cassette's lock, so writers in
+    parallel are each kept, in the order they finish.
+    """
     reason = worth_keeping(partial)
     if reason is not None:
         partial.unlink(missing_ok=True)
-        return f"{cassette}: the recording was not kept: {reason}"
-    if append and cassette.is_file():
-        with CassetteWriter.append_to(cassette) as writer:
-            for exchange in load_cassette(partial).exchanges:
-                writer.append(exchange)
-        partial.unlink()
-    else:
-        os.replace(partial, cassette)
+        return f"{cassette}: the recording was not kept, and the cassette is unchanged: {reason}"
+    with CassetteLock(cassette):
+        if cassette.is_file() and (append or cassette.stat().st_mtime >= run_started):
+            with CassetteWriter.append_to(cassette, locked=True) as writer:
+                for exchange in load_cassette(partial).exchanges:
+                    writer.append(exchange)
+            partial.unlink()
+        else:
+            os.replace(partial, cassette)
     return None

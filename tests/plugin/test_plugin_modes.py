@@ -53,7 +53,8 @@ def test_a_changed_prompt_fails_once_showing_it_and_how_to_record_again(pytester
     result.assert_outcomes(failed=1)  # one failure, no teardown error on top
     result.stdout.fnmatch_lines(["*drift: POST /v1/responses exchange #0*first at `input`: recorded \"say hello\", "
                                  "received \"say hello!\"*",
-                                 "*re-record with pytest 'test_demo.py::test_agent' --rec-mode=rewrite*"])
+                                 "*record again with pytest 'test_demo.py::test_agent' --rec-mode=rewrite "
+                                 "--rec-upstream https://api.openai.com*"])
     write_test(pytester, "@pytest.mark.rec(allow_drift=True)")
     pytester.makepyfile(test_demo=AGENT_TEST.format(marker="@pytest.mark.rec(allow_drift=True)")
                         .replace('ask("say hello")', 'ask("say hello!")').replace('== "say hello"', '== "say hello!"'))
@@ -120,7 +121,8 @@ def test_once_records_with_a_request_log_and_a_down_upstream_leaves_no_cassette(
     result = pytester.runpytest_subprocess("--rec-mode=once", f"--rec-upstream={down}")  # nobody listens now
     result.assert_outcomes(failed=1)
     assert not (pytester.path / CASSETTE).exists()
-    assert "the recording was not kept: every exchange failed to reach the upstream" in result.stdout.str()
+    assert "the recording was not kept, and the cassette is unchanged: every exchange failed to reach the " \
+           "upstream" in result.stdout.str()
 
 
 @pytest.mark.slow
