@@ -21,6 +21,7 @@ from rec.cassette import CassetteWriter, Exchange, HttpExchange, WebSocketExchan
 from rec.sse import is_event_stream, split_events
 from recorder.addon import RecordAddon, in_responses_api
 from recorder.redact import Redactor
+from recorder.routing import RecordingRouter
 
 # Addons that could change or answer traffic on their own; a recorder must not.
 _SKIPPED_ADDONS = {"errorcheck", "serverplayback", "clientplayback", "maplocal", "mapremote", "modifybody",
@@ -36,6 +37,7 @@ class RecordSettings:
     record_all: bool = False
     redactor: Redactor = field(default_factory=Redactor)
     ssl_insecure: bool = False
+    routes_secret: str = ""  # with no output: recordings opened over recorder.routing's control API
 
 
 @dataclass
@@ -68,19 +70,22 @@ def describe(exchange: Exchange) -> str:
     return f"{request.method} {request.path} {status}{what} {exchange.duration_ms:.0f} ms"
 
 
-async def run_proxy(settings: RecordSettings, writer: CassetteWriter, say: Callable[[str], None],
+async def run_proxy(settings: RecordSettings, writer: CassetteWriter | None, say: Callable[[str], None],
                     log: Callable[[str], None]) -> Tally:
-    """Serve until SIGINT/SIGTERM; returns the tally. Raises OSError when the port cannot be bound."""
+    """Serve until SIGINT/SIGTERM; returns the tally. Raises OSError when the port cannot be bound.
+
+    With a ``writer``, everything is recorded into it; without one (``settings.routes_secret`` set),
+    recordings are opened and closed over the control API of ``recorder.routing``.
+    """
     with tempfile.TemporaryDirectory(prefix="rec-record-") as confdir:
         return await _run(settings, writer, say, log, confdir)
 
 
-async def _run(settings: RecordSettings, writer: CassetteWriter, say: Callable[[str], None],
+async def _run(settings: RecordSettings, writer: CassetteWriter | None, say: Callable[[str], None],
                log: Callable[[str], None], confdir: str) -> Tally:
     tally = Tally()
 
-    def append(exchange: Exchange | WebSocketPart) -> None:
-        writer.append(exchange)
+    def count(exchange: Exchange | WebSocketPart) -> None:
         if isinstance(exchange, WebSocketPart):
             whole = exchange.exchange
             if not exchange.final:
@@ -98,9 +103,6 @@ async def _run(settings: RecordSettings, writer: CassetteWriter, say: Callable[[
             tally.failed += 1
         log(describe(exchange))
 
-    scope: Callable[[http.HTTPFlow], bool]
-    scope = in_responses_api if settings.forward and not settings.record_all else (lambda flow: True)
-    addon = RecordAddon(append, settings.redactor, scope)
     mode = "regular" if settings.forward else f"reverse:{settings.upstream}"
     options = Options(listen_host=settings.host, listen_port=settings.port, mode=[mode])
     if not settings.forward:
@@ -108,7 +110,19 @@ async def _run(settings: RecordSettings, writer: CassetteWriter, say: Callable[[
         options.update(confdir=confdir)
     master = Master(options, with_termlog=False)
     master.addons.add(*(a for a in default_addons() if type(a).__name__.lower() not in _SKIPPED_ADDONS))
-    master.addons.add(addon)
+    router: RecordingRouter | None = None
+    if writer is not None:
+        def append(exchange: Exchange | WebSocketPart) -> None:
+            writer.append(exchange)
+            count(exchange)
+
+        scope: Callable[[http.HTTPFlow], bool]
+        scope = in_responses_api if settings.forward and not settings.record_all else (lambda flow: True)
+        master.addons.add(RecordAddon(append, settings.redactor, scope))
+    else:
+        router = RecordingRouter(settings.upstream, settings.redactor.rules, settings.routes_secret,
+                                 master.addons.add, master.addons.remove, count)
+        master.addons.add(router)
     # Options of addons exist only once the addons are added.
     options.update(connection_strategy="lazy", ssl_insecure=settings.ssl_insecure, keep_host_header=False)
     _quiet_mitmproxy_logs(log)
@@ -129,12 +143,16 @@ async def _run(settings: RecordSettings, writer: CassetteWriter, say: Callable[[
         await asyncio.gather(run, return_exceptions=True)
         raise OSError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
     host, port = started.result()[0][:2]
-    say(f"http://{host}:{port}/v1" if not settings.forward else f"http://{host}:{port}")
+    if router is not None:
+        router.origin = f"http://{host}:{port}"
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # The URL only now, as whoever reads it may stop the recorder at once, and that must be a clean stop: a
+    # client's base URL, or with routes the control API's origin (each recording has its own base URL).
+    say(f"http://{host}:{port}/v1" if not settings.forward and router is None else f"http://{host}:{port}")
     await stop.wait()
 
     # Close client connections first so every in-flight flow reaches its error or
@@ -147,6 +165,8 @@ async def _run(settings: RecordSettings, writer: CassetteWriter, say: Callable[[
         if not proxyserver.connections:
             break
         await asyncio.sleep(0.02)
+    if router is not None:
+        await router.close_all()
     master.shutdown()
     await asyncio.gather(run, return_exceptions=True)
     return tally

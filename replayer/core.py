@@ -84,8 +84,10 @@ class ReplayCore:
         self.keep_requests = keep_requests
         self.pace = pace
         self.decoded_body_limit = decoded_body_limit
-        # Where a request nothing recorded answers is relayed to be recorded (pytest's new_episodes).
+        # Where a request nothing recorded answers is relayed to be recorded (pytest's new_episodes), and the
+        # path prefix of its recording there (the recorder records many tests at once, recorder.routing).
         self.forward_to = forward_to
+        self.forward_prefix = ""
         self.report = report or Report()
         self.log_served = log_served and self.report.emit is not None
         # A spec string raises FaultSpecError naming the bad part.
@@ -213,8 +215,8 @@ class ReplayCore:
             raise Refused(500, "rec_bad_cassette", message) from None
         except NoMatch as err:
             if self.forward_to is not None:
-                return ForwardedAnswer(self.forward_to, request.method, request.target, request.headers,
-                                       request.body), None, None
+                return ForwardedAnswer(self.forward_to, request.method, self.forward_prefix + request.target,
+                                       request.headers, request.body), None, None
             self._refuse_unmatched(route, str(err), 409, "rec_no_match")
         if note is not None:
             self.report.add(ReportEvent("fallback", show_route(route), entry.index if entry else None, note))

@@ -49,6 +49,10 @@ def record(
     ssl_insecure: Annotated[bool, typer.Option(
         "--ssl-insecure", help="Do not verify the upstream's TLS certificate (self-signed test upstreams).")]
         = False,
+    routes: Annotated[bool, typer.Option(
+        "--routes", help="Record many cassettes through this one proxy, each opened and closed over its control "
+                         "API with the secret in REC_RECORDER_SECRET (how the pytest plugin records a run); no "
+                         "-o. See docs/recording.md.")] = False,
 ) -> None:
     """Record traffic through a proxy into a cassette; Ctrl-C (or SIGTERM) ends it.
 
@@ -64,9 +68,12 @@ def record(
         rules = Rules().with_rules(redact or [])
     except (ValueError, RedactionRuleError) as err:
         raise fail(str(err)) from None
+    secret = os.environ.get("REC_RECORDER_SECRET", "")
+    if routes and (forward or not secret):
+        raise fail("--routes records behind --upstream, with the control API's secret in REC_RECORDER_SECRET")
     if output.is_dir():
         raise fail(f"{output} is a directory; give a cassette file name with -o")
-    if not os.access(output.parent if str(output.parent) else Path("."), os.W_OK):
+    if not routes and not os.access(output.parent if str(output.parent) else Path("."), os.W_OK):
         raise fail(f"cannot write {output}: its folder {output.parent} is not writable or does not exist")
 
     import importlib.util
@@ -81,10 +88,12 @@ def record(
     from recorder.proxy import RecordSettings, run_proxy
     from recorder.redact import Redactor
 
+    writer: CassetteWriter | None = None
     try:
-        # Refused at once if another recorder writes this file: two writers would lose exchanges silently.
-        writer = CassetteWriter.create(output, Header(upstream=origin, metadata={"recorder": f"rec {__version__}"}),
-                                       wait=False)
+        if not routes:
+            # Refused at once if another recorder writes this file: two writers would lose exchanges silently.
+            writer = CassetteWriter.create(output, Header(upstream=origin,
+                                                          metadata={"recorder": f"rec {__version__}"}), wait=False)
     except CassetteLocked as err:
         raise fail(str(err)) from None
     except OSError as err:
@@ -96,13 +105,14 @@ def record(
     def log(line: str) -> None:
         print(f"rec record: {line}", file=sys.stderr, flush=True)
 
-    settings = RecordSettings(upstream=origin, host=host, port=port, forward=forward,
-                              record_all=record_all, redactor=Redactor(rules), ssl_insecure=ssl_insecure)
+    settings = RecordSettings(upstream=origin, host=host, port=port, forward=forward, record_all=record_all,
+                              redactor=Redactor(rules), ssl_insecure=ssl_insecure, routes_secret=secret)
     try:
         tally = asyncio.run(run_proxy(settings, writer, say, log))
     except OSError as err:
         raise fail(str(err)) from None
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
     log(f"recorded {tally.exchanges} exchange(s) ({tally.websockets} WebSocket, {tally.failed} failed) "
-        f"into {output}")
+        f"into {output if writer is not None else 'the recordings opened over the control API'}")

@@ -49,6 +49,8 @@ _OPTIONS = pytest.StashKey[RecOptions]()
 _DECLARED = pytest.StashKey[set[Path]]()  # the cassettes collected tests use, for --rec-check-orphans
 _FOLDERS = pytest.StashKey[set[Path]]()  # the cassette folders of the collected test files
 _HOST = pytest.StashKey[ReplayHost]()  # this process's replay server, each replaying test a session on it
+# This process's recorders (one per rec command and upstream), each recording test a recording on one.
+_RECORDERS = pytest.StashKey[dict[tuple[tuple[str, ...], str], Recorder]]()
 _RUN_STARTED = "REC_RUN_STARTED"
 
 
@@ -94,12 +96,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_DECLARED] = set()
     config.stash[_FOLDERS] = set()
     config.stash[_HOST] = ReplayHost()
+    config.stash[_RECORDERS] = {}
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     host = config.stash.get(_HOST, None)
     if host is not None:
         host.close()
+    for recorder in config.stash.get(_RECORDERS, {}).values():
+        recorder.stop()
+        recorder.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -387,15 +393,16 @@ def _record(request: pytest.FixtureRequest, options: RecOptions, paths: list[Pat
     # One partial per recording: tests in other processes (xdist workers) may record the same cassette.
     partial = cassette.with_name(f".{cassette.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
-        recorder = Recorder(recorder_command(configured), upstream, partial, options.redact)
-        url = recorder.start()
+        recorder = _recorder(config, tuple(recorder_command(configured)), upstream)
+        recording, url = recorder.open(partial, options.redact)
     except RecordingError as err:
         pytest.fail(f"rec: {err}", pytrace=False)
     try:
         if append:
-            host, port = url.removeprefix("http://").partition("/")[0].rsplit(":", 1)
+            host, port = recorder.origin.removeprefix("http://").rsplit(":", 1)
             server = _replay_server(config, paths, replace(options, allow_unused=True))
             server.core.forward_to = (host, int(port))
+            server.core.forward_prefix = url.removeprefix(recorder.origin).removesuffix("/v1")
             with server:
                 monkeypatch.setenv("OPENAI_BASE_URL", server.url)
                 yield RecSession("record", server.url, paths, server, partial)
@@ -403,14 +410,24 @@ def _record(request: pytest.FixtureRequest, options: RecOptions, paths: list[Pat
             monkeypatch.setenv("OPENAI_BASE_URL", url)
             yield RecSession("record", url, paths[:1], None, partial)
     finally:
-        status = recorder.stop()
-        errors = recorder.errors()
-        recorder.close()
-    if status != 0:
-        pytest.fail(f"rec: the recorder failed (exit {status}): {errors}", pytrace=False)
+        try:
+            recorder.close_recording(recording)
+        except RecordingError as err:
+            pytest.fail(f"rec: {err}", pytrace=False)
     warning = keep(partial, cassette, append, _run_started())
     if warning is not None and not (append and "no exchange" in warning):
         request.node.warn(pytest.PytestWarning(f"rec: {warning}"))
+
+
+def _recorder(config: pytest.Config, command: tuple[str, ...], upstream: str) -> Recorder:
+    """This process's recorder for an upstream, started by the first test that records through it."""
+    recorders = config.stash[_RECORDERS]
+    recorder = recorders.get((command, upstream))
+    if recorder is None:
+        recorder = Recorder(command, upstream)
+        recorder.start()
+        recorders[(command, upstream)] = recorder
+    return recorder
 
 
 def _expired(cassette: Path, options: RecOptions) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rec.cassette import CassetteError, CassetteWriter, HttpExchange, WebSocketExchange, load_cassette
 from rec.locking import CassetteLock
@@ -86,31 +88,64 @@ def worth_keeping(cassette: Path) -> str | None:
 
 
 class Recorder:
-    """`rec record` writing ``partial`` while a test runs; output goes to files, as a pipe nobody reads could fill."""
+    """`rec record --routes` for a whole pytest process: each recording test opens its own recording on it.
 
-    def __init__(self, command: Sequence[str], upstream: str, partial: Path, redact: Sequence[str]) -> None:
-        self.partial = partial
-        self.args = [*command, "record", "--upstream", upstream, "-o", str(partial),
-                     *(arg for rule in redact for arg in ("--redact", rule))]
+    Output goes to files, as a pipe nobody reads could fill. A recording is opened with the cassette
+    to write and its redaction rules, answered with the base URL its client uses, and closed when the
+    test ends (``recorder.routing``).
+    """
+
+    def __init__(self, command: Sequence[str], upstream: str) -> None:
+        self.upstream = upstream
+        self.args = [*command, "record", "--upstream", upstream, "--routes"]
+        self.secret = secrets.token_hex(16)
         self.output = tempfile.TemporaryDirectory(prefix="rec-record-")
         self.stdout = Path(self.output.name) / "stdout"
         self.stderr = Path(self.output.name) / "stderr"
         self.process: subprocess.Popen[bytes] | None = None
+        self.origin = ""
 
-    def start(self) -> str:
-        """Start recording; the base URL clients use. RecordingError when it does not start."""
-        self.partial.parent.mkdir(parents=True, exist_ok=True)
+    def open(self, partial: Path, redact: Sequence[str]) -> tuple[str, str]:
+        """Start recording into ``partial``: the recording's id and the base URL its client uses."""
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        answer = self._control("POST", "", {"output": str(partial.resolve()), "redact": list(redact)})
+        return answer["id"], answer["base_url"]
+
+    def close_recording(self, recording_id: str) -> None:
+        """Close a recording once its client's exchanges are written."""
+        self._control("DELETE", f"/{recording_id}", None)
+
+    def _control(self, method: str, path: str, body: Any) -> Any:
+        import json
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.origin}/__rec/recordings{path}", method=method,
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"x-rec-recorder-secret": self.secret,
+                                                  "content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=START_TIMEOUT_S) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as err:
+            raise RecordingError(f"the recorder refused: {err.read().decode(errors='replace')[:500]}") from None
+        except OSError as err:
+            raise RecordingError(f"the recorder is gone ({err}): {self.errors() or 'no output'}") from None
+
+    def start(self) -> None:
+        """Start the recorder; RecordingError when it does not start."""
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             try:
                 self.process = subprocess.Popen(self.args, stdout=out, stderr=err,
-                                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                                env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                                     "REC_RECORDER_SECRET": self.secret})
             except OSError as error:
                 raise RecordingError(f"cannot run {self.args[0]}: {error.strerror}") from None
-        url = self._first_line()
-        if not url.startswith("http://"):
+        origin = self._first_line()
+        if not origin.startswith("http://"):
             self.stop()
             raise RecordingError(f"the recorder did not start: {self.errors() or 'no output'}")
-        return url
+        self.origin = origin
 
     def _first_line(self) -> str:
         assert self.process is not None

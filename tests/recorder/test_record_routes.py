@@ -1,0 +1,68 @@
+"""`rec record --routes`: one recorder, many cassettes, each client's traffic under its own prefix (real mitmproxy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai import OpenAI
+
+from rec.cassette import load_cassette
+from tests.recorder.support import REC
+from tests.support.upstream import running_upstream
+
+pytestmark = pytest.mark.slow
+SECRET = "routes-test-secret"
+
+
+def control(origin: str, method: str, path: str, body: Any = None, secret: str = SECRET) -> tuple[int, Any]:
+    request = urllib.request.Request(f"{origin}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"x-rec-recorder-secret": secret, "content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_each_recording_gets_its_own_clients_exchanges_and_nothing_else(tmp_path: Path) -> None:
+    with running_upstream() as upstream:
+        process = subprocess.Popen([str(REC), "record", "--upstream", upstream.url, "--routes"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "REC_RECORDER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"})
+        assert process.stdout is not None
+        origin = process.stdout.readline().strip()
+        try:
+            assert control(origin, "POST", "/__rec/recordings", {"output": str(tmp_path / "x.mpk")},
+                           secret="wrong")[0] == 403
+            assert not (tmp_path / "x.mpk").exists()
+            opened = {name: control(origin, "POST", "/__rec/recordings", {"output": str(tmp_path / f"{name}.mpk")})
+                      for name in ("a", "b")}
+            assert {status for status, _ in opened.values()} == {201}
+            assert control(origin, "POST", "/__rec/recordings", {"output": str(tmp_path / "a.mpk")})[0] == 409
+            for name, prompt in (("a", "first of a"), ("b", "only b"), ("a", "second of a")):
+                sdk = OpenAI(base_url=opened[name][1]["base_url"], api_key="sk-proj-routes0123456789abcdef",
+                             max_retries=0)
+                assert sdk.responses.create(model="gpt-test", input=prompt).output_text
+            with pytest.raises(Exception, match="404"):
+                OpenAI(base_url=f"{origin}/v1", api_key="k", max_retries=0).models.list()  # no recording's prefix
+            for _, answer in opened.values():
+                assert control(origin, "DELETE", f"/__rec/recordings/{answer['id']}")[0] == 200
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert [r["path"] for r in upstream.requests] == ["/v1/responses"] * 3  # the prefix never went upstream
+    recorded = {name: [(e.request.path, json.loads(e.request.body)["input"])
+                       for e in load_cassette(tmp_path / f"{name}.mpk").exchanges] for name in ("a", "b")}
+    assert recorded == {"a": [("/v1/responses", "first of a"), ("/v1/responses", "second of a")],
+                        "b": [("/v1/responses", "only b")]}
+    assert b"sk-proj-routes" not in (tmp_path / "a.mpk").read_bytes() + (tmp_path / "b.mpk").read_bytes()
