@@ -9,13 +9,19 @@ and the page says so.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 Item = dict[str, Any]
 Event = dict[str, Any]
+
+def _copy(value: Any) -> Any:
+    """A deep copy (items grow under deltas; the events they came from stay as received)."""
+    return orjson.loads(orjson.dumps(value))
+
 
 TERMINAL_EVENTS = ("response.completed", "response.failed", "response.incomplete", "response.done")
 # Response fields a page shows; the rest (tools, instructions echoed back, ...) is in the raw event.
@@ -153,7 +159,7 @@ def _on_terminal(assembly: Assembly, event: Event) -> None:
         assembly.response["status"] = status
     output = response.get("output")
     if isinstance(output, list) and output:  # the terminal event's output is the last word
-        assembly.items = [copy.deepcopy(item) for item in output if isinstance(item, dict)]
+        assembly.items = [_copy(item) for item in output if isinstance(item, dict)]
         assembly.done = [True] * len(assembly.items)
 
 
@@ -161,7 +167,7 @@ def _on_item(done: bool) -> Callable[[Assembly, Event], None]:
     def handle(assembly: Assembly, event: Event) -> None:
         item = event.get("item")
         if isinstance(item, dict):
-            assembly._place(event, copy.deepcopy(item), done)
+            assembly._place(event, _copy(item), done)
     return handle
 
 
@@ -169,7 +175,7 @@ def _on_content_part(assembly: Assembly, event: Event) -> None:
     part = event.get("part")
     if isinstance(part, dict):
         parts = _list(assembly._target(event, "message"), "content")
-        _part(parts, event.get("content_index"), str(part.get("type", "output_text"))).update(copy.deepcopy(part))
+        _part(parts, event.get("content_index"), str(part.get("type", "output_text"))).update(_copy(part))
 
 
 def _on_text(key: str, part_kind: str, item_kind: str, parts_key: str, index_key: str,
@@ -246,7 +252,7 @@ def from_body(body: Any) -> Assembly:
     if not isinstance(body, dict):
         return assembly
     if isinstance(body.get("output"), list):
-        assembly.items = [copy.deepcopy(item) for item in body["output"] if isinstance(item, dict)]
+        assembly.items = [_copy(item) for item in body["output"] if isinstance(item, dict)]
         assembly.done = [True] * len(assembly.items)
     assembly.response = {k: v for k, v in body.items() if k in _RESPONSE_FIELDS}
     assembly.terminal = "body"

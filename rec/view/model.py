@@ -24,11 +24,9 @@ from rec.view.conversation import (
     last_user_text,
     request_facts,
 )
-from rec.view.stream import Timeline, decode, http_timeline, websocket_timeline
+from rec.view.stream import clip, decode, http_timeline, websocket_timeline
 
 VIEW_VERSION = 1
-# Strings longer than this (an image's base64, a huge tool output) are cut in the page; `rec show --json` has them.
-MAX_STRING = 64 * 1024
 PROMPT_CHARS = 160
 
 
@@ -55,7 +53,7 @@ def page_data(cassettes: list[Cassette], title: str | None = None) -> PageData:
         header = cassette.header
         data.sources.append({"path": str(cassette.path), "created_at": header.created_at,
                              "rec_version": header.rec_version, "upstream": header.upstream,
-                             "metadata": clip(header.metadata), "warnings": cassette.warnings()})
+                             "metadata": to_jsonable(header.metadata), "warnings": cassette.warnings()})
         for exchange in cassette.exchanges:
             served = isinstance(exchange, HttpExchange | WebSocketExchange)
             data.exchanges.append(exchange_view(number if served else None, source, exchange))
@@ -106,13 +104,13 @@ def _http_view(exchange: HttpExchange) -> dict[str, Any]:
         "duration": round(exchange.duration_ms, 3),
         "size": len(request.body) + (len(response.body) if response else 0),
         "events": sum(1 for m in timeline.moments if m.lane == "server"),
-        "detail": clip({
+        "detail": {
             "request": _request_part(request, body),
             "response": _response_part(response, answered),
             "end": {"state": end.state, "error": end.error, "message": end.message, "at_ms": end.at_ms},
             "turns": [turn],
             "timeline": timeline.to_json(),
-        }),
+        },
     }
 
 
@@ -145,7 +143,7 @@ def _websocket_view(exchange: WebSocketExchange) -> dict[str, Any]:
         "duration": round(exchange.duration_ms, 3),
         "size": sum(len(f.payload) for f in exchange.frames),
         "events": sum(1 for m in timeline.moments if m.lane == "server"),
-        "detail": clip({
+        "detail": {
             "request": _request_part(exchange.request, None),
             "response": _response_part(exchange.response, None),
             "extensions": exchange.extensions,
@@ -153,7 +151,7 @@ def _websocket_view(exchange: WebSocketExchange) -> dict[str, Any]:
                                                  "at_ms": close.at_ms},
             "turns": turns,
             "timeline": timeline.to_json(),
-        }),
+        },
     }
 
 
@@ -222,17 +220,4 @@ def _headers(headers: Headers) -> list[list[Any]]:
 def _clip_text(text: str, limit: int = PROMPT_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def clip(value: Any) -> Any:
-    """The value with every string over MAX_STRING cut, saying how much was left out."""
-    if isinstance(value, str):
-        if len(value) <= MAX_STRING:
-            return value
-        return value[:MAX_STRING] + f"… [{len(value) - MAX_STRING} more characters not shown]"
-    if isinstance(value, dict):
-        return {k: clip(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clip(v) for v in value]
-    return value
 

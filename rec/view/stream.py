@@ -8,11 +8,11 @@ the total, a cut or an error, a close, and pauses far longer than the stream's u
 from __future__ import annotations
 
 import bisect
-import json
 import re
-import statistics
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 from rec.cassette import HttpExchange, Response, WebSocketExchange
 from rec.sse import split_events
@@ -22,6 +22,8 @@ Lane = Literal["client", "server"]
 # A pause between two events is a gap worth marking when it is this long and this many times the usual one.
 GAP_MIN_MS = 500.0
 GAP_TIMES_USUAL = 5.0
+# Strings longer than this (an image's base64, a huge tool output) are cut on the page; `rec show --json` has them.
+MAX_STRING = 64 * 1024
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
@@ -58,14 +60,28 @@ class Timeline:
 
 
 def decode(payload: bytes) -> Any:
-    """JSON when it parses, else the text, else a note of the binary size."""
+    """JSON when it parses, else the text, else a note of the binary size; strings past MAX_STRING cut."""
     try:
-        return json.loads(payload)
-    except ValueError:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
         try:
-            return payload.decode("utf-8")
+            value = payload.decode("utf-8")
         except UnicodeDecodeError:
             return {"binary_bytes": len(payload)}
+    return clip(value) if len(payload) > MAX_STRING else value  # a smaller payload holds no longer string
+
+
+def clip(value: Any) -> Any:
+    """The value with every string over MAX_STRING cut, saying how much was left out."""
+    if isinstance(value, str):
+        if len(value) <= MAX_STRING:
+            return value
+        return value[:MAX_STRING] + f"… [{len(value) - MAX_STRING} more characters not shown]"
+    if isinstance(value, dict):
+        return {k: clip(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clip(v) for v in value]
+    return value
 
 
 def _label(data: Any, fallback: str) -> str:
@@ -164,7 +180,7 @@ def _gaps(moments: list[Moment]) -> list[dict[str, Any]]:
     pauses = [b.at_ms - a.at_ms for a, b in zip(moments, moments[1:], strict=False)]
     if not pauses:
         return []
-    usual = statistics.median(pauses)
+    usual = sorted(pauses)[len(pauses) // 2]  # the median pause
     return [{"kind": "gap", "from": a.at_ms, "t": b.at_ms, "label": f"gap {b.at_ms - a.at_ms:.0f} ms"}
             for a, b, pause in zip(moments, moments[1:], pauses, strict=False)
             if pause >= GAP_MIN_MS and pause >= GAP_TIMES_USUAL * usual]

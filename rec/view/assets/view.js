@@ -677,13 +677,14 @@
         h("td", {class: "ln"}, rn ?? ""), h("td", {class: "side right"}, rt ?? ""));
     });
     return h("div", {class: "sbs-wrap"}, h("table", {class: "sbs"},
+      h("colgroup", {}, h("col", {class: "ln-col"}), h("col", {}), h("col", {class: "ln-col"}), h("col", {})),
       h("thead", {}, h("tr", {}, h("th", {colspan: 2}, sides.left), h("th", {colspan: 2}, sides.right))),
       h("tbody", {}, rows)));
   }
 
   function reportOverview() {
     const report = DATA.report;
-    const outside = report.events.filter((event) => event.exchange === null || event.exchange === undefined);
+    const outside = report.outside;
     const byExchange = EXCHANGES.map((e, pos) => [e, pos]).filter(([e]) => e.notes && e.notes.some((n) => n.kind !== "served"));
     return h("div", {class: "overview"},
       h("div", {class: "exchange-head"}, h("div", {class: "title"}, h("span", {class: "route big"}, "Replay report"),
