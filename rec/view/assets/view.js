@@ -8,6 +8,7 @@
   const DATA = JSON.parse(document.getElementById("rec-data").textContent);
   const EXCHANGES = DATA.exchanges;
   const SVG_NS = "http://www.w3.org/2000/svg";
+  const DARK = window.matchMedia("(prefers-color-scheme: dark)").matches;
 
   // --- small helpers ----------------------------------------------------------------
 
@@ -57,7 +58,7 @@
   function jsonTree(value, open) {
     if (value !== null && typeof value === "object") {
       const formatter = new JSONFormatter(value, open === undefined ? 2 : open,
-        {animateOpen: false, animateClose: false, hoverPreviewEnabled: true, maxArrayItems: 200});
+        {animateOpen: false, animateClose: false, hoverPreviewEnabled: true, maxArrayItems: 200, theme: DARK ? "dark" : null});
       return h("div", {class: "json"}, formatter.render());
     }
     return h("pre", {class: "code"}, value === null || value === undefined ? "(none)" : String(value));
@@ -272,8 +273,8 @@
     if (d.record) {
       sections.push(card("Record", null, jsonTree(d.record, 2)));
     } else {
-      sections.push(timelineCard(e));
       sections.push(conversationCard(e));
+      sections.push(timelineCard(e));
       sections.push(headersCard(e));
       sections.push(bodiesCard(e));
     }
@@ -339,7 +340,7 @@
     const raw = h("div", {class: "raw-panel"}, h("div", {class: "hint"}, "Click an event on the timeline or in the table to see it whole."));
     const table = h("div", {class: "event-table", role: "listbox", "aria-label": "Events"});
     const rows = new VirtualList(table, 24, (i) => eventRow(moments, i, view, choose));
-    table.style.height = Math.min(moments.length * 24 + 2, 264) + "px";
+    table.style.height = Math.min(moments.length * 24 + 2, 8 * 24 + 2) + "px";
 
     function choose(i) {
       view.selected = i;
@@ -531,7 +532,7 @@
   }
 
   function usage(u) {
-    if (!u || typeof u !== "object") return null;
+    if (!u || typeof u !== "object" || !u.total_tokens) return null;
     const parts = ["input_tokens", "output_tokens", "total_tokens"].filter((k) => typeof u[k] === "number")
       .map((k) => `${k.replace("_tokens", "")} ${fmtCount(u[k])}`);
     return parts.length ? h("span", {class: "muted usage"}, "tokens: " + parts.join(" · ")) : null;
