@@ -152,7 +152,9 @@ def _on_response(assembly: Assembly, event: Event) -> None:
 def _on_terminal(assembly: Assembly, event: Event) -> None:
     _on_response(assembly, event)
     assembly.terminal = str(event["type"])
-    response = event.get("response") if isinstance(event.get("response"), dict) else {}
+    response = event.get("response")
+    if not isinstance(response, dict):
+        response = {}
     status = {"response.completed": "completed", "response.failed": "failed",
               "response.incomplete": "incomplete"}.get(assembly.terminal)
     if status and not response.get("status"):

@@ -82,10 +82,8 @@ def _http_view(exchange: HttpExchange) -> dict[str, Any]:
     body = decode(request.content) if request.content else None
     timeline = http_timeline(exchange, streamed)
     answered = decode(response.body) if response is not None and not streamed else None
-    if streamed:
-        answer = assemble(m.data for m in timeline.moments if m.lane == "server")
-    else:
-        answer = from_body(answered)
+    served = (m.data for m in timeline.moments if m.lane == "server")
+    answer = assemble(served) if streamed else from_body(answered)
     turn = _turn(body, answer)
     problem = None
     if response is None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from rec.view.model import PageData
-from rec.view.stream import clip
 from rec.view.sides import side_by_side
+from rec.view.stream import clip
 from replayer.report import report_has_problems
 
 # The mark an event puts on its exchange (the list's badges, and words the filter matches).

@@ -14,10 +14,10 @@ class PageServer:
         body = page.encode("utf-8")
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+            def do_GET(self) -> None:
                 self._answer(send_body=True)
 
-            def do_HEAD(self) -> None:  # noqa: N802
+            def do_HEAD(self) -> None:
                 self._answer(send_body=False)
 
             def _answer(self, send_body: bool) -> None:
@@ -31,7 +31,7 @@ class PageServer:
                 if send_body:
                     self.wfile.write(content)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: object) -> None:
                 """Quiet: the URL on stdout is all the command prints."""
 
         self.host, self.port = host, port

@@ -8,6 +8,7 @@ the total, a cut or an error, a close, and pauses far longer than the stream's u
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -90,26 +91,27 @@ def _label(data: Any, fallback: str) -> str:
 
 def sse_moments(response: Response) -> list[Moment]:
     """Each event of an SSE body at the time of the chunk that completed it; a torn last event too."""
-    body = b"".join(data for _, data in response.chunks)
+    body = b"".join(chunk for _, chunk in response.chunks)
     ends, total = [], 0
-    for _, data in response.chunks:
-        total += len(data)
+    for _, chunk in response.chunks:
+        total += len(chunk)
         ends.append(total)
 
     def time_at(offset: int) -> float:
         return response.chunks[min(bisect.bisect_right(ends, offset), len(ends) - 1)][0]
 
     moments, start = [], 0
-    blocks = [(start_end.end()) for start_end in _EVENT_END.finditer(body)]
+    blocks = [end.end() for end in _EVENT_END.finditer(body)]
     if blocks[-1:] != [len(body)] and body:
         blocks.append(len(body))  # a last event the stream never finished
     for stop in blocks:
         block = body[start:stop]
         events = split_events(block)
+        data: Any = None
         if events:
-            event = events[0]
-            data = decode(event.data.encode()) if event.data is not None else None
-            label = event.event or _label(data, "message")
+            if events[0].data is not None:
+                data = decode(events[0].data.encode())
+            label = events[0].event or _label(data, "message")
         else:
             data, label = block.decode("utf-8", errors="replace"), "(comment)"
         torn = stop == len(body) and not _EVENT_END.search(block)
@@ -177,10 +179,9 @@ def websocket_timeline(exchange: WebSocketExchange) -> Timeline:
 
 def _gaps(moments: list[Moment]) -> list[dict[str, Any]]:
     """Pauses between consecutive events at least GAP_MIN_MS long and GAP_TIMES_USUAL times the median pause."""
-    pauses = [b.at_ms - a.at_ms for a, b in zip(moments, moments[1:], strict=False)]
-    if not pauses:
+    pairs = list(itertools.pairwise(moments))
+    if not pairs:
         return []
-    usual = sorted(pauses)[len(pauses) // 2]  # the median pause
+    usual = sorted(b.at_ms - a.at_ms for a, b in pairs)[len(pairs) // 2]  # the median pause
     return [{"kind": "gap", "from": a.at_ms, "t": b.at_ms, "label": f"gap {b.at_ms - a.at_ms:.0f} ms"}
-            for a, b, pause in zip(moments, moments[1:], pauses, strict=False)
-            if pause >= GAP_MIN_MS and pause >= GAP_TIMES_USUAL * usual]
+            for a, b in pairs if b.at_ms - a.at_ms >= max(GAP_MIN_MS, GAP_TIMES_USUAL * usual)]

@@ -73,7 +73,8 @@ def codex_session() -> Scenario:
             ev_assistant_message("msg_3", ANSWER),
             ev_completed("resp_3"),
         ], request=_request(SHELL_CALL, SHELL_OUTPUT, PATCH_CALL, PATCH_OUTPUT), delay_ms=20)
-        .compact([user_message_item(PROMPT), {"type": "compaction", "id": "cmp_1", "encrypted_content": "c3VtbWFyeQ=="}],
+        .compact([user_message_item(PROMPT),
+                  {"type": "compaction", "id": "cmp_1", "encrypted_content": "c3VtbWFyeQ=="}],
                  request={"model": MODEL, "input": [user_message_item(PROMPT)]})
         .models([{"slug": MODEL}], etag='"m1"')
     )

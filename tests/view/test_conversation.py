@@ -25,7 +25,8 @@ def test_text_deltas_grow_the_open_message_and_the_done_item_replaces_it() -> No
 
 def test_indexed_events_address_their_item_and_part() -> None:
     events = [
-        {"type": "response.output_item.added", "output_index": 0, "item": {"type": "reasoning", "id": "rs", "summary": []}},
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {"type": "reasoning", "id": "rs", "summary": []}},
         {"type": "response.output_item.added", "output_index": 1,
          "item": {"type": "function_call", "id": "fc", "call_id": "c1", "name": "shell", "arguments": ""}},
         {"type": "response.reasoning_summary_text.delta", "item_id": "rs", "summary_index": 0, "delta": "Think"},

@@ -34,7 +34,8 @@ def test_cassette_text_cannot_close_the_data_block_or_fill_a_placeholder(tmp_pat
 
 def test_the_page_refers_to_nothing_outside_itself(tmp_path: Path) -> None:
     path = tmp_path / "plain.mpk"
-    Scenario().sse_turn([ev_response_created("r"), ev_completed("r")], request={"model": "m", "input": "hi"}).write(path)
+    Scenario().sse_turn([ev_response_created("r"), ev_completed("r")],
+                        request={"model": "m", "input": "hi"}).write(path)
     page = render_page(page_data([load_cassette(path)]).to_json())
     assert "default-src 'none'" in page  # the page's policy forbids every fetch
     # url(#id) names a pattern inside the page itself.
