@@ -80,8 +80,8 @@ class Assembly:
         response = {key: self.response[key] for key in _RESPONSE_FIELDS if self.response.get(key) is not None}
         if self.error is not None:
             response["error"] = self.error
-        if self.terminal is None and "status" not in response:
-            response["status"] = "in_progress"
+        if self.terminal is None and "status" not in response and (self.response or self.items):
+            response["status"] = "in_progress"  # it began, and no terminal event came
         return response
 
     # --- finding the item an event is about ---------------------------------------------

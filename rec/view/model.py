@@ -38,11 +38,10 @@ class PageData:
     sources: list[dict[str, Any]] = field(default_factory=list)
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     report: dict[str, Any] | None = None
-    diff: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"rec_view": VIEW_VERSION, "title": self.title, "sources": self.sources,
-                "exchanges": self.exchanges, "report": self.report, "diff": self.diff}
+                "exchanges": self.exchanges, "report": self.report}
 
 
 def page_data(cassettes: list[Cassette], title: str | None = None) -> PageData:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rec.cassette import End, HttpExchange
+from rec.cassette import End, HttpExchange, Request
 from rec.synth.events import (
     ev_apply_patch_custom_tool_call,
     ev_assistant_message,
@@ -111,6 +111,22 @@ def cut_stream() -> Scenario:
     chunks = exchange.response.chunks
     chunks[-1] = (chunks[-1][0] + 1500.0, chunks[-1][1])  # the last event comes after a long pause
     exchange.end = End(state="error", error="cut", message="stream closed after 4 event(s)", at_ms=chunks[-1][0])
+    return scenario
+
+
+def failures() -> Scenario:
+    """What goes wrong: a rate limit as JSON, a failed stream, and a request no answer came back to."""
+    scenario = (
+        Scenario("failures")
+        .json_turn({"error": {"type": "rate_limit_error", "code": "rate_limit_exceeded", "message": "slow down"}},
+                   status=429, request={"model": MODEL, "input": "once more"}, delay_ms=8)
+        .sse_turn([ev_response_created("resp_f"), {"type": "response.failed", "response": {
+            "id": "resp_f", "status": "failed", "error": {"code": "server_error", "message": "the model broke"}}}],
+                  request={"model": MODEL, "input": "and again", "stream": True}, delay_ms=30)
+    )
+    scenario.exchanges.append(HttpExchange(Request("POST", "/v1/responses", body=b'{"input": "hello?"}'), None,
+                                           End(state="error", error="upstream_unreachable",
+                                               message="connection refused", at_ms=3.0)))
     return scenario
 
 

@@ -73,6 +73,18 @@ def test_a_cut_stream_keeps_what_came_and_says_where_it_stopped(tmp_path: Path) 
     assert {"ttfe", "gap", "cut", "total"} <= marks
 
 
+def test_failures_say_what_failed(tmp_path: Path) -> None:
+    limited, failed, unanswered = views(tmp_path, ("failures", cassettes.failures()))
+    assert (limited["kind"], limited["status"], limited["outcome"]) == ("http", "429", "error: rate_limit_exceeded")
+    assert limited["detail"]["turns"][0]["response"] == {"error": {
+        "type": "rate_limit_error", "code": "rate_limit_exceeded", "message": "slow down"}}
+    assert failed["outcome"] == "failed: server_error"
+    assert (unanswered["status"], unanswered["outcome"]) == ("-", "no response")
+    assert unanswered["problem"] == "no response: upstream_unreachable"
+    assert unanswered["detail"]["response"] is None
+    assert [m["kind"] for m in unanswered["detail"]["timeline"]["marks"]] == ["cut", "total"]
+
+
 def test_numbers_run_across_files_and_skip_records_the_replayer_does_not_serve(tmp_path: Path) -> None:
     odd = tmp_path / "odd.mpk"
     write_cassette(odd, Header(), [UnknownRecord({"type": "future_thing", "x": b"\x00"}, kind="future_thing")])

@@ -149,15 +149,26 @@ def test_a_websocket_with_two_turns(browser: Browser, tmp_path: Path) -> None:
 
 def test_a_cut_stream_shows_the_gap_the_cut_and_the_partial_answer(browser: Browser, tmp_path: Path) -> None:
     path = cassettes.write(cassettes.cut_stream(), tmp_path, "cut")
-    with visit(browser, write_page(tmp_path, "cut", path), tmp_path / "cut-stream.png") as seen:
+    failures = cassettes.write(cassettes.failures(), tmp_path, "failures")
+    with visit(browser, write_page(tmp_path, "cut", path, failures), tmp_path / "cut-stream.png") as seen:
         page = seen.page
-        expect(page.locator(".list .row .outcome")).to_have_text("⚠ cut at 1560 ms: stream closed after 4 event(s)")
+        expect(page.locator(".list .row .outcome")).to_have_text([
+            "⚠ cut at 1560 ms: stream closed after 4 event(s)", "error: rate_limit_exceeded",
+            "failed: server_error", "⚠ no response: upstream_unreachable"])
         expect(page.locator(".exchange-head .problem-banner")).to_contain_text("cut at 1560 ms")
         expect(page.locator("svg.timeline line.mark-line-cut")).to_have_count(1)
         expect(page.locator("svg.timeline rect.gap-band")).to_have_count(1)
         expect(page.locator(".legend .mark-line-gap")).to_have_text("gap 1520 ms")
         expect(page.locator(".msg-assistant")).to_contain_text(cassettes.CUT_TEXT.strip())
         expect(page.locator(".msg-assistant .partial-badge")).to_have_text("partial")
+        page.screenshot(path=str(tmp_path / "cut-stream-cut.png"))
+        choose(page, 1)
+        expect(page.locator(".turn .error-box")).to_contain_text("rate_limit_exceeded")
+        choose(page, 2)
+        expect(page.locator(".turn .error-box")).to_contain_text("the model broke")
+        choose(page, 3)
+        expect(page.locator(".exchange-head .problem-banner")).to_have_text("⚠ no response: upstream_unreachable")
+        expect(page.locator(".headers").nth(1)).to_contain_text("none")
 
 
 def test_ten_thousand_exchanges_render_only_what_is_in_sight(browser: Browser, tmp_path: Path) -> None:

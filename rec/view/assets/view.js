@@ -1,7 +1,7 @@
 // rec view: the page's front end. It reads the data embedded once in #rec-data and draws
 // the exchange list (virtualized: only the rows in sight exist), one exchange's detail
-// (its stream on a timeline, its conversation, headers and bodies), and, when the page
-// was made with a replay report or a diff, their marks. Plain DOM, no framework; the JSON
+// (its conversation, its stream on a timeline, headers and bodies), and, when the page
+// was made with a replay report, its marks. Plain DOM, no framework; the JSON
 // trees are json-formatter-js (vendored, see rec/view/assets/vendor/README.md).
 "use strict";
 (function () {
@@ -161,7 +161,7 @@
 
   function statusClass(status) {
     const code = parseInt(status, 10);
-    if (/cut|error|reset|timeout/.test(status) || code >= 500) return "bad";
+    if (/cut|error|reset|timeout/.test(status) || code >= 500 || Number.isNaN(code)) return "bad";
     if (code >= 400) return "warn";
     return "ok";
   }
@@ -245,21 +245,19 @@
     showExchange(EXCHANGES[pos]);
   }
 
-  function showOverview(kind) {
-    history.replaceState(null, "", "#" + kind);
+  function showOverview() {
+    history.replaceState(null, "", "#report");
     state.selected = null;
     list.render(true);
-    detailEl.replaceChildren(kind === "diff" ? diffOverview() : reportOverview());
+    detailEl.replaceChildren(reportOverview());
     detailEl.scrollTop = 0;
   }
 
   function route() {
     const hash = location.hash.slice(1);
     if (hash.startsWith("x=") && EXCHANGES[+hash.slice(2)]) return select(+hash.slice(2));
-    if (hash === "report" && DATA.report) return showOverview("report");
-    if (hash === "diff" && DATA.diff) return showOverview("diff");
-    if (DATA.diff) return showOverview("diff");
-    if (DATA.report) return showOverview("report");
+    if (hash === "report" && DATA.report) return showOverview();
+    if (DATA.report) return showOverview();
     if (state.visible.length) return select(state.visible[0]);
     detailEl.replaceChildren(h("div", {class: "empty"}, "No exchanges in these cassettes."));
   }
@@ -707,10 +705,6 @@
           : h("div", {class: "hint"}, "None: every exchange was served as recorded.")));
   }
 
-  function diffOverview() {
-    return h("div", {class: "hint"}, "No diff on this page.");
-  }
-
   // --- the top bar ----------------------------------------------------------------------
 
   function topBar() {
@@ -723,7 +717,7 @@
     }));
     const summary = document.getElementById("report-summary");
     if (DATA.report) {
-      summary.append(h("button", {type: "button", class: "report-button", onclick: () => showOverview("report")},
+      summary.append(h("button", {type: "button", class: "report-button", onclick: () => showOverview()},
         h("span", {class: `verdict ${DATA.report.clean ? "verdict-ok" : "verdict-bad"}`}, DATA.report.clean ? "replay clean" : "replay problems"),
         ...Object.entries(DATA.report.summary).filter(([, v]) => v).map(([k, v]) => h("span", {class: "muted"}, ` ${k} ${fmtCount(v)}`))));
     }
