@@ -12,7 +12,12 @@ PYTEST_ARGS ?=
 
 .PHONY: install install-python test test-fast lint bench demo clean
 
-install: install-python node_modules/.installed
+# The browser tests of `rec view` drive Debian's chromium through Playwright (never Playwright's own browser
+# download); installed with apt-get, as root or through sudo.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+install: install-python node_modules/.installed $(CHROMIUM)
 
 install-python: $(VENV)/.installed
 
@@ -26,6 +31,11 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "the browser tests need Chromium at $(CHROMIUM) (Debian's chromium package)"; exit 2; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

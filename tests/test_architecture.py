@@ -30,6 +30,8 @@ FEATURES: dict[str, set[str]] = {
     "rec.check": set(),
     "rec.diff": set(),
     "rec.show": set(),
+    # A page shows bytes as `rec show --json` does, and reads a replay report as the replayer writes it.
+    "rec.view": {"rec.show", "replayer"},
 }
 
 

@@ -19,6 +19,7 @@ from rec.cli.replay import replay
 from rec.cli.serve import serve
 from rec.cli.show import show
 from rec.cli.synth import synth
+from rec.cli.view import view
 
 app = typer.Typer(
     name="rec",
@@ -47,7 +48,7 @@ def _main(
 
 
 # Each command's help is its docstring: the first line in `rec --help`, the whole in `rec CMD --help`.
-for command in (record, replay, serve, synth, diff, check, show):
+for command in (record, replay, serve, synth, diff, check, show, view):
     app.command()(command)
 app.command(name="git-setup")(git_setup)
 
