@@ -43,6 +43,7 @@ class Tally:
     exchanges: int = 0
     failed: int = 0
     websockets: int = 0
+    lost: int = 0  # exchanges that could not be written (each named on the log with its cause)
 
 
 def describe(exchange: Exchange) -> str:
@@ -98,9 +99,13 @@ async def _run(settings: RecordSettings, writer: CassetteWriter, say: Callable[[
             tally.failed += 1
         log(describe(exchange))
 
+    def lose(what: str, cause: str) -> None:
+        tally.lost += 1
+        log(f"lost {what}: {cause}")
+
     scope: Callable[[http.HTTPFlow], bool]
     scope = in_responses_api if settings.forward and not settings.record_all else (lambda flow: True)
-    addon = RecordAddon(append, settings.redactor, scope)
+    addon = RecordAddon(append, settings.redactor, scope, lose)
     mode = "regular" if settings.forward else f"reverse:{settings.upstream}"
     options = Options(listen_host=settings.host, listen_port=settings.port, mode=[mode])
     if not settings.forward:

@@ -40,7 +40,8 @@ def record(
                                       help="Port to listen on; 0 picks a free one.")] = 0,
     redact: Annotated[list[str] | None, typer.Option(
         metavar="RULE",
-        help="Also redact: header:NAME, json:PATH or regex:PATTERN (repeatable).")] = None,
+        help="Also redact: header:NAME, json:PATH or regex:PATTERN; or leave a known false positive alone: "
+             "allow:PATTERN (repeatable).")] = None,
     forward: Annotated[bool, typer.Option(
         "--forward", help="Run as a forward proxy (HTTPS_PROXY) for clients whose base URL cannot change.")]
         = False,
@@ -54,6 +55,7 @@ def record(
 
     Point the client's base URL at the printed URL (the first line on stdout). Each
     exchange is appended as it finishes; secrets are redacted before they are written.
+    Exit 1 when an exchange could not be written (each is named on stderr with its cause).
     """
     from rec.redaction import RedactionRuleError, Rules
 
@@ -101,8 +103,16 @@ def record(
     try:
         tally = asyncio.run(run_proxy(settings, writer, say, log))
     except OSError as err:
-        raise fail(str(err)) from None
-    finally:
         writer.close()
-    log(f"recorded {tally.exchanges} exchange(s) ({tally.websockets} WebSocket, {tally.failed} failed) "
+        raise fail(str(err)) from None
+    finished = True
+    try:
+        writer.close()
+    except OSError as err:
+        log(f"could not finish {output}: {err.strerror or err}; it may not hold every exchange counted below")
+        finished = False
+    lost = f", lost {tally.lost}" if tally.lost else ""
+    log(f"recorded {tally.exchanges} exchange(s) ({tally.websockets} WebSocket, {tally.failed} failed){lost} "
         f"into {output}")
+    if tally.lost or not finished:
+        raise typer.Exit(1)

@@ -16,11 +16,11 @@ KEY = "sk-proj-abcdefghijklmnop1234567890"
 
 def test_secret_headers_become_the_placeholder_and_their_values_are_scrubbed_elsewhere() -> None:
     redactor = Redactor()
-    headers = redactor.headers([("Authorization", "Bearer tok_abcdefghijkl"), ("Cookie", "sid=cookievalue99; a=1"),
-                                ("OpenAI-Organization", "org-xyz123456"), ("X-Other", "fine")])
+    headers = redactor.headers([("Authorization", "Bearer tok_abcdefghijkl"), ("Cookie", "sid=cookievalue99abcdef; a=1"),
+                                ("OpenAI-Organization", "org-xyz123456abcdefghijkl"), ("X-Other", "fine")])
     assert headers == [("Authorization", PLACEHOLDER), ("Cookie", PLACEHOLDER), ("OpenAI-Organization", PLACEHOLDER),
                        ("X-Other", "fine")]
-    body = b'{"echo": "tok_abcdefghijkl", "c": "cookievalue99", "org": "org-xyz123456", "a": "1"}'
+    body = b'{"echo": "tok_abcdefghijkl", "c": "cookievalue99abcdef", "org": "org-xyz123456abcdefghijkl", "a": "1"}'
     assert redactor.scrub(body) == b'{"echo": "[REDACTED]", "c": "[REDACTED]", "org": "[REDACTED]", "a": "1"}'
 
 
@@ -43,7 +43,7 @@ def test_bad_rules_name_themselves(spec: str) -> None:
         Rules().with_rules([spec])
 
 
-@given(prefix=st.binary(max_size=30).filter(lambda b: b"sk-" not in b),
+@given(prefix=st.binary(max_size=30).filter(lambda b: b"sk-" not in b and not b[-1:].isalnum()),
        suffix=st.binary(max_size=30).filter(lambda b: b"sk-" not in b),
        cuts=st.lists(st.integers(0, 100), max_size=4))
 def test_a_key_split_across_chunks_is_gone_and_chunk_times_stay(prefix: bytes, suffix: bytes, cuts: list[int]) -> None:
