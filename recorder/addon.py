@@ -192,10 +192,11 @@ class RecordAddon:
         ws = flow.websocket
         first = self._frames_written.get(flow.id, 0)
         self._frames_written[flow.id] = len(ws.messages)
+        messages = ws.messages[first:]
         frames = [
             Frame(at_ms=(m.timestamp - started) * 1000.0, from_client=m.from_client, is_text=m.is_text,
-                  payload=self._redactor.scrub(m.content))
-            for m in ws.messages[first:]
+                  payload=payload)
+            for m, payload in zip(messages, self._redactor.scrub_frames([m.content for m in messages]), strict=True)
         ]
         ending = None
         if close:

@@ -31,8 +31,10 @@ from rec.redaction import (
     values_at,
     values_under_keys,
 )
+from recorder.deltas import split_secret_edits, sse_payloads
 
 __all__ = ["PLACEHOLDER", "RedactionRuleError", "Redactor", "Rules"]
+PLACEHOLDER_BYTES = PLACEHOLDER.encode()
 # A value a json: rule names is the project's own word that it is secret: learned from a shorter length than a
 # value found by place, but never as short as a word or a number that would scrub innocent text.
 _MIN_RULE_VALUE = 8
@@ -124,29 +126,25 @@ class Redactor:
         """Redact a chunked body as one stream, keeping each chunk's time and boundary.
 
         A secret that spans chunks is replaced in the chunk where it starts and removed
-        from the ones after, so no piece of it survives a cut.
+        from the ones after, so no piece of it survives a cut; one a model streamed over
+        several SSE deltas is taken out of each (recorder.deltas).
         """
         joined = b"".join(data for _, data in chunks)
-        matches = self.spans(joined)
-        if not matches:
-            return chunks
-        out: list[tuple[float, bytes]] = []
-        start = 0
-        for at, data in chunks:
-            end = start + len(data)
-            pieces: list[bytes] = []
-            cursor = start
-            for m_start, m_end, _ in matches:
-                if m_end <= start or m_start >= end:
-                    continue
-                pieces.append(joined[cursor:max(m_start, start)])
-                if m_start >= start:
-                    pieces.append(PLACEHOLDER.encode())
-                cursor = min(m_end, end)
-            pieces.append(joined[cursor:end])
-            out.append((at, b"".join(pieces)))
-            start = end
-        return out
+        if b"data:" in joined:
+            payloads = sse_payloads(joined)
+            edits = [(payloads[i][0] + start, payloads[i][0] + end, replacement) for i, start, end, replacement
+                     in split_secret_edits([payload for _, payload in payloads], self.spans)]
+            if edits:
+                chunks = rewrite_chunks(chunks, edits)
+                joined = b"".join(data for _, data in chunks)
+        return rewrite_chunks(chunks, [(start, end, PLACEHOLDER_BYTES) for start, end, _ in self.spans(joined)])
+
+    def scrub_frames(self, payloads: list[bytes]) -> list[bytes]:
+        """Redact WebSocket messages: each on its own, and secrets a model streamed over several deltas."""
+        edited = list(payloads)
+        for index, start, end, replacement in reversed(split_secret_edits(payloads, self.spans)):
+            edited[index] = edited[index][:start] + replacement + edited[index][end:]
+        return [self.scrub(payload) for payload in edited]
 
     def learn_query(self, pairs: list[tuple[str, str]]) -> None:
         for name, value in pairs:
@@ -169,3 +167,28 @@ class Redactor:
         self.learn_headers(headers)
         return [(name, PLACEHOLDER if name.lower() in self.rules.headers else self.scrub_text(value))
                 for name, value in headers]
+
+
+def rewrite_chunks(chunks: list[tuple[float, bytes]], edits: list[tuple[int, int, bytes]]) -> list[tuple[float, bytes]]:
+    """Chunks with edits (start, end, replacement: ordered, apart, offsets in the joined body) made, each chunk
+    keeping its time; an edit spanning chunks puts its replacement in the chunk where it starts."""
+    if not edits:
+        return chunks
+    joined = b"".join(data for _, data in chunks)
+    out: list[tuple[float, bytes]] = []
+    start = 0
+    for at, data in chunks:
+        end = start + len(data)
+        pieces: list[bytes] = []
+        cursor = start
+        for e_start, e_end, replacement in edits:
+            if e_end <= start or e_start >= end:
+                continue
+            pieces.append(joined[cursor:max(e_start, start)])
+            if e_start >= start:
+                pieces.append(replacement)
+            cursor = min(e_end, end)
+        pieces.append(joined[cursor:end])
+        out.append((at, b"".join(pieces)))
+        start = end
+    return out
