@@ -20,11 +20,11 @@ from mitmproxy import http
 
 from rec.cassette import (
     Close,
-    RecordTooLargeError,
     End,
     Exchange,
     Frame,
     HttpExchange,
+    RecordTooLargeError,
     Request,
     Response,
     WebSocketExchange,

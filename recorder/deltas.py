@@ -71,7 +71,7 @@ def _group_edits(deltas: list[tuple[int, int, int, bytes]],
     crossing = [(s, e) for s, e, _ in spans_of(joined)
                 if not any(a <= s and e <= b for a, b in bounds)]
     edits: list[Edit] = []
-    for (index, start, end, piece), (a, b) in zip(deltas, bounds, strict=True):
+    for (index, start, end, _), (a, b) in zip(deltas, bounds, strict=True):
         touching = [(s, e) for s, e in crossing if s < b and e > a]
         if not touching:
             continue

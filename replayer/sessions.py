@@ -27,8 +27,7 @@ from typing import Any
 import orjson
 
 from rec.cassette import CassetteError, Exchange
-# Request headers a journal never shows: they carry the client's credentials.
-from rec.redaction import DEFAULT_SECRET_HEADERS as _SECRET_HEADERS
+from rec.redaction import DEFAULT_SECRET_HEADERS as _SECRET_HEADERS  # a journal never shows the client's credentials
 from replayer.answers import HttpAnswer, error_answer, json_answer
 from replayer.core import ReplayCore
 from replayer.errors import Refused

@@ -14,7 +14,8 @@ TEXT = f"Your .env holds:\n{ENV_FILE}\nKeep it out of git."
 
 def delta_events(size: int) -> list[dict[str, object]]:
     where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
-    return [{"type": "response.output_text.delta", **where, "delta": TEXT[i:i + size]} for i in range(0, len(TEXT), size)]
+    return [{"type": "response.output_text.delta", **where, "delta": TEXT[i:i + size]}
+            for i in range(0, len(TEXT), size)]
 
 
 def test_deltas_of_four_characters_join_to_the_scrubbed_text_and_no_piece_is_left() -> None:

@@ -18,7 +18,8 @@ KEY = "sk-proj-abcdefghijklmnop1234567890"
 
 def test_secret_headers_become_the_placeholder_and_their_values_are_scrubbed_elsewhere() -> None:
     redactor = Redactor()
-    headers = redactor.headers([("Authorization", "Bearer tok_abcdefghijkl"), ("Cookie", "sid=cookievalue99abcdef; a=1"),
+    headers = redactor.headers([("Authorization", "Bearer tok_abcdefghijkl"),
+                                ("Cookie", "sid=cookievalue99abcdef; a=1"),
                                 ("OpenAI-Organization", "org-xyz123456abcdefghijkl"), ("X-Other", "fine")])
     assert headers == [("Authorization", PLACEHOLDER), ("Cookie", PLACEHOLDER), ("OpenAI-Organization", PLACEHOLDER),
                        ("X-Other", "fine")]

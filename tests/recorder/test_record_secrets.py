@@ -18,7 +18,7 @@ from openai import OpenAI
 
 from rec.cassette import HttpExchange, load_cassette
 from replayer.server import ReplayServer
-from tests.recorder.support import REC, on_disk, records_on_disk, recording
+from tests.recorder.support import REC, on_disk, recording, records_on_disk
 from tests.support.credentials import CREDENTIALS, ENV_FILE, PIECES
 from tests.support.upstream import ECHO_CALL_ID, running_upstream
 
@@ -81,7 +81,7 @@ def test_gateway_keys_a_reason_phrase_and_encoded_echoes_are_scrubbed(tmp_path: 
             urllib.request.urlopen(request, timeout=10).read()
         # As a JSON encoder that escapes slashes writes it, and percent-encoded in a URL it quotes.
         escaped, quoted = slashed.replace("/", "\\/"), urllib.request.quote(slashed, safe="")
-        echo = '{"model": "gpt-test", "input": "escaped %s and in a link ?k=%s"}' % (escaped, quoted)
+        echo = '{"model": "gpt-test", "input": "escaped ' + escaped + ' and in a link ?k=' + quoted + '"}'
         request = urllib.request.Request(f"{recorder.url}/responses", data=echo.encode(), method="POST",
                                          headers={"content-type": "application/json", "api-key": slashed})
         urllib.request.urlopen(request, timeout=10).read()
