@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from json.decoder import scanstring
 
 from rec.redaction import PLACEHOLDER
 
 # (payload index, start, end, replacement): bytes of one payload to replace.
 Edit = tuple[int, int, int, bytes]
 _DELTA_VALUE = re.compile(r'"delta"\s*:\s*"')
+_DECODER = json.JSONDecoder()
 
 
 def split_secret_edits(payloads: list[bytes],
@@ -52,7 +52,7 @@ def _delta(payload: bytes) -> tuple[tuple[object, ...], int, int, bytes] | None:
     match = _DELTA_VALUE.search(text)
     if match is None:
         return None
-    value, end = scanstring(text, match.end())
+    value, end = _DECODER.raw_decode(text, match.end() - 1)  # the string starting at its opening quote
     if value != event["delta"]:
         return None  # "delta" stood somewhere else first (inside another string): leave this event alone
     start = len(text[:match.end() - 1].encode())

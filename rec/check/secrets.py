@@ -48,12 +48,12 @@ def secret_findings(path: str, index: int, exchange: Exchange, options: CheckOpt
         if rules.json_paths:
             for value in _json_values(content, rules.json_paths):
                 _note(found, value.encode(), JSON_RULE, where)
-    for value, (kind, places) in found.items():
+    for credential, (kind, places) in found.items():
         shown = ", ".join(places[:SHOWN_PLACES]) + (f" and {len(places) - SHOWN_PLACES} more"
                                                      if len(places) > SHOWN_PLACES else "")
-        preview = value[:PREVIEW].decode(errors="replace")
+        preview = credential[:PREVIEW].decode(errors="replace")
         yield Finding(path, index, "secrets", f"{shown} hold{'s' if len(places) == 1 else ''} a credential: "
-                      f"{kind} ({preview}…, {len(value)} characters)", FIX)
+                      f"{kind} ({preview}…, {len(credential)} characters)", FIX)
 
 
 def _note(found: dict[bytes, tuple[str, list[str]]], value: bytes, kind: str, where: str) -> None:
