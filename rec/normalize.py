@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rec.cassette import Headers
+from rec.jsonpath import parse_path
 from rec.redaction import DEFAULT_SECRET_HEADERS, scrub_credentials
 
 # Body keys whose values are volatile and left out of comparisons by default.
@@ -63,22 +64,6 @@ VOLATILE_TEXT: tuple[tuple[str, re.Pattern[str], str], ...] = (
 # skills root under CODEX_HOME. Learned from each value, then masked wherever they appear.
 _CWD = re.compile(r"<cwd>([^<]+)</cwd>")
 _CODEX_HOME = re.compile(r"`r\d+` = `([^`]+?)/skills/")
-
-
-def parse_path(path: str) -> tuple[str, ...]:
-    """`input[*].id` -> ("input", "*", "id"); a leading `$.` is allowed."""
-    path = path.removeprefix("$.").removeprefix("$")
-    parts: list[str] = []
-    for piece in path.split("."):
-        while "[" in piece:
-            head, _, rest = piece.partition("[")
-            index, _, piece = rest.partition("]")
-            if head:
-                parts.append(head)
-            parts.append("*" if index in ("*", "") else index)
-        if piece:
-            parts.append(piece)
-    return tuple(parts)
 
 
 def _drop_path(value: Any, path: Sequence[str]) -> Any:

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rec.jsonpath import parse_path
+
 PLACEHOLDER = "[REDACTED]"
 PLACEHOLDER_BYTES = PLACEHOLDER.encode()
 
@@ -178,8 +180,6 @@ class Rules:
 
     def with_rules(self, specs: Iterable[str]) -> Rules:
         """These rules plus ``--redact`` specs; raises RedactionRuleError naming a bad one."""
-        from rec.normalize import parse_path  # the normalizer imports this module's header list
-
         headers, paths = set(self.headers), list(self.json_paths)
         patterns, allowed = list(self.patterns), list(self.allowed)
         for spec in specs:
@@ -249,22 +249,6 @@ def scrub_credentials(text: str) -> str:
     data = text.encode("utf-8", "surrogatepass")
     spans = DEFAULT_RULES.credentials(data)
     return replace_spans(data, spans).decode("utf-8", "surrogatepass") if spans else text
-
-
-def values_at(value: Any, path: tuple[str, ...]) -> Iterable[Any]:
-    """The values at a parsed JSON path (rec.normalize.parse_path: keys, list indexes, `*` for any)."""
-    if not path:
-        yield value
-        return
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if head in ("*", key):
-                yield from values_at(child, rest)
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            if head == "*" or head == str(index):
-                yield from values_at(child, rest)
 
 
 def values_under_keys(value: Any, keys: frozenset[str]) -> Iterator[str]:

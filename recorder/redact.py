@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from rec.jsonpath import values_at
 from rec.redaction import (
     MIN_CREDENTIAL_LENGTH,
     PLACEHOLDER,
@@ -28,7 +29,6 @@ from rec.redaction import (
     merge_spans,
     replace_spans,
     scalars,
-    values_at,
     values_under_keys,
 )
 from recorder.deltas import split_secret_edits, sse_payloads

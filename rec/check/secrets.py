@@ -19,7 +19,8 @@ import orjson
 from rec.cassette import Exchange, HttpExchange, WebSocketExchange
 from rec.check.report import CheckOptions, Finding
 from rec.encoding import ContentEncodingError, decode_body
-from rec.redaction import PLACEHOLDER, SECRET_QUERY_NAMES, scalars, values_at
+from rec.jsonpath import values_at
+from rec.redaction import PLACEHOLDER, SECRET_QUERY_NAMES, scalars
 from rec.sse import split_events
 
 FIX = "delete the cassette and record it again (rec record redacts credentials), or add a --redact rule to it"
