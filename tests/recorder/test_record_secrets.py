@@ -144,3 +144,18 @@ def test_rec_check_names_each_credential_of_an_old_cassette(tmp_path: Path) -> N
         [finding] = [f for f in findings if f"a credential: {kind} (" in f["message"]]
         assert finding["exchange"] == 0 and "the request body" in finding["message"]
         assert "the response body" in finding["message"]
+
+
+@pytest.mark.slow
+def test_a_dotenv_in_websocket_frames_both_ways_leaves_no_credential_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "ws.mpk"
+    with running_upstream(echo_secret=ENV_FILE) as upstream, recording(upstream.url, path) as recorder:
+        client = OpenAI(base_url=recorder.url, api_key="sk-test-0123456789abcdef", max_retries=0)
+        with client.responses.connect() as connection:
+            connection.response.create(model="gpt-test", input=[
+                {"type": "function_call_output", "call_id": ECHO_CALL_ID, "output": ENV_FILE}])
+            for event in connection:
+                if event.type == "response.completed":
+                    break
+    assert_no_credential(path)
+    assert b"AWS_ACCESS_KEY_ID=[REDACTED]" in records_on_disk(path)
