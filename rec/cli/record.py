@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -103,7 +104,8 @@ def record(
     try:
         tally = asyncio.run(run_proxy(settings, writer, say, log))
     except OSError as err:
-        writer.close()
+        with contextlib.suppress(OSError):  # the port is the problem to report, not the empty cassette
+            writer.close()
         raise fail(str(err)) from None
     finished = True
     try:
