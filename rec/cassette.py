@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import errno
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -53,6 +54,10 @@ class NotACassetteError(CassetteError):
 
 class NewerVersionError(CassetteError):
     pass
+
+
+class RecordTooLargeError(ValueError):
+    """An exchange bigger than a reader takes (``MAX_RECORD_BYTES``): refused, so the cassette stays readable."""
 
 
 class RecordError(ValueError):
@@ -530,11 +535,17 @@ class CassetteWriter:
 
     A process killed at any point leaves a readable cassette holding every exchange
     that ``append`` returned for. A writer opened on a path holds the cassette's lock
-    (``rec.locking``) until it is closed: one writer per cassette at a time.
+    (``rec.locking``) until it is closed: one writer per cassette at a time. A write the disk
+    refuses (full, over a size limit) raises OSError after cutting the file back to its last
+    whole record, so a torn frame never hides the records appended after it; a record a reader
+    would refuse is never written.
     """
 
-    def __init__(self, stream: IO[bytes], dictionary: bytes | None = None, lock: CassetteLock | None = None) -> None:
+    def __init__(self, stream: IO[bytes], dictionary: bytes | None = None, lock: CassetteLock | None = None,
+                 max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         self._stream = stream
+        self.max_record_bytes = max_record_bytes
+        self._broken: str | None = None  # why the file could not be cut back after a failed write
         self._compressor = _compressor(dictionary)
         self._lock = lock
         # Until the first record is written (a new cassette), it becomes the dictionary of the rest.
@@ -556,7 +567,7 @@ class CassetteWriter:
         except BaseException:
             lock.release()
             raise
-        stream = os.fdopen(fd, "wb")
+        stream = os.fdopen(fd, "wb", buffering=0)  # unbuffered: a failed write leaves nothing to flush later
         try:
             os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would surprise a user sharing the folder
             writer = cls(stream, lock=lock)
@@ -580,7 +591,7 @@ class CassetteWriter:
                     pass
                 whole_bytes = reader.whole_bytes
                 dictionary, wants_one = reader.dictionary, reader.header.extra.get("dictionary") is not None
-            stream = open(path, "r+b")  # noqa: SIM115 - closed by close()
+            stream = open(path, "r+b", buffering=0)  # noqa: SIM115 - closed by close(); unbuffered as in create()
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -602,12 +613,36 @@ class CassetteWriter:
         self._needs_dictionary = True
 
     def _write(self, record: dict[str, Any]) -> None:
+        if self._broken is not None:
+            raise OSError(f"the cassette could not be cut back after an earlier failed write ({self._broken})")
         payload = msgpack.packb(record, use_bin_type=True)
-        self._stream.write(self._compressor.compress(payload))
-        self._stream.flush()
+        if len(payload) > self.max_record_bytes:
+            raise RecordTooLargeError(f"the exchange is {len(payload)} bytes as a record, over the "
+                                      f"{self.max_record_bytes} a cassette reader takes; it was not written")
+        frame = self._compressor.compress(payload)
+        start = self._stream.tell()
+        try:
+            view = memoryview(frame)
+            while view:  # an unbuffered file can take part of a write and refuse the rest on the next
+                written = self._stream.write(view)
+                if not written:
+                    raise OSError(errno.EIO, "the file took none of the bytes written")
+                view = view[written:]
+            self._stream.flush()
+        except OSError:
+            self._cut_back(start)
+            raise
         if self._needs_dictionary and record.get("type") != "header":
             self._needs_dictionary = False
             self._compressor = _compressor(payload)
+
+    def _cut_back(self, whole_bytes: int) -> None:
+        """Drop a torn frame: the file ends at its last whole record again (shrinking needs no space)."""
+        try:
+            self._stream.truncate(whole_bytes)
+            self._stream.seek(whole_bytes)
+        except OSError as err:
+            self._broken = err.strerror or str(err)
 
     def close(self) -> None:
         if self._stream.closed:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rec.cassette import Headers
+from rec.jsonpath import parse_path
+from rec.redaction import DEFAULT_SECRET_HEADERS, scrub_credentials
 
 # Body keys whose values are volatile and left out of comparisons by default.
 DEFAULT_IGNORED_PATHS: tuple[str, ...] = ("prompt_cache_key", "client_metadata")
@@ -31,8 +33,7 @@ ID_KEYS = frozenset({"id", "call_id", "previous_response_id", "response_id", "it
 TIMESTAMP_KEYS = frozenset({"created_at", "completed_at", "started_at", "timestamp", "expires_at"})
 
 # Headers that carry per-run ids, times, sizes, versions or secrets.
-DEFAULT_VOLATILE_HEADERS = frozenset({
-    "authorization", "api-key", "x-api-key", "cookie", "set-cookie", "openai-organization", "openai-project",
+DEFAULT_VOLATILE_HEADERS = DEFAULT_SECRET_HEADERS | frozenset({
     "date", "content-length", "host", "user-agent", "connection", "keep-alive", "transfer-encoding",
     "x-request-id", "openai-processing-ms", "openai-version", "cf-ray", "x-envoy-upstream-service-time",
     "session-id", "session_id", "thread-id", "conversation_id", "x-client-request-id", "x-codex-window-id",
@@ -63,22 +64,6 @@ VOLATILE_TEXT: tuple[tuple[str, re.Pattern[str], str], ...] = (
 # skills root under CODEX_HOME. Learned from each value, then masked wherever they appear.
 _CWD = re.compile(r"<cwd>([^<]+)</cwd>")
 _CODEX_HOME = re.compile(r"`r\d+` = `([^`]+?)/skills/")
-
-
-def parse_path(path: str) -> tuple[str, ...]:
-    """`input[*].id` -> ("input", "*", "id"); a leading `$.` is allowed."""
-    path = path.removeprefix("$.").removeprefix("$")
-    parts: list[str] = []
-    for piece in path.split("."):
-        while "[" in piece:
-            head, _, rest = piece.partition("[")
-            index, _, piece = rest.partition("]")
-            if head:
-                parts.append(head)
-            parts.append("*" if index in ("*", "") else index)
-        if piece:
-            parts.append(piece)
-    return tuple(parts)
 
 
 def _drop_path(value: Any, path: Sequence[str]) -> Any:
@@ -164,6 +149,7 @@ class _TextRules:
     masks: tuple[re.Pattern[str], ...]
 
     def __call__(self, text: str) -> str:
+        text = scrub_credentials(text)  # as the recorder stored it: a live credential matches its [REDACTED]
         for folder, placeholder in self.folders:
             if folder in text:
                 text = _folder_pattern(folder).sub(placeholder, text)

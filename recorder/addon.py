@@ -3,11 +3,14 @@
 Streams pass through live: ``responseheaders`` sets ``flow.response.stream`` to a
 callable that keeps each chunk with its time and hands it straight back to mitmproxy.
 Each exchange is redacted, then appended to the cassette the moment it finishes, so a
-killed recorder loses only what was still in flight.
+killed recorder loses only what was still in flight. An exchange that cannot be written
+(the disk refuses it, a hook fails on it) is never dropped in silence: it is handed to
+``lose`` with its cause, and nothing more of it is written.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from rec.cassette import (
     Exchange,
     Frame,
     HttpExchange,
+    RecordTooLargeError,
     Request,
     Response,
     WebSocketExchange,
@@ -36,6 +40,39 @@ _TURN_ENDS = (b'"response.completed"', b'"response.failed"', b'"response.incompl
 # Paths recorded in forward-proxy mode unless --record-all: the Responses API and what
 # its clients call beside it.
 RESPONSES_API_PATHS = ("/responses", "/models", "/backend-api/codex/")
+
+
+def describe_flow(flow: http.HTTPFlow) -> str:
+    """How a log line names an exchange: method (or WS) and path, without its query (a credential can sit there)."""
+    path = flow.request.path.partition("?")[0]
+    return f"WS {path}" if flow.websocket is not None else f"{flow.request.method} {path}"
+
+
+def loss_cause(err: Exception) -> str:
+    """Why an exchange could not be written, in words for the log line."""
+    if isinstance(err, OSError):
+        return f"the disk refused the write: {err.strerror or err}"
+    if isinstance(err, RecordTooLargeError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+Hook = Callable[["RecordAddon", http.HTTPFlow], None]
+
+
+def guarded(hook: Hook) -> Hook:
+    """A hook whose failure loses its exchange loudly (named, counted), never silently through mitmproxy's log."""
+
+    @functools.wraps(hook)
+    def run(self: RecordAddon, flow: http.HTTPFlow) -> None:
+        if flow.id in self.lost:
+            return
+        try:
+            hook(self, flow)
+        except Exception as err:
+            self.lose_flow(flow, err)
+
+    return run
 
 
 @dataclass
@@ -67,21 +104,34 @@ class RecordAddon:
     """Captures HTTP exchanges (with timed chunks) and WebSocket conversations into a cassette."""
 
     def __init__(self, append: Callable[[Exchange | WebSocketPart], None], redactor: Redactor,
-                 in_scope: Callable[[http.HTTPFlow], bool] = lambda flow: True) -> None:
+                 in_scope: Callable[[http.HTTPFlow], bool] = lambda flow: True,
+                 lose: Callable[[str, str], None] = lambda what, cause: None) -> None:
         self._append = append
         self._redactor = redactor
         self._in_scope = in_scope
+        self._lose = lose
         self._streams: dict[str, _Chunks] = {}
         self.in_flight: dict[str, http.HTTPFlow] = {}
         self._frames_written: dict[str, int] = {}  # per open WebSocket: frames already appended in parts
+        self.lost: set[str] = set()  # flows that could not be written: nothing more of them is
+
+    def lose_flow(self, flow: http.HTTPFlow, err: Exception) -> None:
+        """Forget a flow that could not be written and report it once, with its cause."""
+        self.lost.add(flow.id)
+        self.in_flight.pop(flow.id, None)
+        self._streams.pop(flow.id, None)
+        self._frames_written.pop(flow.id, None)
+        self._lose(describe_flow(flow), loss_cause(err))
 
     # --- hooks ------------------------------------------------------------------------
 
+    @guarded
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         """Every in-scope flow is tracked from its first byte, so shutdown can close it cleanly."""
         if self._in_scope(flow):
             self.in_flight[flow.id] = flow
 
+    @guarded
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Stream every in-scope body through, timing each chunk (never buffered)."""
         if flow.id in self.in_flight and flow.response is not None:
@@ -89,12 +139,14 @@ class RecordAddon:
             self._streams[flow.id] = chunks
             flow.response.stream = chunks
 
+    @guarded
     def response(self, flow: http.HTTPFlow) -> None:
         """A completed HTTP exchange is written now; a WebSocket waits for websocket_end."""
         if flow.id not in self.in_flight or flow.websocket is not None:
             return
         self._finish_http(flow, End(state="completed", at_ms=self._ms_since_start(flow)))
 
+    @guarded
     def error(self, flow: http.HTTPFlow) -> None:
         """A reset, timeout, cut or unreachable upstream is written as a failed exchange."""
         if flow.id not in self.in_flight or flow.websocket is not None:
@@ -104,14 +156,16 @@ class RecordAddon:
         self._finish_http(flow, End(state="error", error=kind, message=message,
                                     at_ms=self._ms_since_start(flow)))
 
+    @guarded
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         """Learn the handshake's secrets before any frame is scrubbed (a token seen only there included)."""
         if flow.id in self.in_flight:
             self._frames_written[flow.id] = 0
-            self._request(flow)
+            self._learn_request(flow)
             if flow.response is not None:
-                self._redactor.headers(list(flow.response.headers.items(multi=True)))
+                self._redactor.learn_headers(list(flow.response.headers.items(multi=True)))
 
+    @guarded
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         """A turn the server just ended is appended now, so a killed recorder keeps every finished turn."""
         if flow.id not in self._frames_written or flow.websocket is None:
@@ -120,6 +174,7 @@ class RecordAddon:
         if not message.from_client and message.is_text and any(end in message.content for end in _TURN_ENDS):
             self._append(WebSocketPart(flow.id, self._websocket(flow, close=False)))
 
+    @guarded
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         """The rest of a WebSocket, with its close, is appended when it closes."""
         if self.in_flight.pop(flow.id, None) is None or flow.websocket is None:
@@ -137,10 +192,11 @@ class RecordAddon:
         ws = flow.websocket
         first = self._frames_written.get(flow.id, 0)
         self._frames_written[flow.id] = len(ws.messages)
+        messages = ws.messages[first:]
         frames = [
             Frame(at_ms=(m.timestamp - started) * 1000.0, from_client=m.from_client, is_text=m.is_text,
-                  payload=self._redactor.scrub(m.content))
-            for m in ws.messages[first:]
+                  payload=payload)
+            for m, payload in zip(messages, self._redactor.scrub_frames([m.content for m in messages]), strict=True)
         ]
         ending = None
         if close:
@@ -153,7 +209,8 @@ class RecordAddon:
                       if e.strip()]
         return WebSocketExchange(
             request=request,
-            response=Response(status=flow.response.status_code, reason=flow.response.reason, headers=response_headers),
+            response=Response(status=flow.response.status_code, reason=self._redactor.scrub_text(flow.response.reason),
+                              headers=response_headers),
             extensions=extensions,
             frames=frames,
             close=ending,
@@ -165,19 +222,22 @@ class RecordAddon:
     def _ms_since_start(flow: http.HTTPFlow) -> float:
         return (time.time() - flow.request.timestamp_start) * 1000.0
 
+    def _learn_request(self, flow: http.HTTPFlow) -> tuple[bytes, bytes | None]:
+        """Learn the request's secrets (headers, query, credential keys of its body) before anything is scrubbed;
+        returns its body as sent and decoded."""
+        request = flow.request
+        self._redactor.learn_headers(list(request.headers.items(multi=True)))
+        self._redactor.learn_query(list(request.query.items(multi=True)))
+        raw, decoded = _request_body(flow)
+        self._redactor.learn_json(decoded if decoded is not None else raw)
+        return raw, decoded
+
     def _request(self, flow: http.HTTPFlow) -> Request:
         """The request as sent, redacted; an encoded body is kept as sent and decoded beside it."""
         request = flow.request
+        raw, decoded = self._learn_request(flow)
         headers = self._redactor.headers(list(request.headers.items(multi=True)))
-        raw = request.raw_content or b""
         encoding = request.headers.get("content-encoding")
-        decoded: bytes | None = None
-        if encodings_of(encoding):
-            try:
-                decoded = decode_body(raw, encoding)
-            except ContentEncodingError:
-                decoded = None
-        self._redactor.learn_json(decoded if decoded is not None else raw)
         body = raw
         extra: dict[str, object] = {}
         if decoded is not None:
@@ -206,22 +266,39 @@ class RecordAddon:
         )
 
     def _finish_http(self, flow: http.HTTPFlow, end: End) -> None:
+        """Learn every secret of the exchange (both ways) first, then scrub and write it."""
         self.in_flight.pop(flow.id, None)
         chunks = self._streams.pop(flow.id, None)
+        timed: list[tuple[float, bytes]] = []
+        headers: list[tuple[str, str]] = []
+        answered = flow.response is not None and (chunks is not None or end.state == "completed")
+        if flow.response is not None and answered:
+            timed = chunks.chunks if chunks is not None else [(end.at_ms, flow.response.raw_content or b"")]
+            timed, headers = _decoded_response(timed, list(flow.response.headers.items(multi=True)))
+            self._redactor.learn_headers(headers)
+            self._redactor.learn_json(b"".join(data for _, data in timed))
         request = self._request(flow)
         response: Response | None = None
-        if flow.response is not None and (chunks is not None or end.state == "completed"):
-            timed = chunks.chunks if chunks is not None else [(end.at_ms, flow.response.raw_content or b"")]
-            headers = list(flow.response.headers.items(multi=True))
-            timed, headers = _decoded_response(timed, headers)
-            self._redactor.learn_json(b"".join(data for _, data in timed))
+        if flow.response is not None and answered:
             response = Response(
                 status=flow.response.status_code,
-                reason=flow.response.reason,
+                reason=self._redactor.scrub_text(flow.response.reason),
                 headers=self._redactor.headers(headers),
                 chunks=self._redactor.scrub_chunks([(at, data) for at, data in timed if data]),
             )
         self._append(HttpExchange(request=request, response=response, end=end))
+
+
+def _request_body(flow: http.HTTPFlow) -> tuple[bytes, bytes | None]:
+    """The request body as sent, and decoded when it was sent with a Content-Encoding that decodes."""
+    raw = flow.request.raw_content or b""
+    encoding = flow.request.headers.get("content-encoding")
+    if not encodings_of(encoding):
+        return raw, None
+    try:
+        return raw, decode_body(raw, encoding)
+    except ContentEncodingError:
+        return raw, None
 
 
 def _reencode(body: bytes, content_encoding: str | None) -> bytes | None:

@@ -45,6 +45,7 @@ class Tally:
     exchanges: int = 0
     failed: int = 0
     websockets: int = 0
+    lost: int = 0  # exchanges that could not be written (each named on the log with its cause)
 
 
 def describe(exchange: Exchange) -> str:
@@ -103,6 +104,10 @@ async def _run(settings: RecordSettings, writer: CassetteWriter | None, say: Cal
             tally.failed += 1
         log(describe(exchange))
 
+    def lose(what: str, cause: str) -> None:
+        tally.lost += 1
+        log(f"lost {what}: {cause}")
+
     mode = "regular" if settings.forward else f"reverse:{settings.upstream}"
     options = Options(listen_host=settings.host, listen_port=settings.port, mode=[mode])
     if not settings.forward:
@@ -118,10 +123,10 @@ async def _run(settings: RecordSettings, writer: CassetteWriter | None, say: Cal
 
         scope: Callable[[http.HTTPFlow], bool]
         scope = in_responses_api if settings.forward and not settings.record_all else (lambda flow: True)
-        master.addons.add(RecordAddon(append, settings.redactor, scope))
+        master.addons.add(RecordAddon(append, settings.redactor, scope, lose))
     else:
         router = RecordingRouter(settings.upstream, settings.redactor.rules, settings.routes_secret,
-                                 master.addons.add, master.addons.remove, count)
+                                 master.addons.add, master.addons.remove, count, lose)
         master.addons.add(router)
     # Options of addons exist only once the addons are added.
     options.update(connection_strategy="lazy", ssl_insecure=settings.ssl_insecure, keep_host_header=False)

@@ -57,16 +57,17 @@ class RecordingRouter:
     """A mitmproxy addon, first in line: answers control requests and routes each prefixed flow to its recording.
 
     ``add_addon``/``remove_addon`` put a recording's RecordAddon in mitmproxy's chain and take it out;
-    ``on_exchange`` is told of every exchange written (the tally and the log).
+    ``on_exchange`` is told of every exchange written and ``lose`` of every one that could not be (the tally
+    and the log).
     """
 
     def __init__(self, upstream: str | None, rules: Rules, secret: str,
                  add_addon: Callable[[RecordAddon], None], remove_addon: Callable[[RecordAddon], None],
-                 on_exchange: Callable[[Exchange | WebSocketPart], None]) -> None:
+                 on_exchange: Callable[[Exchange | WebSocketPart], None], lose: Callable[[str, str], None]) -> None:
         self.upstream = upstream
         self.rules = rules
         self.secret = secret
-        self.add_addon, self.remove_addon, self.on_exchange = add_addon, remove_addon, on_exchange
+        self.add_addon, self.remove_addon, self.on_exchange, self.lose = add_addon, remove_addon, on_exchange, lose
         self.recordings: dict[str, Recording] = {}
         self.origin = ""  # where clients reach the recorder (http://HOST:PORT), set once it listens
 
@@ -144,8 +145,8 @@ class RecordingRouter:
             writer.append(exchange)
             self.on_exchange(exchange)
 
-        addon = _RecordingAddon(recording_id, append, Redactor(rules), lambda flow: flow.metadata.get(RECORDING) ==
-                                recording_id)
+        addon = _RecordingAddon(recording_id, append, Redactor(rules),
+                                lambda flow: flow.metadata.get(RECORDING) == recording_id, self.lose)
         recording = Recording(recording_id, output, writer, addon)
         self.recordings[recording_id] = recording
         self.add_addon(addon)

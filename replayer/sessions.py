@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from rec.cassette import CassetteError, Exchange
+from rec.redaction import DEFAULT_SECRET_HEADERS as _SECRET_HEADERS  # a journal never shows the client's credentials
 from replayer.answers import HttpAnswer, error_answer, json_answer
 from replayer.core import ReplayCore
 from replayer.errors import Refused
@@ -40,9 +41,6 @@ from replayer.routes import PathPattern, show_route
 
 CONTROL = "/__rec"
 SESSION_PREFIX = "/s/"
-# Request headers a journal never shows: they carry the client's credentials.
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "openai-organization",
-                             "openai-project"})
 _OPTIONS = frozenset({"cassettes", "scenario", "match", "timing", "repeat", "faults", "ignore", "mask", "validate"})
 
 

@@ -32,7 +32,8 @@ def check(
                                "for recording again); default `on_expiry` in [tool.rec], else warn.")] = None,
     redact: Annotated[list[str] | None, typer.Option(
         metavar="RULE", help="Also find what this rec record --redact rule would redact: header:NAME, json:PATH "
-                             "or regex:PATTERN (repeatable).")] = None,
+                             "or regex:PATTERN; allow:PATTERN leaves a known false positive out (repeatable).")]
+        = None,
 ) -> None:
     """Check cassettes for CI: well-formed streams, no secrets, not stale, no outsized exchanges.
 

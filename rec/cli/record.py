@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -40,7 +41,8 @@ def record(
                                       help="Port to listen on; 0 picks a free one.")] = 0,
     redact: Annotated[list[str] | None, typer.Option(
         metavar="RULE",
-        help="Also redact: header:NAME, json:PATH or regex:PATTERN (repeatable).")] = None,
+        help="Also redact: header:NAME, json:PATH or regex:PATTERN; or leave a known false positive alone: "
+             "allow:PATTERN (repeatable).")] = None,
     forward: Annotated[bool, typer.Option(
         "--forward", help="Run as a forward proxy (HTTPS_PROXY) for clients whose base URL cannot change.")]
         = False,
@@ -58,6 +60,7 @@ def record(
 
     Point the client's base URL at the printed URL (the first line on stdout). Each
     exchange is appended as it finishes; secrets are redacted before they are written.
+    Exit 1 when an exchange could not be written (each is named on stderr with its cause).
     """
     from rec.redaction import RedactionRuleError, Rules
 
@@ -110,9 +113,20 @@ def record(
     try:
         tally = asyncio.run(run_proxy(settings, writer, say, log))
     except OSError as err:
+        with contextlib.suppress(OSError):  # the port is the problem to report, not the empty cassette
+            if writer is not None:
+                writer.close()
         raise fail(str(err)) from None
-    finally:
+    finished = True
+    try:
         if writer is not None:
             writer.close()
-    log(f"recorded {tally.exchanges} exchange(s) ({tally.websockets} WebSocket, {tally.failed} failed) "
-        f"into {output if writer is not None else 'the recordings opened over the control API'}")
+    except OSError as err:
+        log(f"could not finish {output}: {err.strerror or err}; it may not hold every exchange counted below")
+        finished = False
+    lost = f", lost {tally.lost}" if tally.lost else ""
+    into = output if writer is not None else "the recordings opened over the control API"
+    log(f"recorded {tally.exchanges} exchange(s) ({tally.websockets} WebSocket, {tally.failed} failed){lost} "
+        f"into {into}")
+    if tally.lost or not finished:
+        raise typer.Exit(1)

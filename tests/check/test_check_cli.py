@@ -62,7 +62,7 @@ def test_max_age_and_on_expiry_come_from_tool_rec_and_the_flags_win(tmp_path: Pa
 def test_redact_rules_are_the_recorders(folder: Path) -> None:
     Scenario().sse_turn(message_stream("r", "ticket ACME-1234")).write(folder / "clean.mpk")
     result = run_rec("check", folder / "clean.mpk", "--redact", "regex:ACME-[0-9]+")
-    assert result.returncode == 1 and "a match of a --redact regex (ACME-12…" in result.stdout
+    assert result.returncode == 1 and "a credential: a match of a --redact regex (ACME-12…" in result.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -57,3 +57,20 @@ def on_disk(path: Path) -> str:
     """Everything a cassette holds, decompressed, as `rec show --json` prints it (and the raw file)."""
     shown = subprocess.run([str(REC), "show", "--json", str(path)], capture_output=True, text=True, check=True)
     return shown.stdout + path.read_bytes().decode("latin-1")
+
+
+def records_on_disk(path: Path) -> bytes:
+    """Every record of a cassette as stored (each zstd frame inflated, before any parsing), joined."""
+    import zstandard
+
+    data = path.read_bytes()
+    records: list[bytes] = []
+    decompressor = zstandard.ZstdDecompressor()
+    while data:
+        inflater = decompressor.decompressobj()
+        records.append(inflater.decompress(data))
+        data = inflater.unused_data
+        if len(records) == 2:  # the first record after the header is every later frame's dictionary
+            dictionary = zstandard.ZstdCompressionDict(records[1], dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
+    return b"".join(records)

@@ -124,6 +124,10 @@ def test_kill_9_keeps_every_finished_exchange(recorder: Recorder) -> None:
     for _ in range(2):
         list(sdk.responses.create(model="gpt-5", input="hi", stream=True))
     sdk.models.list()
+    # The client can hold its answer a moment before the recorder has written it: wait until it has.
+    deadline = time.monotonic() + 30
+    while len(load_cassette(recorder.output).exchanges) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     recorder.process.kill()
     recorder.process.communicate(timeout=10)
     cassette = load_cassette(recorder.output)

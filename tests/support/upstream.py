@@ -106,8 +106,15 @@ class Upstream:
     requests: list[dict[str, Any]] = field(default_factory=list)
     sent_at: list[float] = field(default_factory=list)
     echo_secret: str | None = None
+    # Sent on every answer, as an edge in front of the API adds them (Cloudflare's Set-Cookie).
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    reason: str | None = None  # the reason phrase /models answers with (a gateway's own words)
     url: str = ""
     _counter: int = 0
+
+    async def _edge(self, request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in self.extra_headers:
+            response.headers.add(name, value)
 
     def next_id(self) -> str:
         self._counter += 1
@@ -115,6 +122,7 @@ class Upstream:
 
     def app(self) -> web.Application:
         app = web.Application()
+        app.on_response_prepare.append(self._edge)
         for prefix in ("", "/v1"):
             app.router.add_post(f"{prefix}/responses", self.responses)
             app.router.add_get(f"{prefix}/responses", self.websocket)
@@ -197,7 +205,7 @@ class Upstream:
         if coding:
             body = _compress(body, coding)
             headers["content-encoding"] = coding
-        return web.Response(body=body, headers=headers)
+        return web.Response(body=body, headers=headers, reason=self.reason)
 
 
 def _compress(body: bytes, coding: str) -> bytes:
@@ -213,9 +221,10 @@ def _compress(body: bytes, coding: str) -> bytes:
 
 @contextmanager
 def running_upstream(gap_s: float = 0.0, echo_secret: str | None = None,
+                     extra_headers: list[tuple[str, str]] | None = None, reason: str | None = None,
                      kind: type[Upstream] = Upstream) -> Iterator[Upstream]:
     """Serve a stand-in upstream (``kind``) on 127.0.0.1 (a free port) from a background thread."""
-    upstream = kind(gap_s=gap_s, echo_secret=echo_secret)
+    upstream = kind(gap_s=gap_s, echo_secret=echo_secret, extra_headers=extra_headers or [], reason=reason)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     runner = web.AppRunner(upstream.app(), handle_signals=False)
