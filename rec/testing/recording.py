@@ -9,6 +9,7 @@ whose every exchange failed to reach it, would replay a failure forever.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,7 +99,6 @@ class Recorder:
     """
 
     def __init__(self, command: Sequence[str], upstream: str) -> None:
-        self.upstream = upstream
         self.args = [*command, "record", "--upstream", upstream, "--routes"]
         self.secret = secrets.token_hex(16)
         self.output = tempfile.TemporaryDirectory(prefix="rec-record-")
@@ -116,10 +118,6 @@ class Recorder:
         self._control("DELETE", f"/{recording_id}", None)
 
     def _control(self, method: str, path: str, body: Any) -> Any:
-        import json
-        import urllib.error
-        import urllib.request
-
         request = urllib.request.Request(f"{self.origin}/__rec/recordings{path}", method=method,
                                          data=None if body is None else json.dumps(body).encode(),
                                          headers={"x-rec-recorder-secret": self.secret,
