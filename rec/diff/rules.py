@@ -53,7 +53,9 @@ RULES: tuple[Rule, ...] = (
     Rule("wording", "benign", "the assistant's text changed"),
     Rule("reasoning", "benign", "the reasoning changed (summaries, text, encrypted content)"),
     Rule("usage", "benign", "the token counts changed"),
-    Rule("echo", "benign", "the request differs only where it echoes earlier answers (assistant text, reasoning)"),
+    Rule("ids", "benign", "only ids differ (how they are numbered: an item more or less before them renumbers them)"),
+    Rule("echo", "benign", "the request differs only in the items that echo earlier answers (assistant messages, "
+         "reasoning, tool calls, compactions)"),
     Rule("response_other", "benign", "the response differs otherwise (headers, events, other output items)"),
 )
 RULE_NAMES = frozenset(rule.name for rule in RULES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,8 @@ from rec.diff.outcome import Call, Outcome, close_ended, http_outcome, parsed_ar
 from rec.diff.rules import Reason, Rules, Where
 
 ABSENT = object()
-# Input items that echo what a model said before: the client sends them back, it does not choose them.
+# Input items that echo what a model said before (besides its tool calls, `*_call`): the client sends
+# them back, it does not choose them.
 ECHOED_ROLES = frozenset({"assistant"})
 ECHOED_TYPES = frozenset({"reasoning", "compaction"})
 
@@ -56,12 +58,27 @@ def clip(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def describe_difference(old: Any, new: Any) -> str:
+_INPUT_ITEM = re.compile(r"^input\[(\d+)\]")
+
+
+def describe_difference(old: Any, new: Any, old_request: Any = None, new_request: Any = None) -> str:
+    """`` at PATH: OLD → NEW`` for the first difference; an input item's place is counted in the request as sent
+    (``old_request``, ``new_request``), echoed items included."""
     found = first_difference(old, new)
     if found is None:
         return ""
     path, a, b = found
+    item = _INPUT_ITEM.match(path)
+    if item and isinstance(new_request, dict) and isinstance(old_request, dict):
+        sent = new_request if b is not ABSENT or a is ABSENT else old_request
+        path = f"input[{_sent_index(sent.get('input'), int(item.group(1)))}]" + path[item.end():]
     return f"{' at ' + path if path else ''}: {clip(a)} → {clip(b)}"
+
+
+def _sent_index(items: Any, own: int) -> int:
+    """The place, among all input items, of the ``own``-th item that is not an echo."""
+    owned = [n for n, item in enumerate(items if isinstance(items, list) else []) if not _echoes(item)]
+    return owned[own] if own < len(owned) else own
 
 
 def _shape(value: Any) -> Any:
@@ -165,9 +182,10 @@ class Judge:
             elif _shape(old_json) != _shape(new_json):
                 change = describe_difference(_shape(old_json), _shape(new_json))
                 found.append(reason("output_shape", f"the JSON answer changed shape{change}", where))
-        if old.text != new.text:
+        # Text or reasoning that came or went with its item is told by output_kinds already.
+        if old.text != new.text and ("message" in old.kinds) == ("message" in new.kinds):
             found.append(reason("wording", f"answer text changed{describe_difference(old.text, new.text)}", where))
-        if old.reasoning != new.reasoning:
+        if old.reasoning != new.reasoning and ("reasoning" in old.kinds) == ("reasoning" in new.kinds):
             found.append(reason("reasoning", "reasoning changed", where))
         if old.tokens.tokens() != new.tokens.tokens():
             found.append(reason("usage", f"tokens {old.tokens.total_tokens:,} → {new.tokens.total_tokens:,}", where))
@@ -184,10 +202,9 @@ class Judge:
         old_own, new_own = without_echoes(old), without_echoes(new)
         if old_own == new_own:
             return [self.rules.reason("echo", f"{what} differs only where it echoes earlier answers", where)]
-        old_body = old_own.get("body", ABSENT) if isinstance(old_own, dict) and "method" in old_own else old_own
-        new_body = new_own.get("body", ABSENT) if isinstance(new_own, dict) and "method" in new_own else new_own
+        old_body, new_body = _body(old_own), _body(new_own)
         if old_body != new_body:
-            change = describe_difference(old_body, new_body)
+            change = describe_difference(old_body, new_body, _body(old), _body(new))
         else:
             parts = [k for k in ("method", "path", "query", "headers") if old_own.get(k) != new_own.get(k)]
             change = f": {', '.join(parts)}"
@@ -236,10 +253,13 @@ class Judge:
 
     def exchange(self, old: Exchange, new: Exchange, old_view: dict[str, Any], new_view: dict[str, Any],
                  parts: tuple[str, ...], where: Where) -> list[Reason]:
-        """Every reason two aligned exchanges differ (none when their views are equal)."""
+        """Every reason two aligned exchanges differ (at least one when their views do)."""
+        old_view, new_view = same_ids(old_view), same_ids(new_view)
         if isinstance(old, WebSocketExchange) and isinstance(new, WebSocketExchange):
-            return self.websocket(old, new, old_view, new_view, parts, where)
-        return self.http(old_view, new_view, parts, where)
+            found = self.websocket(old, new, old_view, new_view, parts, where)
+        else:
+            found = self.http(old_view, new_view, parts, where)
+        return found or [self.rules.reason("ids", "only ids differ", where)]
 
     def _otherwise(self, old: Any, new: Any, where: Where) -> list[Reason]:
         """A difference no rule above names: which parts of the response differ."""
@@ -249,8 +269,23 @@ class Judge:
         return [self.rules.reason("response_other", f"response changed: {', '.join(parts)}", where)]
 
 
+_NUMBERED_ID = re.compile(r"<id:\d+>")
+
+
+def same_ids(view: dict[str, Any]) -> dict[str, Any]:
+    """A view with every masked id alike: ids are benign, and an item more or less before them renumbers them."""
+    return json.loads(_NUMBERED_ID.sub("<id>", json.dumps(view, ensure_ascii=False, default=str)))
+
+
+def _body(request: Any) -> Any:
+    """The body of a request view; a WebSocket message is its own body."""
+    if isinstance(request, dict) and "method" in request:
+        return request.get("body", ABSENT)
+    return request
+
+
 def without_echoes(value: Any) -> Any:
-    """A request (view, body or WebSocket message) with echoed answers reduced to their kind."""
+    """A request (view, body or WebSocket message) without the input items that echo earlier answers."""
     if not isinstance(value, dict):
         return value
     if "method" in value and isinstance(value.get("body"), dict):
@@ -258,13 +293,15 @@ def without_echoes(value: Any) -> Any:
     items = value.get("input")
     if not isinstance(items, list):
         return value
-    return {**value, "input": [_kind_only(item) for item in items]}
+    return {**value, "input": [item for item in items if not _echoes(item)]}
 
 
-def _kind_only(item: Any) -> Any:
-    if isinstance(item, dict) and (item.get("type") in ECHOED_TYPES or item.get("role") in ECHOED_ROLES):
-        return {"type": item.get("type"), "role": item.get("role")}
-    return item
+def _echoes(item: Any) -> bool:
+    """An input item the model made (its message, reasoning, tool call, compaction): the client only sends it back."""
+    if not isinstance(item, dict):
+        return False
+    kind = str(item.get("type"))
+    return item.get("role") in ECHOED_ROLES or kind in ECHOED_TYPES or kind.endswith("_call")
 
 
 def _connection(exchange: WebSocketExchange, view: dict[str, Any], opening: list[Any]) -> Outcome:
