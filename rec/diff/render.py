@@ -62,6 +62,37 @@ def figures_line(old: Figures, new: Figures, priced: bool) -> str:
             f"duration (sum) {_seconds(old.duration_ms)} → {_seconds(new.duration_ms)}")
 
 
+def figures_table(old: Figures, new: Figures, priced: bool) -> list[str]:
+    """Markdown: tokens of each kind, cost when priced, and the summed times, for OLD, NEW and the change."""
+    columns = ["input", "cached", "output", "reasoning", "total"]
+    head = ["", *(f"{c} tokens" for c in columns), *(["cost"] if priced else []), "time to first event (sum)",
+            "duration (sum)"]
+
+    def row(name: str, figures: Figures) -> list[str]:
+        return [name, *(f"{getattr(figures, f'{c}_tokens'):,}" for c in columns),
+                *([_cost(figures.cost)] if priced else []), _seconds(figures.first_event_ms),
+                _seconds(figures.duration_ms)]
+
+    change = delta(old, new)
+    changes = ["Δ", *(_signed(change[f"{c}_tokens"]) for c in columns),
+               *([_signed_cost(change["cost"])] if priced else []), _signed_ms(change["first_event_ms"]),
+               _signed_ms(change["duration_ms"])]
+    return [_table_row(head), _table_row(["---", *("---:" for _ in head[1:])]), _table_row(row("OLD", old)),
+            _table_row(row("NEW", new)), _table_row(changes)]
+
+
+def _table_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _signed_cost(value: float | None) -> str:
+    return "n/a" if value is None else f"{'+' if value >= 0 else '-'}${abs(value):,.4f}"
+
+
+def _signed_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+,.0f} ms"
+
+
 def usage_json(old: Figures | None, new: Figures | None) -> dict[str, Any]:
     return {"old": old.to_json() if old else None, "new": new.to_json() if new else None,
             "delta": delta(old, new) if old and new else None}
@@ -157,7 +188,7 @@ def render_pair_markdown(pair: PairResult, fail_on: FailOn, priced: bool) -> str
              f"**Verdict: {pair.verdict}**", "", *(f"- {_md(str(r))}" for r in pair.reasons), "",
              "| equal | changed | missing | extra |", "| ---: | ---: | ---: | ---: |",
              f"| {counts['equal']} | {counts['changed']} | {counts['missing']} | {counts['extra']} |", "",
-             _md(figures_line(pair.old_figures, pair.new_figures, priced))]
+             *figures_table(pair.old_figures, pair.new_figures, priced)]
     for change in pair.changes:
         lines += ["", f"**{change.kind}**: {_code(change.title())}"]
         if change.diff:
@@ -171,7 +202,7 @@ def render_report_markdown(report: Report, fail_on: FailOn, priced: bool) -> str
     summary = report.summary()
     lines = [f"### {'❌' if failed else '✅'} rec diff: {_md(_summary_words(summary))}", "",
              f"{_code(report.old_name)} vs {_code(report.new_name)}, {len(report.pairs)} cassette(s); "
-             f"fails on {_code(fail_on)}", "", _md(figures_line(old, new, priced)), ""]
+             f"fails on {_code(fail_on)}", "", *figures_table(old, new, priced), ""]
     shown = [p for p in _ordered(report.pairs) if p.verdict != "identical"]
     if shown:
         lines += ["| cassette | verdict | tokens old | tokens new | Δ tokens | reasons |",
@@ -184,8 +215,10 @@ def render_report_markdown(report: Report, fail_on: FailOn, priced: bool) -> str
         group = [p for p in shown if p.verdict == verdict]
         if group:
             lines += [f"#### {ICONS[verdict]} {TITLES[verdict]} ({len(group)})", ""]
-            for pair in group:
-                lines += _reasons_md(pair)
+            if verdict in ("regression", "requests_changed"):
+                lines += [line for pair in group for line in _reasons_md(pair)]
+            else:
+                lines += [*(f"- {_code(pair.path)}" for pair in group), ""]
     for verdict in ("benign", "identical"):
         group = [p for p in _ordered(report.pairs) if p.verdict == verdict]
         if group:
