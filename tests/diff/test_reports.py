@@ -190,7 +190,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "same.mpk").write_bytes(b"junk")
     for args, message in [
-        ((old, old / "same.mpk"), f"{old} is a folder and {old / 'same.mpk'} is not: give two cassettes or two folders"),
+        ((old, old / "same.mpk"),
+         f"{old} is a folder and {old / 'same.mpk'} is not: give two cassettes or two folders"),
         ((empty, empty), f"no cassettes (*.mpk) under {empty} or {empty}"),
         ((old, tmp_path / "junk"), f"{tmp_path / 'junk'}/same.mpk: not a cassette"),
         ((old,), "give two cassettes or two folders to compare"),
@@ -208,7 +209,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_settings_tune_levels_budget_and_prices(tmp_path: Path) -> None:
-    old, new = folders(tmp_path)
+    folders(tmp_path)
     (tmp_path / "pyproject.toml").write_text(
         '[tool.rec.diff]\nlevels = { tool_call_renamed = "benign" }\n'
         '[tool.rec.diff.prices]\n"gpt-5" = { input = 1.25, cached_input = 0.125, output = 10.0 }\n')
