@@ -72,7 +72,29 @@ def describe_difference(old: Any, new: Any, old_request: Any = None, new_request
     if item and isinstance(new_request, dict) and isinstance(old_request, dict):
         sent = new_request if b is not ABSENT or a is ABSENT else old_request
         path = f"input[{_sent_index(sent.get('input'), int(item.group(1)))}]" + path[item.end():]
+    if isinstance(a, str) and isinstance(b, str):
+        a, b = _from_first_change(a, b)
     return f"{' at ' + path if path else ''}: {clip(a)} → {clip(b)}"
+
+
+def _from_first_change(a: str, b: str, context: int = 12) -> tuple[str, str]:
+    """Two strings that differ past what a clip shows, from a little before the change, so it shows."""
+    same = _common_prefix(a, b)
+    if same < 30:
+        return a, b
+    return "…" + a[same - context:], "…" + b[same - context:]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """How many characters two strings share at their start (slices compared in C, halving: large bodies too)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _sent_index(items: Any, own: int) -> int:
