@@ -7,13 +7,15 @@ reworded, so the pair is benign), and a cassette of one turn repeated (a polling
 same request and answer, only the ids differ) with itself, the shape that made an earlier
 alignment quadratic. Reading both cassettes (`load_cassette`) is the floor any
 comparison pays; the ratio to it is what to quote, and how it grows with the size shows
-whether the work is linear.
+whether the work is linear. Times are CPU seconds (user + system, of the `rec diff` process
+with its start), so a busy machine does not inflate them.
 
 Run: .venv/bin/python -m bench diff_bench
 """
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import sys
@@ -66,15 +68,17 @@ def repeated(path: Path, size: int) -> None:
     scenario.write(path)
 
 
-def timed(command: list[str]) -> float:
-    started = time.perf_counter()
+def cpu_of(command: list[str]) -> float:
+    """CPU seconds the command used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, check=False, capture_output=True)
-    return time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
     rec = [sys.executable, "-m", "rec", "diff"]
-    print(f"rec diff, median of {ROUNDS} (process start included):")
+    print(f"rec diff, CPU seconds, median of {ROUNDS} (process start included):")
     print(f"  {'exchanges':>9}  {'reading both':>12}  {'diff A A':>9}  {'ratio':>6}  {'diff A B':>9}  {'ratio':>6}"
           f"  {'repeated A A':>12}")
     for size in SIZES:
@@ -85,12 +89,12 @@ def main() -> None:
             repeated(polling, size)
             reads, same, rerecorded, polled = [], [], [], []
             for _ in range(ROUNDS):
-                started = time.perf_counter()
+                started = time.process_time()
                 load_cassette(old), load_cassette(new)
-                reads.append(time.perf_counter() - started)
-                same.append(timed([*rec, str(old), str(old), "--format", "json"]))
-                rerecorded.append(timed([*rec, str(old), str(new), "--format", "json"]))
-                polled.append(timed([*rec, str(polling), str(polling), "--format", "json"]))
+                reads.append(time.process_time() - started)
+                same.append(cpu_of([*rec, str(old), str(old), "--format", "json"]))
+                rerecorded.append(cpu_of([*rec, str(old), str(new), "--format", "json"]))
+                polled.append(cpu_of([*rec, str(polling), str(polling), "--format", "json"]))
             read, aa, ab, pp = (statistics.median(x) for x in (reads, same, rerecorded, polled))
             print(f"  {size:>9,}  {read:>10.2f} s  {aa:>7.2f} s  {aa / read:>5.1f}x  {ab:>7.2f} s  {ab / read:>5.1f}x"
                   f"  {pp:>10.2f} s", flush=True)

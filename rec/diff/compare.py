@@ -15,12 +15,14 @@ from rec.cassette import Exchange, WebSocketExchange
 from rec.diff.align import Aligned, align
 from rec.diff.outcome import http_outcome, read_outcome
 from rec.diff.rules import VERDICTS, Reason, Rules, Where, severity
-from rec.diff.usage import Figures, latency, model_of, priced, total
+from rec.diff.usage import Figures, cost_of, latency, model_of, total
 from rec.diff.verdict import Judge, turns
 from rec.diff.views import Part, exchange_route, route_of, unified, views
 from rec.normalize import Normalizer
 
 ChangeKind = Literal["changed", "missing", "extra"]
+# Views as recorded, for reading figures only: nothing dropped or masked.
+AS_RECORDED = Normalizer(ignore=(), mask_volatile=False)
 
 
 @dataclass
@@ -90,9 +92,13 @@ def exchange_figures(exchange: Exchange, view: dict[str, Any], rules: Rules) -> 
         answers = [(http_outcome(view["response"]), view["request"].get("body"))]
     else:
         answers = []
-    figures = total(priced(outcome.tokens, model_of(outcome.model, sent), rules.prices) for outcome, sent in answers)
+    tokens, cost = Figures(), 0.0
+    for outcome, sent in answers:
+        tokens = tokens + outcome.tokens if answers[1:] else outcome.tokens
+        spent = cost_of(outcome.tokens, model_of(outcome.model, sent), rules.prices)
+        cost = None if spent is None or cost is None else cost + spent
     first_event_ms, duration_ms = latency(exchange)
-    return Figures(*figures.tokens(), cost=figures.cost, first_event_ms=first_event_ms, duration_ms=duration_ms)
+    return Figures(*tokens.tokens(), cost=cost, first_event_ms=first_event_ms, duration_ms=duration_ms)
 
 
 def _key(exchange: Exchange, view: dict[str, Any], parts: tuple[Part, ...]) -> tuple[Any, str]:
@@ -106,7 +112,9 @@ def _verdict(reasons: list[Reason]) -> str:
 def compare_exchanges(old: list[Exchange], new: list[Exchange], normalizer: Normalizer, rules: Rules,
                       parts: tuple[Part, ...] = ("request", "response"), old_name: str = "A", new_name: str = "B",
                       path: str = "") -> PairResult:
-    """Align, then judge every aligned pair; each exchange is normalized once."""
+    """Align, then judge every aligned pair; each exchange is normalized once (not at all when both are equal)."""
+    if old == new:
+        return _identical(old, rules, old_name, new_name, path)
     old_views = [views(e, normalizer) for e in old]
     new_views = [views(e, normalizer) for e in new]
     old_figures = [exchange_figures(e, v, rules) for e, v in zip(old, old_views, strict=True)]
@@ -127,6 +135,15 @@ def compare_exchanges(old: list[Exchange], new: list[Exchange], normalizer: Norm
     result.reasons += budget_reasons(result.old_figures, result.new_figures, rules)
     result.verdict = _verdict(result.reasons)
     return result
+
+
+def _identical(exchanges: list[Exchange], rules: Rules, old_name: str, new_name: str, path: str) -> PairResult:
+    """Two equal lists of exchanges (a file with itself, a cassette not re-recorded): only the figures to read."""
+    figures = [exchange_figures(e, views(e, AS_RECORDED), rules) for e in exchanges]
+    rows = [Row(n, n, exchange_route(e), "identical", f, f) for n, (e, f) in enumerate(zip(exchanges, figures,
+                                                                                           strict=True))]
+    return PairResult(path, old_name, new_name, "identical", [], rows, equal=len(exchanges),
+                      old_figures=total(figures), new_figures=total(figures))
 
 
 def _judge_row(row: Aligned, old: list[Exchange], new: list[Exchange], old_views: list[dict[str, Any]],

@@ -116,7 +116,7 @@ def render_pair_json(pair: PairResult, fail_on: FailOn) -> str:
     # `equal`, `a` and `b` are the names `rec diff A B --format json` had before verdicts.
     document = {"rec_diff": DOCUMENT_VERSION, "equal": pair.verdict == "identical", "a": pair.old_name,
                 "b": pair.new_name, "fail_on": fail_on, **pair_json(pair, fail_on)}
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return _dumps(document, levels=2) + "\n"
 
 
 def render_report_json(report: Report, fail_on: FailOn) -> str:
@@ -124,7 +124,20 @@ def render_report_json(report: Report, fail_on: FailOn) -> str:
     document = {"rec_diff": DOCUMENT_VERSION, "old": report.old_name, "new": report.new_name, "fail_on": fail_on,
                 "failed": any(pair_fails(p, fail_on) for p in report.pairs), "summary": report.summary(),
                 "usage": usage_json(old, new), "pairs": [pair_json(p, fail_on) for p in report.pairs]}
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return _dumps(document, levels=4) + "\n"
+
+
+def _dumps(value: Any, levels: int, indent: str = "") -> str:
+    """JSON indented ``levels`` deep, each deeper value on one line: easy to read and to grep, and written by the
+    C encoder (a cassette of 20,000 exchanges has 20,000 rows)."""
+    if levels == 0 or not isinstance(value, dict | list) or not value:
+        return json.dumps(value, ensure_ascii=False)
+    inner = indent + "  "
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(key, ensure_ascii=False)}: {_dumps(item, levels - 1, inner)}"
+                 for key, item in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    return "[\n" + ",\n".join(f"{inner}{_dumps(item, levels - 1, inner)}" for item in value) + f"\n{indent}]"
 
 
 # --- text ----------------------------------------------------------------------------------

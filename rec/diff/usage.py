@@ -14,7 +14,6 @@ else by the longest priced name it starts with (`gpt-5` prices `gpt-5-2025-08-07
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ FINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.inc
                           "response.done"})
 
 TOKEN_FIELDS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+FIELDS = (*TOKEN_FIELDS, "cost", "first_event_ms", "duration_ms")
 
 
 def _count(value: Any) -> int:
@@ -37,7 +37,7 @@ def _detail(usage: Mapping[str, Any], details: str, key: str) -> int:
     return _count(table.get(key)) if isinstance(table, dict) else 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Figures:
     """What an exchange (or a sum of them) cost: tokens, dollars (None: not priced) and milliseconds."""
 
@@ -51,19 +51,22 @@ class Figures:
     duration_ms: float | None = None
 
     def __add__(self, other: Figures) -> Figures:
-        def plus(x: float | None, y: float | None) -> float | None:
-            return y if x is None else x if y is None else x + y
+        return Figures(self.input_tokens + other.input_tokens, self.cached_tokens + other.cached_tokens,
+                       self.output_tokens + other.output_tokens, self.reasoning_tokens + other.reasoning_tokens,
+                       self.total_tokens + other.total_tokens,
+                       None if self.cost is None or other.cost is None else self.cost + other.cost,
+                       _plus(self.first_event_ms, other.first_event_ms), _plus(self.duration_ms, other.duration_ms))
 
-        cost = None if self.cost is None or other.cost is None else self.cost + other.cost
-        return Figures(*(getattr(self, f) + getattr(other, f) for f in TOKEN_FIELDS), cost=cost,
-                       first_event_ms=plus(self.first_event_ms, other.first_event_ms),
-                       duration_ms=plus(self.duration_ms, other.duration_ms))
-
-    def tokens(self) -> tuple[int, ...]:
-        return tuple(getattr(self, f) for f in TOKEN_FIELDS)
+    def tokens(self) -> tuple[int, int, int, int, int]:
+        return self.input_tokens, self.cached_tokens, self.output_tokens, self.reasoning_tokens, self.total_tokens
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {name: getattr(self, name) for name in FIELDS}
+
+
+def _plus(x: float | None, y: float | None) -> float | None:
+    """A sum of times where an unknown one counts as none."""
+    return y if x is None else x if y is None else x + y
 
 
 def total(figures: Iterable[Figures]) -> Figures:
@@ -78,7 +81,7 @@ def delta(old: Figures, new: Figures) -> dict[str, Any]:
     def minus(x: float | None, y: float | None) -> float | None:
         return None if x is None or y is None else y - x
 
-    return {name: minus(value, getattr(new, name)) for name, value in dataclasses.asdict(old).items()}
+    return {name: minus(getattr(old, name), getattr(new, name)) for name in FIELDS}
 
 
 def tokens_of(usage: Any) -> Figures:
@@ -109,16 +112,16 @@ def price_for(model: str | None, prices: Mapping[str, Price]) -> Price | None:
     return prices[max(names, key=len)] if names else None
 
 
-def priced(tokens: Figures, model: str | None, prices: Mapping[str, Price]) -> Figures:
-    """``tokens`` with their cost: 0 without tokens, None when prices are set and none fits the model."""
+def cost_of(tokens: Figures, model: str | None, prices: Mapping[str, Price]) -> float | None:
+    """What ``tokens`` cost in dollars: 0 without tokens, None when no price fits the model."""
     if not tokens.total_tokens:
-        return dataclasses.replace(tokens, cost=0.0)
+        return 0.0
     price = price_for(model, prices)
     if price is None:
-        return dataclasses.replace(tokens, cost=None)
+        return None
     uncached = tokens.input_tokens - tokens.cached_tokens
-    cost = (uncached * price.input + tokens.cached_tokens * price.cached_input + tokens.output_tokens * price.output)
-    return dataclasses.replace(tokens, cost=cost / 1_000_000)
+    spent = uncached * price.input + tokens.cached_tokens * price.cached_input + tokens.output_tokens * price.output
+    return spent / 1_000_000
 
 
 def latency(exchange: Exchange) -> tuple[float | None, float | None]:
