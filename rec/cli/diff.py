@@ -29,7 +29,7 @@ class FailOn(enum.StrEnum):
 
 def diff(
     paths: Annotated[list[Path] | None, typer.Argument(
-        metavar="OLD NEW | PATH...",
+        metavar="PATH",
         help="Two cassettes, or two folders of cassettes paired by relative path (OLD, e.g. the committed ones, "
              "then NEW, e.g. a new recording); with --git, the paths to compare (default: the current folder).")]
     = None,
@@ -42,8 +42,8 @@ def diff(
         = Format.text,
     fail_on: Annotated[FailOn, typer.Option(
         "--fail-on",
-        help="Exit 1 when a pair reaches this level: any (any difference), requests_changed (or a regression), "
-             "regression. Default: any.")] = FailOn.any,
+        help="Exit 1 when a pair reaches this level: any (any difference), requests_changed (a request changed, "
+             "a cassette on one side only, or a regression), or regression.")] = FailOn.any,
     requests_only: Annotated[bool, typer.Option("--requests-only", help="Compare only the requests.")] = False,
     responses_only: Annotated[bool, typer.Option("--responses-only", help="Compare only the responses.")] = False,
     ignore: Annotated[list[str] | None, typer.Option(

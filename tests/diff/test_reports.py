@@ -180,7 +180,7 @@ def test_two_cassettes_keep_their_output_with_the_verdict_added(tmp_path: Path) 
 
 def test_help_says_the_default_level() -> None:
     result = subprocess.run([str(REC), "diff", "--help"], capture_output=True, text=True, timeout=30)
-    assert "Default: any" in " ".join(result.stdout.split())
+    assert "or regression. [default: any]" in " ".join(result.stdout.split())
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -146,3 +146,9 @@ def test_only_requests_or_only_responses(tmp_path: Path) -> None:
     responses = compare_exchanges(old, new, DEFAULT_NORMALIZER, Rules(), ("response",))
     requests = compare_exchanges(old, new, DEFAULT_NORMALIZER, Rules(), ("request",))
     assert responses.verdict == "identical" and requests.verdict == "requests_changed"
+
+
+def test_docs_list_every_rule_with_its_level_and_what_it_finds() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "diff.md").read_text()
+    for rule in RULES:
+        assert f"| `{rule.name}` | {rule.level} | {rule.finds} |" in docs, rule.name
