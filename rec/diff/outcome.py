@@ -38,7 +38,6 @@ class Outcome:
     kinds: frozenset[str] = frozenset()
     text: str = ""
     reasoning: list[Any] = field(default_factory=list)
-    others: list[Any] = field(default_factory=list)  # output items that are neither calls, messages nor reasoning
     tokens: Figures = field(default_factory=Figures)
     model: str | None = None  # the model that answered, when the response says
 
@@ -125,8 +124,6 @@ def read_outcome(values: list[Any], http_status: int | None = None, ended: str |
             outcome.text += _text(item)
         elif kind == "reasoning":
             outcome.reasoning.append({k: v for k, v in item.items() if k not in ("id", "status")})
-        else:
-            outcome.others.append({k: v for k, v in item.items() if k not in ("id", "status")})
     outcome.kinds = frozenset(kinds)
     if "message" not in kinds:
         outcome.text = "".join(streamed)
