@@ -142,7 +142,7 @@ class Judge:
     # --- how an answer ended ------------------------------------------------------------
 
     def ending(self, old: Outcome, new: Outcome, where: Where) -> list[Reason]:
-        """The first change of how the answer ended, worse (a regression) or better (benign)."""
+        """How the end of the answer changed: worse (a regression) or better (benign); nothing when it did not."""
         reason = self.rules.reason
         old_class, new_class = _status_class(old.http_status), _status_class(new.http_status)
         if old_class != new_class and max(old_class, new_class) >= 4:
