@@ -205,8 +205,13 @@ def render_pair_markdown(pair: PairResult, fail_on: FailOn, priced: bool) -> str
     for change in pair.changes:
         lines += ["", f"**{change.kind}**: {_code(change.title())}"]
         if change.diff:
-            lines += ["", "```diff", change.diff, "```"]
+            fence = "`" * max(3, _longest_backtick_run(change.diff) + 1)  # a body's own ``` cannot close it
+            lines += ["", f"{fence}diff", change.diff, fence]
     return "\n".join(lines) + "\n"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
 
 
 def render_report_markdown(report: Report, fail_on: FailOn, priced: bool) -> str:
