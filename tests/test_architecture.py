@@ -125,6 +125,6 @@ def modules_loaded_by(module: str) -> set[str]:
     return set(result.stdout.split())
 
 
-@pytest.mark.parametrize("feature", ["replayer.server", "replayer.sessions", "rec.synth.scenario", "rec.diff"])
+@pytest.mark.parametrize("feature", ["replayer.server", "replayer.sessions", "rec.synth.scenario", "rec.diff.render"])
 def test_replaying_loads_no_mitmproxy(feature: str) -> None:
     assert not {m for m in modules_loaded_by(feature) if m.startswith("mitmproxy")}
