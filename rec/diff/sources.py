@@ -1,8 +1,8 @@
 """Which cassettes `rec diff` compares: two folders paired by relative path, or a git revision and the work tree.
 
 A cassette is a `*.mpk` file. With `--git REV PATH...`, the cassettes under each PATH in the
-working tree (committed or not) are paired with the same paths at REV, read with one
-`git cat-file --batch` into a temporary folder.
+working tree (committed or not, but not those .gitignore leaves out) are paired with the same
+paths at REV, read with one `git cat-file --batch` into a temporary folder.
 """
 
 from __future__ import annotations
@@ -96,22 +96,20 @@ def git_pairs(rev: str, paths: Sequence[Path], workdir: Path | None = None) -> I
     except SourceError:
         raise SourceError(f"--git {rev}: not a revision of this repository") from None
     wanted = list(paths) or [Path(".")]
-    listed = _git(["ls-tree", "-r", "-z", "--name-only", "--full-name", commit, "--",
-                   *(os.fspath(p) for p in wanted)], workdir)
+    pathspecs = ["--", *(os.fspath(p) for p in wanted)]
+    listed = _git(["ls-tree", "-r", "-z", "--name-only", "--full-name", commit, *pathspecs], workdir)
     at_rev = sorted(name for name in listed.decode().split("\0") if name.endswith(SUFFIX))
-    here: dict[str, Path] = {}
-    top_dir = top.resolve()
+    # The work tree as git sees it: tracked files and new ones, not what .gitignore leaves out (a virtualenv's).
+    listed = _git(["ls-files", "-z", "--full-name", "--cached", "--others", "--exclude-standard", *pathspecs],
+                  workdir)
+    here = {name: top / name for name in sorted(set(listed.decode().split("\0")))
+            if name.endswith(SUFFIX) and (top / name).is_file()}
     for path in wanted:
-        resolved = (workdir / path).resolve()
         try:
-            rel = resolved.relative_to(top_dir).as_posix()
+            rel = (workdir / path).resolve().relative_to(top.resolve()).as_posix()
         except ValueError:
             raise SourceError(f"{path}: outside the repository at {top}") from None
-        if resolved.is_file() and resolved.name.endswith(SUFFIX):
-            here[rel] = resolved
-        elif resolved.is_dir():
-            here.update({file.relative_to(top_dir).as_posix(): file for file in cassettes_in(resolved).values()})
-        elif not any(rel in (".", name) or name.startswith(f"{rel}/") for name in at_rev):
+        if not any(rel in (".", name) or name.startswith(f"{rel}/") for name in (*at_rev, *here)):
             raise SourceError(f"{path}: no cassette there, in the working tree or at {rev}")
     with tempfile.TemporaryDirectory(prefix="rec-diff-git-") as tmp:
         old = _blobs(workdir, commit, at_rev, Path(tmp))

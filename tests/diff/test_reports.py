@@ -131,12 +131,14 @@ def test_git_compares_the_work_tree_with_a_revision(tmp_path: Path) -> None:
     BASE.write(repo / "cassettes" / "agent.mpk")
     BASE.write(repo / "cassettes" / "nested" / "chat.mpk")
     BASE.write(repo / "other" / "elsewhere.mpk")
+    (repo / ".gitignore").write_text("cassettes/venv/\n")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "recorded")
     git(repo, "checkout", "-q", "-b", "rerecord")
     RENAMED.write(repo / "cassettes" / "agent.mpk")  # re-recorded, not committed
     BASE.changed(run="c").write(repo / "cassettes" / "nested" / "chat.mpk")
     BASE.write(repo / "cassettes" / "new.mpk")  # untracked
+    BASE.write(repo / "cassettes" / "venv" / "site.mpk")  # ignored: not the project's
     result = rec_diff("--git", "main", "cassettes", "--format", "json", cwd=repo)
     assert result.returncode == 1, result.stderr
     document = json.loads(result.stdout)
