@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from rec.cassette import Exchange, WebSocketExchange
 from rec.diff.align import Aligned, align
-from rec.diff.outcome import http_outcome, read_outcome
+from rec.diff.outcome import answer_usage, answer_values
 from rec.diff.rules import VERDICTS, Reason, Rules, Where, severity
 from rec.diff.usage import Figures, cost_of, latency, model_of, total
 from rec.diff.verdict import Judge, turns
@@ -87,15 +87,16 @@ class PairResult:
 def exchange_figures(exchange: Exchange, view: dict[str, Any], rules: Rules) -> Figures:
     """Tokens (summed over a WebSocket's turns), their cost, and the recorded times of one exchange."""
     if isinstance(exchange, WebSocketExchange):
-        answers = [(read_outcome(got), sent) for sent, got in turns(exchange, view)[1]]
+        answers = [(got, sent) for sent, got in turns(exchange, view)[1]]
     elif isinstance(view.get("response"), dict):
-        answers = [(http_outcome(view["response"]), view["request"].get("body"))]
+        answers = [(answer_values(view["response"]), view["request"].get("body"))]
     else:
         answers = []
     tokens, cost = Figures(), 0.0
-    for outcome, sent in answers:
-        tokens = tokens + outcome.tokens if answers[1:] else outcome.tokens
-        spent = cost_of(outcome.tokens, model_of(outcome.model, sent), rules.prices)
+    for values, sent in answers:
+        used, model = answer_usage(values)
+        tokens = tokens + used if answers[1:] else used
+        spent = cost_of(used, model_of(model, sent), rules.prices)
         cost = None if spent is None or cost is None else cost + spent
     first_event_ms, duration_ms = latency(exchange)
     return Figures(*tokens.tokens(), cost=cost, first_event_ms=first_event_ms, duration_ms=duration_ms)

@@ -79,12 +79,34 @@ def _error(value: dict[str, Any]) -> str:
     return f"status {value['status']}" if isinstance(value.get("status"), int) else "error"
 
 
+def final_response(values: list[Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """(type, response) of the last final event; (None, the body) for a JSON answer; (None, None) without."""
+    for value in reversed(values):  # the final event is nearly always the last: found at once
+        if isinstance(value, dict) and value.get("type") in FINAL_EVENTS and isinstance(value.get("response"), dict):
+            return value["type"], value["response"]
+    if len(values) == 1 and isinstance(values[0], dict) and "type" not in values[0]:
+        return None, values[0]
+    return None, None
+
+
+def answer_usage(values: list[Any], response: dict[str, Any] | None = None) -> tuple[Figures, str | None]:
+    """The tokens an answer used and the model that gave it (from its final response, found if not given)."""
+    if response is None:
+        response = final_response(values)[1]
+    if response is None:
+        return Figures(), None
+    model = response.get("model")
+    return tokens_of(response.get("usage")), model if isinstance(model, str) else None
+
+
 def read_outcome(values: list[Any], http_status: int | None = None, ended: str | None = None) -> Outcome:
     """The outcome of an answer given as its events (SSE or WebSocket messages) or as one JSON body."""
     outcome = Outcome(http_status=http_status, ended=ended)
     items: list[Any] = []
     streamed: list[str] = []  # the answer's text deltas, for a stream that never sends its whole message
-    final_type, response = None, None
+    final_type, response = final_response(values)
+    if final_type is None and response is not None and isinstance(response.get("error"), dict):
+        outcome.errors.append(_error(response))  # a JSON answer that is an error
     for value in values:
         if not isinstance(value, dict):
             continue
@@ -95,12 +117,6 @@ def read_outcome(values: list[Any], http_status: int | None = None, ended: str |
             items.append(value.get("item"))
         elif kind == "response.output_text.delta" and isinstance(value.get("delta"), str):
             streamed.append(value["delta"])
-        elif kind in FINAL_EVENTS and isinstance(value.get("response"), dict):
-            final_type, response = kind, value["response"]
-    if response is None and len(values) == 1 and isinstance(values[0], dict) and "type" not in values[0]:
-        response = values[0]  # a JSON answer: the response (or the error) itself
-        if isinstance(response.get("error"), dict):
-            outcome.errors.append(_error(response))
     if response is not None:
         status = response.get("status")
         if isinstance(status, str):
@@ -109,8 +125,7 @@ def read_outcome(values: list[Any], http_status: int | None = None, ended: str |
             outcome.status = "completed" if final_type == "response.done" else final_type.removeprefix("response.")
         if not items and isinstance(response.get("output"), list):
             items = response["output"]
-        outcome.tokens = tokens_of(response.get("usage"))
-        outcome.model = response.get("model") if isinstance(response.get("model"), str) else None
+        outcome.tokens, outcome.model = answer_usage(values, response)
     kinds = set()
     for item in items:
         if not isinstance(item, dict):
@@ -130,14 +145,19 @@ def read_outcome(values: list[Any], http_status: int | None = None, ended: str |
     return outcome
 
 
+def answer_values(response_view: dict[str, Any]) -> list[Any]:
+    """An HTTP response view's answer as a list: its SSE events, or its JSON body alone."""
+    values = response_view.get("events")
+    if values is None:
+        values = [response_view["body"]] if "body" in response_view else []
+    return values
+
+
 def http_outcome(response_view: dict[str, Any]) -> Outcome:
     """The outcome of an HTTP exchange's response view (see rec.diff.views)."""
     if "status" not in response_view:
         return read_outcome([], None, response_view.get("error") or "no response")
-    values = response_view.get("events")
-    if values is None:
-        values = [response_view["body"]] if "body" in response_view else []
-    return read_outcome(values, response_view["status"], response_view.get("ended"))
+    return read_outcome(answer_values(response_view), response_view["status"], response_view.get("ended"))
 
 
 def close_ended(code: int | None) -> str | None:
