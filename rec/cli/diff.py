@@ -119,16 +119,14 @@ def _compare(paths: list[Path], git: str | None, fmt: Format, fail_on: FailOn, i
                     warn(warning)
             pair = compare_exchanges(old.exchanges, new.exchanges, normalizer, rules, parts, str(paths[0]),
                                      str(paths[1]), paths[1].name)
-            typer.echo({Format.text: lambda: render.render_pair_text(pair, priced),
-                        Format.markdown: lambda: render.render_pair_markdown(pair, fail_on.value, priced),
-                        Format.json: lambda: render.render_pair_json(pair, fail_on.value),
-                        Format.junit: lambda: render.render_junit([pair], fail_on.value, f"{paths[0]} vs {paths[1]}",
-                                                                  priced)}[fmt](), nl=False)
+            typer.echo(render.render_pair(pair, fmt.value, fail_on.value, priced), nl=False)
             raise typer.Exit(1 if fails([pair], fail_on.value) else 0)
         if git is None:
             old_dir, new_dir = paths
             if not (old_dir.is_dir() and new_dir.is_dir()):
                 file, folder = (old_dir, new_dir) if new_dir.is_dir() else (new_dir, old_dir)
+                if not file.exists():
+                    raise fail(f"{file}: no such file or folder")
                 raise fail(f"{folder} is a folder and {file} is not: give two cassettes or two folders")
             sources, old_name, new_name = folder_pairs(old_dir, new_dir), str(old_dir), str(new_dir)
             result = compare_sources(sources, normalizer, rules, old_name, new_name, parts)
@@ -143,10 +141,5 @@ def _compare(paths: list[Path], git: str | None, fmt: Format, fail_on: FailOn, i
         asked = " or ".join(map(str, paths)) if git is None else " ".join(map(str, paths)) or "."
         where = asked if git is None else f"{asked} (here or at {git})"
         raise fail(f"no cassettes (*.mpk) under {where}")
-    typer.echo({Format.text: lambda: render.render_report_text(result, priced),
-                Format.markdown: lambda: render.render_report_markdown(result, fail_on.value, priced),
-                Format.json: lambda: render.render_report_json(result, fail_on.value),
-                Format.junit: lambda: render.render_junit(result.pairs, fail_on.value,
-                                                          f"{result.old_name} vs {result.new_name}", priced)}[fmt](),
-               nl=False)
+    typer.echo(render.render_report(result, fmt.value, fail_on.value, priced), nl=False)
     raise typer.Exit(1 if fails(result.pairs, fail_on.value) else 0)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import Any, Literal
 
 from rec.diff.compare import PairResult
 from rec.diff.report import FailOn, Report, pair_fails
 from rec.diff.usage import Figures, delta
 
 DOCUMENT_VERSION = 1
+Format = Literal["text", "markdown", "json", "junit"]
 # The order pairs are listed in: what most needs a reviewer first.
 ORDER = ("regression", "requests_changed", "only_old", "only_new", "benign", "identical")
 TITLES = {"regression": "Regressions", "requests_changed": "Requests changed", "only_old": "Only in OLD",
@@ -275,3 +276,28 @@ def render_junit(pairs: list[PairResult], fail_on: FailOn, suite: str, priced: b
             ET.SubElement(case, "system-out").text = _xml(details)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# --- by format -----------------------------------------------------------------------------
+
+
+def render_pair(pair: PairResult, fmt: Format, fail_on: FailOn, priced: bool) -> str:
+    """Two cassettes compared, in a format; ``priced``: costs are shown (prices were set)."""
+    if fmt == "text":
+        return render_pair_text(pair, priced)
+    if fmt == "markdown":
+        return render_pair_markdown(pair, fail_on, priced)
+    if fmt == "json":
+        return render_pair_json(pair, fail_on)
+    return render_junit([pair], fail_on, f"{pair.old_name} vs {pair.new_name}", priced)
+
+
+def render_report(report: Report, fmt: Format, fail_on: FailOn, priced: bool) -> str:
+    """Folders (or a revision and the work tree) compared, in a format."""
+    if fmt == "text":
+        return render_report_text(report, priced)
+    if fmt == "markdown":
+        return render_report_markdown(report, fail_on, priced)
+    if fmt == "json":
+        return render_report_json(report, fail_on)
+    return render_junit(report.pairs, fail_on, f"{report.old_name} vs {report.new_name}", priced)

@@ -195,6 +195,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         ((old, old / "same.mpk"),
          f"{old} is a folder and {old / 'same.mpk'} is not: give two cassettes or two folders"),
         ((empty, empty), f"no cassettes (*.mpk) under {empty} or {empty}"),
+        ((old, tmp_path / "nowhere"), f"{tmp_path / 'nowhere'}: no such file or folder"),
         ((old, tmp_path / "junk"), f"{tmp_path / 'junk'}/same.mpk: not a cassette"),
         ((old,), "give two cassettes or two folders to compare"),
     ]:
@@ -210,7 +211,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "`diff.prices.gpt-5.input` must be a number" in rec_diff(old, new, cwd=tmp_path).stderr
 
 
-def test_settings_tune_levels_budget_and_prices(tmp_path: Path) -> None:
+def test_settings_tune_levels_and_prices(tmp_path: Path) -> None:
     folders(tmp_path)
     (tmp_path / "pyproject.toml").write_text(
         '[tool.rec.diff]\nlevels = { tool_call_renamed = "benign" }\n'
