@@ -49,7 +49,8 @@ def cassette(path: Path, size: int, run: str, reworded_every: int = 0) -> None:
             call = ev_function_call(f"call_{run}{n:08d}", "shell", '{"command":["ls","-la"]}')
             events = [ev_response_created(response_id), call, completed(response_id, [call["item"]])]
         else:
-            text = "The folder holds two files." if not reworded_every or n % reworded_every else "Two files."
+            reworded = reworded_every and (n // 2) % reworded_every == 0
+            text = "Two files." if reworded else "The folder holds two files."
             message = {"type": "message", "id": f"msg_{run}{n:08d}", "role": "assistant",
                        "content": [{"type": "output_text", "text": text}]}
             events = [ev_response_created(response_id), ev_output_text_delta(text),
