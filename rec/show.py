@@ -8,6 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from rec.cassette import Exchange, Header, HttpExchange, WebSocketExchange
+from rec.diff.compare import AS_RECORDED, exchange_figures
+from rec.diff.rules import Rules
+from rec.diff.usage import Figures
+from rec.diff.views import views
 from rec.sse import is_event_stream, split_events
 
 BASE64_MARKER = "$base64"
@@ -197,3 +201,23 @@ def describe_header(header: Header) -> str:
     upstream = header.upstream or "synthesized"
     return (f"rec cassette v{header.version}.{header.minor_version}, written by rec {header.rec_version} "
             f"at {header.created_at}, upstream {upstream}")
+
+
+class Totals:
+    """A cassette's totals, added up exchange by exchange as it is shown: tokens of each kind, recorded times."""
+
+    def __init__(self) -> None:
+        self.figures = Figures()
+
+    def add(self, exchange: Exchange) -> None:
+        self.figures = self.figures + exchange_figures(exchange, views(exchange, AS_RECORDED), Rules())
+
+    def line(self) -> str:
+        f = self.figures
+
+        def ms(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:,.0f} ms"
+
+        return (f"totals: tokens {f.total_tokens:,} (input {f.input_tokens:,}, cached {f.cached_tokens:,}, "
+                f"output {f.output_tokens:,}, reasoning {f.reasoning_tokens:,}); time to first event "
+                f"{ms(f.first_event_ms)}, duration {ms(f.duration_ms)} (summed over the exchanges)")

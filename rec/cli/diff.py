@@ -1,28 +1,49 @@
-"""`rec diff`: compare two cassettes (or render a replay report) for CI."""
+"""`rec diff`: compare cassettes (two files, two folders, or a git revision with the work tree) for CI."""
 
 from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rec.cli.errors import fail, warn
+
+if TYPE_CHECKING:
+    from rec.diff.views import Part
 
 
 class Format(enum.StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
+    junit = "junit"
 
+
+class FailOn(enum.StrEnum):
+    any = "any"
+    requests_changed = "requests_changed"
+    regression = "regression"
 
 
 def diff(
-    a: Annotated[Path | None, typer.Argument(help="The cassette to compare from (e.g. the committed one).")] = None,
-    b: Annotated[Path | None, typer.Argument(help="The cassette to compare to (e.g. a new recording).")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="text, markdown (CI summaries, PR comments) or json.")]
+    paths: Annotated[list[Path] | None, typer.Argument(
+        metavar="PATH",
+        help="Two cassettes, or two folders of cassettes paired by relative path (OLD, e.g. the committed ones, "
+             "then NEW, e.g. a new recording); with --git, the paths to compare (default: the current folder).")]
+    = None,
+    git: Annotated[str | None, typer.Option(
+        "--git", metavar="REV",
+        help="Compare the cassettes under PATH in the working tree (NEW) with the same paths at git revision REV "
+             "(OLD), e.g. what a branch re-recorded against main.")] = None,
+    fmt: Annotated[Format, typer.Option(
+        "--format", help="text, markdown (CI job summaries, PR comments), json (tools) or junit (test reporters).")]
         = Format.text,
+    fail_on: Annotated[FailOn, typer.Option(
+        "--fail-on",
+        help="Exit 1 when a pair reaches this level: any (any difference), requests_changed (a request changed, "
+             "a cassette on one side only, or a regression), or regression.")] = FailOn.any,
     requests_only: Annotated[bool, typer.Option("--requests-only", help="Compare only the requests.")] = False,
     responses_only: Annotated[bool, typer.Option("--responses-only", help="Compare only the responses.")] = False,
     ignore: Annotated[list[str] | None, typer.Option(
@@ -35,23 +56,27 @@ def diff(
              "the defaults and to `mask` in the project's rec settings). Never changes what is served.")]
     = None,
     report: Annotated[Path | None, typer.Option(
-        help="Render a `rec replay --report` file instead of comparing two cassettes.")] = None,
+        help="Render a `rec replay --report` file instead of comparing cassettes (exit 1 when it shows a "
+             "problem).")] = None,
 ) -> None:
-    """Compare two cassettes exchange by exchange after normalization. Exit 0 equal, 1 different, 2 error.
+    """Compare cassettes and judge each pair: identical, benign, requests_changed or regression.
 
-    Ids, UUIDs, timestamps, prompt_cache_key, client_metadata and the Codex id headers are
-    masked; `--ignore` and `[tool.rec]` in pyproject.toml (or rec.toml) add more.
+    Exchanges are aligned by route and order, compared after normalization, and each pair of
+    cassettes gets a verdict with one-line reasons, and its tokens and times. Ids, UUIDs,
+    timestamps, prompt_cache_key, client_metadata and the Codex id headers are masked;
+    `--ignore` and [tool.rec] in pyproject.toml (or rec.toml) add more, and [tool.rec.diff]
+    tunes the rules (docs/diff.md). Exit 0 when no pair reaches --fail-on, 1 when one does,
+    2 on an error.
     """
     import json
 
-    from rec.cassette import CassetteError, load_cassette
-    from rec.config import ConfigError, load_normalizer
-    from rec.diff import diff_exchanges
     from replayer.report import ReportError, check_report, render_report, report_has_problems
 
     if report is not None:
-        if a is not None or b is not None:
-            raise fail("give either two cassettes or --report FILE, not both")
+        if paths or git is not None:
+            raise fail("give either cassettes to compare or --report FILE, not both")
+        if fmt is Format.junit:
+            raise fail("--format junit is for comparing cassettes; a report renders as text, markdown or json")
         try:
             document = check_report(json.loads(report.read_text()), str(report))
         except FileNotFoundError:
@@ -60,23 +85,61 @@ def diff(
             raise fail(str(err) if isinstance(err, ReportError) else f"{report}: not a JSON report ({err})") from None
         typer.echo(render_report(document, fmt.value, str(report)), nl=False)
         raise typer.Exit(1 if report_has_problems(document) else 0)
-    if a is None or b is None:
-        raise fail("give two cassettes to compare (rec diff A B), or --report FILE")
     if requests_only and responses_only:
         raise fail("--requests-only and --responses-only exclude each other")
-    try:
-        normalizer = load_normalizer(ignore or [], masks=mask or [])
-        left, right = load_cassette(a), load_cassette(b)
-    except (CassetteError, ConfigError) as err:
-        raise fail(str(err)) from None
-    for cassette in (left, right):
-        for warning in cassette.warnings():
-            warn(warning)
-    parts: tuple[Literal["request", "response"], ...] = (
-        ("request",) if requests_only else ("response",) if responses_only else ("request", "response"))
-    result = diff_exchanges(left.exchanges, right.exchanges, normalizer, parts, str(a), str(b))
-    from rec.diff import render_json, render_markdown, render_text
+    paths = paths or []
+    if git is None and len(paths) != 2:
+        raise fail("give two cassettes or two folders to compare (rec diff OLD NEW), --git REV [PATH...], "
+                   "or --report FILE")
+    _compare(paths, git, fmt, fail_on, ignore or [], mask or [],
+             ("request",) if requests_only else ("response",) if responses_only else ("request", "response"))
 
-    render = {Format.text: render_text, Format.markdown: render_markdown, Format.json: render_json}[fmt]
-    typer.echo(render(result), nl=False)
-    raise typer.Exit(0 if result.same else 1)
+
+def _compare(paths: list[Path], git: str | None, fmt: Format, fail_on: FailOn, ignore: list[str], masks: list[str],
+             parts: tuple[Part, ...]) -> None:
+    from rec.cassette import CassetteError, load_cassette
+    from rec.config import ConfigError, load_diff_settings, load_normalizer
+    from rec.diff import render
+    from rec.diff.compare import compare_exchanges
+    from rec.diff.report import compare_sources, fails
+    from rec.diff.rules import Rules
+    from rec.diff.sources import SourceError, folder_pairs, git_pairs
+
+    try:
+        normalizer = load_normalizer(ignore, masks=masks)
+        rules = Rules.from_settings(load_diff_settings())
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    priced = bool(rules.prices)
+    try:
+        if git is None and not (paths[0].is_dir() or paths[1].is_dir()):
+            old, new = load_cassette(paths[0]), load_cassette(paths[1])
+            for cassette in (old, new):
+                for warning in cassette.warnings():
+                    warn(warning)
+            pair = compare_exchanges(old.exchanges, new.exchanges, normalizer, rules, parts, str(paths[0]),
+                                     str(paths[1]), paths[1].name)
+            typer.echo(render.render_pair(pair, fmt.value, fail_on.value, priced), nl=False)
+            raise typer.Exit(1 if fails([pair], fail_on.value) else 0)
+        if git is None:
+            old_dir, new_dir = paths
+            if not (old_dir.is_dir() and new_dir.is_dir()):
+                file, folder = (old_dir, new_dir) if new_dir.is_dir() else (new_dir, old_dir)
+                if not file.exists():
+                    raise fail(f"{file}: no such file or folder")
+                raise fail(f"{folder} is a folder and {file} is not: give two cassettes or two folders")
+            sources, old_name, new_name = folder_pairs(old_dir, new_dir), str(old_dir), str(new_dir)
+            result = compare_sources(sources, normalizer, rules, old_name, new_name, parts)
+        else:
+            with git_pairs(git, paths) as sources:
+                result = compare_sources(sources, normalizer, rules, git, "working tree", parts)
+    except (CassetteError, SourceError) as err:
+        raise fail(str(err)) from None
+    for warning in result.warnings:
+        warn(warning)
+    if not result.pairs:
+        asked = " or ".join(map(str, paths)) if git is None else " ".join(map(str, paths)) or "."
+        where = asked if git is None else f"{asked} (here or at {git})"
+        raise fail(f"no cassettes (*.mpk) under {where}")
+    typer.echo(render.render_report(result, fmt.value, fail_on.value, priced), nl=False)
+    raise typer.Exit(1 if fails(result.pairs, fail_on.value) else 0)

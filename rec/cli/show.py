@@ -22,7 +22,7 @@ def show(
     from itertools import islice
 
     from rec.cassette import CassetteError, CassetteReader
-    from rec.show import describe_header, render_json, render_table, summary_row
+    from rec.show import Totals, describe_header, render_json, render_table, summary_row
 
     try:
         reader = CassetteReader(file)
@@ -35,9 +35,13 @@ def show(
                 for piece in render_json(reader.header, exchanges):
                     sys.stdout.write(piece)
             else:
-                rows = [summary_row(i, exchange) for i, exchange in enumerate(exchanges)]
+                rows, totals = [], Totals()
+                for i, exchange in enumerate(exchanges):
+                    rows.append(summary_row(i, exchange))
+                    totals.add(exchange)
                 typer.echo(describe_header(reader.header))
                 typer.echo(render_table(rows))
+                typer.echo(totals.line())
                 typer.echo(f"{len(rows)} exchange(s)" + (" shown" if limit is not None else ""))
         except CassetteError as err:  # a record of the wrong shape, found as it is read
             sys.stdout.flush()

@@ -127,3 +127,14 @@ def test_rows_of_one_route_tell_their_conversations_apart(tmp_path: Path) -> Non
     rows = result.stdout.splitlines()[2:4]
     assert "gpt-5 · 'list the files' → resp_a completed: shell()" in rows[0]
     assert "'<function_call_output call_1>' → resp_b completed: 'Two files.'" in rows[1]
+
+
+def test_the_table_ends_with_the_cassettes_totals(tmp_path: Path) -> None:
+    from tests.diff.sessions import Session
+
+    path = Session(delay_ms=10.0).write(tmp_path / "agent.mpk")
+    lines = run_rec("show", path).stdout.splitlines()
+    # Three answers of 1,200 input (1,000 cached) tokens: 40, 8 and 40 output tokens (16, 0 and 16 reasoning).
+    assert lines[-2] == ("totals: tokens 3,688 (input 3,600, cached 3,000, output 88, reasoning 32); time to first "
+                         "event 1 ms, duration 79 ms (summed over the exchanges)")
+    assert lines[-1] == "4 exchange(s)"
