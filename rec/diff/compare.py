@@ -92,7 +92,8 @@ def exchange_figures(exchange: Exchange, view: dict[str, Any], rules: Rules) -> 
         answers = [(answer_values(view["response"]), view["request"].get("body"))]
     else:
         answers = []
-    tokens, cost = Figures(), 0.0
+    tokens = Figures()
+    cost: float | None = 0.0  # None once an answer's model has no price
     for values, sent in answers:
         used, model = answer_usage(values)
         tokens = tokens + used if answers[1:] else used

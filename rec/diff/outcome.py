@@ -54,7 +54,8 @@ def parsed_arguments(value: Any) -> Any:
 
 
 def _call(item: dict[str, Any]) -> Call:
-    name = item.get("name") if isinstance(item.get("name"), str) else str(item.get("type"))
+    given = item.get("name")
+    name = given if isinstance(given, str) else str(item.get("type"))
     if isinstance(item.get("namespace"), str):
         name = f"{item['namespace']}.{name}"
     for key in ("arguments", "input", "action"):
@@ -72,7 +73,8 @@ def _text(item: dict[str, Any]) -> str:
 
 
 def _error(value: dict[str, Any]) -> str:
-    error = value.get("error") if isinstance(value.get("error"), dict) else value
+    nested = value.get("error")
+    error: dict[str, Any] = nested if isinstance(nested, dict) else value
     for key in ("code", "type", "message"):
         if isinstance(error.get(key), str) and error[key] != "error":
             return error[key]

@@ -100,7 +100,7 @@ def frame_value(payload: bytes, is_text: bool) -> Any:
     return decoded(payload) if is_text else f"<{len(payload)} binary bytes>"
 
 
-def views(exchange: Exchange, normalizer: Normalizer) -> dict[Part, Any]:
+def views(exchange: Exchange, normalizer: Normalizer) -> dict[str, Any]:
     """The normalized request and response of an exchange, ids masked consistently across both."""
     if isinstance(exchange, HttpExchange):
         raw: dict[str, Any] = {"request": request_view(exchange.request, normalizer),
