@@ -30,8 +30,9 @@ FEATURES: dict[str, set[str]] = {
     "rec.check": set(),
     "rec.diff": set(),
     "rec.show": {"rec.diff"},  # a cassette's totals are the tokens and times rec diff reads from answers
-    # A page shows bytes as `rec show --json` does, and reads a replay report as the replayer writes it.
-    "rec.view": {"rec.show", "replayer"},
+    # A page shows bytes as `rec show --json` does, reads a replay report as the replayer writes it, and lays
+    # out the pairs `rec diff` judged (its html format is a page; rec.diff knows nothing of pages).
+    "rec.view": {"rec.show", "replayer", "rec.diff"},
 }
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from rec.cli.errors import fail, warn
 
 if TYPE_CHECKING:
+    from rec.diff.render import Format as TextFormat
     from rec.diff.views import Part
 
 
@@ -19,6 +20,7 @@ class Format(enum.StrEnum):
     markdown = "markdown"
     json = "json"
     junit = "junit"
+    html = "html"
 
 
 class FailOn(enum.StrEnum):
@@ -38,8 +40,11 @@ def diff(
         help="Compare the cassettes under PATH in the working tree (NEW) with the same paths at git revision REV "
              "(OLD), e.g. what a branch re-recorded against main.")] = None,
     fmt: Annotated[Format, typer.Option(
-        "--format", help="text, markdown (CI job summaries, PR comments), json (tools) or junit (test reporters).")]
-        = Format.text,
+        "--format", help="text, markdown (CI job summaries, PR comments), json (tools), junit (test reporters) or "
+                         "html (one self-contained page: regressions first, each exchange's two conversations side "
+                         "by side; see docs/view.md).")] = Format.text,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the output to this file instead of stdout.")] = None,
     fail_on: Annotated[FailOn, typer.Option(
         "--fail-on",
         help="Exit 1 when a pair reaches this level: any (any difference), requests_changed (a request changed, "
@@ -75,15 +80,16 @@ def diff(
     if report is not None:
         if paths or git is not None:
             raise fail("give either cassettes to compare or --report FILE, not both")
-        if fmt is Format.junit:
-            raise fail("--format junit is for comparing cassettes; a report renders as text, markdown or json")
+        if fmt in (Format.junit, Format.html):
+            raise fail(f"--format {fmt.value} is for comparing cassettes; a report renders as text, markdown or json "
+                       "(rec view --report FILE shows it in the browser)")
         try:
             document = check_report(json.loads(report.read_text()), str(report))
         except FileNotFoundError:
             raise fail(f"{report}: no such report file") from None
         except (OSError, ValueError, ReportError) as err:
             raise fail(str(err) if isinstance(err, ReportError) else f"{report}: not a JSON report ({err})") from None
-        typer.echo(render_report(document, fmt.value, str(report)), nl=False)
+        _emit(render_report(document, fmt.value, str(report)), output)
         raise typer.Exit(1 if report_has_problems(document) else 0)
     if requests_only and responses_only:
         raise fail("--requests-only and --responses-only exclude each other")
@@ -92,18 +98,42 @@ def diff(
         raise fail("give two cassettes or two folders to compare (rec diff OLD NEW), --git REV [PATH...], "
                    "or --report FILE")
     _compare(paths, git, fmt, fail_on, ignore or [], mask or [],
-             ("request",) if requests_only else ("response",) if responses_only else ("request", "response"))
+             ("request",) if requests_only else ("response",) if responses_only else ("request", "response"), output)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """The rendered document on stdout, or in ``output`` (a line on stderr says where)."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise fail(f"cannot write {output}: {err.strerror}") from None
+    typer.echo(f"rec diff: wrote {output} ({len(text.encode()) // 1024} KiB)", err=True)
 
 
 def _compare(paths: list[Path], git: str | None, fmt: Format, fail_on: FailOn, ignore: list[str], masks: list[str],
-             parts: tuple[Part, ...]) -> None:
+             parts: tuple[Part, ...], output: Path | None) -> None:
     from rec.cassette import CassetteError, load_cassette
     from rec.config import ConfigError, load_diff_settings, load_normalizer
     from rec.diff import render
     from rec.diff.compare import compare_exchanges
-    from rec.diff.report import compare_sources, fails
+    from rec.diff.report import Report, compare_sources, fails
     from rec.diff.rules import Rules
-    from rec.diff.sources import SourceError, folder_pairs, git_pairs
+    from rec.diff.sources import Source, SourceError, folder_pairs, git_pairs
+
+    # The renderers of rec.diff write every format but html, which is a page and never reaches them.
+    text_format = cast("TextFormat", fmt.value)
+
+    def rendered(result: Report, sources: list[Source]) -> str:
+        """The report in the chosen format; html reads the cassettes again, while ``sources`` still exist."""
+        if fmt is Format.html:
+            from rec.view.build import page
+            from rec.view.diffs import diff_page_data
+
+            return page(diff_page_data(result, sources, fail_on.value))
+        return render.render_report(result, text_format, fail_on.value, priced)
 
     try:
         normalizer = load_normalizer(ignore, masks=masks)
@@ -119,7 +149,13 @@ def _compare(paths: list[Path], git: str | None, fmt: Format, fail_on: FailOn, i
                     warn(warning)
             pair = compare_exchanges(old.exchanges, new.exchanges, normalizer, rules, parts, str(paths[0]),
                                      str(paths[1]), paths[1].name)
-            typer.echo(render.render_pair(pair, fmt.value, fail_on.value, priced), nl=False)
+            if fmt is Format.html:
+                from rec.view.diffs import pair_sources
+
+                text = rendered(Report(str(paths[0]), str(paths[1]), [pair]), pair_sources(paths[0], paths[1]))
+            else:
+                text = render.render_pair(pair, text_format, fail_on.value, priced)
+            _emit(text, output)
             raise typer.Exit(1 if fails([pair], fail_on.value) else 0)
         if git is None:
             old_dir, new_dir = paths
@@ -130,9 +166,11 @@ def _compare(paths: list[Path], git: str | None, fmt: Format, fail_on: FailOn, i
                 raise fail(f"{folder} is a folder and {file} is not: give two cassettes or two folders")
             sources, old_name, new_name = folder_pairs(old_dir, new_dir), str(old_dir), str(new_dir)
             result = compare_sources(sources, normalizer, rules, old_name, new_name, parts)
+            text = rendered(result, sources) if result.pairs else ""
         else:
             with git_pairs(git, paths) as sources:
                 result = compare_sources(sources, normalizer, rules, git, "working tree", parts)
+                text = rendered(result, sources) if result.pairs else ""
     except (CassetteError, SourceError) as err:
         raise fail(str(err)) from None
     for warning in result.warnings:
@@ -141,5 +179,5 @@ def _compare(paths: list[Path], git: str | None, fmt: Format, fail_on: FailOn, i
         asked = " or ".join(map(str, paths)) if git is None else " ".join(map(str, paths)) or "."
         where = asked if git is None else f"{asked} (here or at {git})"
         raise fail(f"no cassettes (*.mpk) under {where}")
-    typer.echo(render.render_report(result, fmt.value, fail_on.value, priced), nl=False)
+    _emit(text, output)
     raise typer.Exit(1 if fails(result.pairs, fail_on.value) else 0)

@@ -38,10 +38,11 @@ class PageData:
     sources: list[dict[str, Any]] = field(default_factory=list)
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     report: dict[str, Any] | None = None
+    diff: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"rec_view": VIEW_VERSION, "title": self.title, "sources": self.sources,
-                "exchanges": self.exchanges, "report": self.report}
+                "exchanges": self.exchanges, "report": self.report, "diff": self.diff}
 
 
 def page_data(cassettes: list[Cassette], title: str | None = None) -> PageData:
@@ -49,15 +50,18 @@ def page_data(cassettes: list[Cassette], title: str | None = None) -> PageData:
     data = PageData(title=title or ", ".join(Path(str(c.path)).name for c in cassettes) or "rec view")
     number = 0
     for source, cassette in enumerate(cassettes):
-        header = cassette.header
-        data.sources.append({"path": str(cassette.path), "created_at": header.created_at,
-                             "rec_version": header.rec_version, "upstream": header.upstream,
-                             "metadata": to_jsonable(header.metadata), "warnings": cassette.warnings()})
+        data.sources.append(source_view(cassette))
         for exchange in cassette.exchanges:
             served = isinstance(exchange, HttpExchange | WebSocketExchange)
             data.exchanges.append(exchange_view(number if served else None, source, exchange))
             number += served
     return data
+
+
+def source_view(cassette: Cassette) -> dict[str, Any]:
+    header = cassette.header
+    return {"path": str(cassette.path), "created_at": header.created_at, "rec_version": header.rec_version,
+            "upstream": header.upstream, "metadata": to_jsonable(header.metadata), "warnings": cassette.warnings()}
 
 
 def exchange_view(number: int | None, source: int, exchange: Exchange) -> dict[str, Any]:

@@ -17,8 +17,10 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from rec.view.build import build, page
+from rec.view.page import render_page
 from rec.view.server import PageServer
 from tests.view import cassettes
+from tests.view.test_diffs import page_data
 
 pytestmark = pytest.mark.slow
 
@@ -213,3 +215,30 @@ def test_a_replay_report(browser: Browser, tmp_path: Path, codex_cassette: Path,
         expect(changed.locator("td.left")).to_contain_text('"text": "Add a greeting to hello.py"')
         expect(changed.locator("td.right")).to_contain_text('"text": "Add a friendly greeting to hello.py"')
         page.screenshot(path=str(tmp_path / "replay-report-drift.png"))
+
+
+def test_a_regression_report_of_two_folders(browser: Browser, tmp_path: Path) -> None:
+    target = tmp_path / "diff.html"
+    target.write_text(render_page(page_data(tmp_path)), encoding="utf-8")
+    with visit(browser, target.as_uri(), tmp_path / "diff.png") as seen:
+        page = seen.page
+        # Regressions first, each pair with its verdict and first reason; the top bar sums them up.
+        expect(page.locator(".list .row .verdict-badge")).to_have_text([
+            "regression", "regression", "only old", "only new", "benign", "identical"])
+        expect(page.locator(".list .row .route").first).to_have_text("failed.mpk")
+        expect(page.locator("#report-summary")).to_contain_text("fails on regression")
+        page.locator(".list .row", has_text="renamed.mpk").click()
+        expect(page.locator(".pair-head .reason").first).to_contain_text("tool call 1 renamed shell → python")
+        # The first changed exchange opens side by side, the renamed call highlighted on both sides.
+        sides = page.locator(".sides .side-col")
+        expect(sides).to_have_count(2)
+        expect(sides.nth(0).locator(".item-call.diff-changed .call-name")).to_have_text("shell")
+        expect(sides.nth(1).locator(".item-call.diff-changed .call-name")).to_have_text("python")
+        expect(sides.nth(1).locator(".msg-user")).to_contain_text("List the files here")
+        page.screenshot(path=str(tmp_path / "diff-renamed.png"), full_page=True)
+        # The failed answer: its status highlighted; the longer answer: its token delta.
+        page.locator(".list .row", has_text="failed.mpk").click()
+        expect(sides.nth(1).locator(".status-chip.diff-changed")).to_have_text("failed")
+        page.locator(".list .row", has_text="longer.mpk").click()
+        expect(page.locator(".list .row.selected .token-delta")).to_have_text("Δ tokens +22")
+        expect(page.locator(".pair-exchange.selected .token-delta")).to_have_text("Δ tokens +22")

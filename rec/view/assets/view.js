@@ -1,12 +1,17 @@
 // rec view: the page's front end. It reads the data embedded once in #rec-data and draws
 // the exchange list (virtualized: only the rows in sight exist), one exchange's detail
 // (its conversation, its stream on a timeline, headers and bodies), and, when the page
-// was made with a replay report, its marks. Plain DOM, no framework; the JSON
+// was made with a replay report, its marks. Made by `rec diff --format html`, the list holds
+// pairs of cassettes instead, and a pair's aligned exchanges open side by side. Plain DOM, no framework; the JSON
 // trees are json-formatter-js (vendored, see rec/view/assets/vendor/README.md).
 "use strict";
 (function () {
   const DATA = JSON.parse(document.getElementById("rec-data").textContent);
   const EXCHANGES = DATA.exchanges;
+  // A `rec diff` page lists pairs of cassettes; every other page, exchanges.
+  const DIFF = DATA.diff;
+  const ENTRIES = DIFF ? DIFF.pairs : EXCHANGES;
+  const NOUN = DIFF ? "cassette pair" : "exchange";
   const SVG_NS = "http://www.w3.org/2000/svg";
   const DARK = window.matchMedia("(prefers-color-scheme: dark)").matches;
 
@@ -156,7 +161,8 @@
 
   const KIND_NAMES = {sse: "SSE", http: "HTTP", ws: "WS"};
   const state = {visible: [], selected: null, filterWords: []};
-  const SEARCH = EXCHANGES.map((e) => [e.n === null ? "" : "#" + e.n, e.kind, KIND_NAMES[e.kind] || "", e.route,
+  const SEARCH = DIFF ? DIFF.pairs.map((p) => [p.path, p.verdict, p.old || "", p.new || "",
+    p.reasons.map((r) => r.message).join(" ")].join(" ").toLowerCase()) : EXCHANGES.map((e) => [e.n === null ? "" : "#" + e.n, e.kind, KIND_NAMES[e.kind] || "", e.route,
     e.status, e.model, e.prompt, e.outcome, e.problem || "", (e.marks || []).join(" ")].join(" ").toLowerCase());
 
   function statusClass(status) {
@@ -172,6 +178,7 @@
 
   function renderRow(i) {
     const pos = state.visible[i];
+    if (DIFF) return pairRow(pos);
     const e = EXCHANGES[pos];
     const row = h("div", {class: "row" + (pos === state.selected ? " selected" : "") + (e.problem ? " has-problem" : ""),
       role: "option", "aria-selected": pos === state.selected ? "true" : "false", "data-pos": pos,
@@ -199,12 +206,12 @@
   function applyFilter() {
     const words = filterEl.value.toLowerCase().split(/\s+/).filter(Boolean);
     state.visible = [];
-    for (let pos = 0; pos < EXCHANGES.length; pos++) {
+    for (let pos = 0; pos < ENTRIES.length; pos++) {
       if (words.every((w) => SEARCH[pos].includes(w))) state.visible.push(pos);
     }
     countEl.textContent = words.length
-      ? `${fmtCount(state.visible.length)} of ${fmtCount(EXCHANGES.length)}`
-      : `${fmtCount(EXCHANGES.length)} exchange${EXCHANGES.length === 1 ? "" : "s"}`;
+      ? `${fmtCount(state.visible.length)} of ${fmtCount(ENTRIES.length)}`
+      : `${fmtCount(ENTRIES.length)} ${NOUN}${ENTRIES.length === 1 ? "" : "s"}`;
     list.setCount(state.visible.length);
   }
 
@@ -239,6 +246,7 @@
   const detailEl = document.getElementById("detail");
 
   function select(pos) {
+    if (DIFF) return selectPair(pos, null);
     if (location.hash !== "#x=" + pos) history.replaceState(null, "", "#x=" + pos);
     state.selected = pos;
     list.render(true);
@@ -255,6 +263,13 @@
 
   function route() {
     const hash = location.hash.slice(1);
+    if (DIFF) {
+      const [pair, row] = (hash.match(/^p=(\d+)(?:&r=(\d+))?$/) || []).slice(1).map((n) => n === undefined ? null : +n);
+      if (pair !== undefined && pair !== null && DIFF.pairs[pair]) return selectPair(pair, row);
+      if (state.visible.length) return selectPair(state.visible[0], null);
+      detailEl.replaceChildren(h("div", {class: "empty"}, "No cassettes compared."));
+      return;
+    }
     if (hash.startsWith("x=") && EXCHANGES[+hash.slice(2)]) return select(+hash.slice(2));
     if (hash === "report" && DATA.report) return showOverview();
     if (DATA.report) return showOverview();
@@ -705,9 +720,122 @@
           : h("div", {class: "hint"}, "None: every exchange was served as recorded.")));
   }
 
+  // --- a `rec diff` page: pairs of cassettes, and an aligned exchange's two sides -------------
+
+  const signed = (n) => (n > 0 ? "+" : n < 0 ? "−" : "±") + fmtCount(Math.abs(n));
+
+  function verdictBadge(verdict) {
+    return h("span", {class: `verdict-badge verdict-${verdict}`}, verdict.replace("_", " "));
+  }
+
+  function tokenDelta(usage) {
+    const delta = usage && usage.delta;
+    if (!delta) return null;
+    return h("span", {class: "token-delta" + (delta.total_tokens > 0 ? " up" : delta.total_tokens < 0 ? " down" : ""),
+      title: `tokens ${fmtCount(usage.old.total_tokens)} → ${fmtCount(usage.new.total_tokens)}`}, `Δ tokens ${signed(delta.total_tokens)}`);
+  }
+
+  function pairRow(pos) {
+    const p = DIFF.pairs[pos];
+    const first = p.reasons.length ? p.reasons[0].message + (p.reasons.length > 1 ? ` (+${p.reasons.length - 1} more)` : "") : "no difference";
+    return h("div", {class: "row pair-row" + (pos === state.selected ? " selected" : ""), role: "option",
+      "aria-selected": pos === state.selected ? "true" : "false", "data-pos": pos, onclick: () => selectPair(pos, null)},
+      h("div", {class: "line1"}, verdictBadge(p.verdict), h("span", {class: "route", title: p.path}, p.path), tokenDelta(p.usage)),
+      h("div", {class: "line2"}, h("span", {class: "outcome" + (p.level === "regression" ? " problem" : ""), title: first}, first)));
+  }
+
+  function selectPair(pos, rowIndex) {
+    const p = DIFF.pairs[pos];
+    const rows = p.rows;
+    const chosen = rowIndex !== null && rows[rowIndex] ? rowIndex
+      : Math.max(0, rows.findIndex((r) => r.verdict !== "identical"));
+    const hash = `#p=${pos}&r=${chosen}`;
+    if (location.hash !== hash) history.replaceState(null, "", hash);
+    state.selected = pos;
+    list.render(true);
+    detailEl.replaceChildren(pairHead(p), pairRowsCard(p, pos, chosen), rows[chosen] ? sidesCard(p, rows[chosen]) : null);
+    detailEl.scrollTop = 0;
+  }
+
+  function figureFacts(usage) {
+    if (!usage || !usage.old || !usage.new) return [];
+    const facts = ["input", "cached", "output", "reasoning", "total"].map((kind) => {
+      const key = kind + "_tokens";
+      return fact(kind, `${fmtCount(usage.old[key])} → ${fmtCount(usage.new[key])} (${signed(usage.delta[key])})`,
+        usage.delta[key] > 0 && kind === "total" ? "warn" : null);
+    });
+    if (usage.old.cost !== null && usage.new.cost !== null && (usage.old.cost || usage.new.cost)) {
+      facts.push(fact("cost", `$${usage.old.cost.toFixed(4)} → $${usage.new.cost.toFixed(4)}`));
+    }
+    return facts;
+  }
+
+  function pairHead(p) {
+    return h("div", {class: "exchange-head pair-head"},
+      h("div", {class: "title"}, verdictBadge(p.verdict), h("span", {class: "route big"}, p.path)),
+      h("div", {class: "facts"}, fact("old", p.old || "(none)", "muted"), fact("new", p.new || "(none)", "muted")),
+      h("div", {class: "facts token-facts"}, figureFacts(p.usage)),
+      p.reasons.length ? h("ul", {class: "reasons"}, p.reasons.map((r) =>
+        h("li", {class: `reason level-${r.level}`}, h("code", {class: "rule"}, r.rule), " ", r.message))) : null);
+  }
+
+  function pairRowsCard(p, pos, chosen) {
+    const side = (n) => n === null ? "–" : "#" + n;
+    return card("Exchanges", `${p.rows.length}`, h("div", {class: "pair-rows"}, p.rows.map((r, i) =>
+      h("div", {class: "pair-exchange" + (i === chosen ? " selected" : ""), onclick: () => selectPair(pos, i)},
+        h("span", {class: "num"}, `${side(r.old)} → ${side(r.new)}`), verdictBadge(r.verdict),
+        h("span", {class: "route"}, r.route || ""), tokenDelta(r.usage),
+        h("span", {class: "muted reasons-line"}, r.reasons.join("; "))))));
+  }
+
+  /** One side of an aligned exchange: its head (status highlighted when it changed) and its conversation. */
+  function sideView(label, e, highlight, which) {
+    if (!e) return h("div", {class: "side-col empty-side"}, h("h3", {}, label), h("div", {class: "hint"}, `Not in ${label}.`));
+    const conversation = conversationCard(e);
+    if (highlight) {
+      const turns = conversation.querySelectorAll(".turn");
+      for (const [t, k] of highlight.calls[which]) {
+        const item = turns[t] && turns[t].querySelector(".turn-output").children[k];
+        if (item) item.classList.add("diff-changed");
+      }
+      for (const t of highlight.turns) {
+        const chip = turns[t] && turns[t].querySelector(".status-chip");
+        if (chip) chip.classList.add("diff-changed");
+      }
+    }
+    const source = DATA.sources[e.source];
+    return h("div", {class: "side-col"},
+      h("div", {class: "side-head"}, h("h3", {}, label), h("span", {class: "num"}, "#" + e.n),
+        h("span", {class: "route"}, e.route),
+        h("span", {class: `status status-${statusClass(e.status)}` + (highlight && highlight.status ? " diff-changed" : "")}, e.status),
+        source ? h("span", {class: "muted"}, basename(source.path)) : null),
+      e.problem ? h("div", {class: "problem-banner small"}, "⚠ ", e.problem) : null,
+      conversation);
+  }
+
+  function sidesCard(p, row) {
+    const old = row.old_x === null ? null : EXCHANGES[row.old_x];
+    const now = row.new_x === null ? null : EXCHANGES[row.new_x];
+    return card("Side by side", row.reasons.length ? row.reasons.join("; ") : null,
+      h("div", {class: "sides"}, sideView("OLD", old, row.highlight, "old"), sideView("NEW", now, row.highlight, "new")));
+  }
+
+  function diffSummary() {
+    return h("span", {class: "diff-summary"},
+      h("span", {class: `verdict ${DIFF.failed ? "verdict-bad" : "verdict-ok"}`}, DIFF.failed ? `fails on ${DIFF.fail_on}` : "passes"),
+      ...Object.entries(DIFF.summary).filter(([, v]) => v).map(([k, v]) => h("span", {class: "muted"}, ` ${k.replace("_", " ")} ${fmtCount(v)}`)),
+      DIFF.usage.delta ? h("span", {class: "muted"}, ` · tokens ${fmtCount(DIFF.usage.old.total_tokens)} → ${fmtCount(DIFF.usage.new.total_tokens)} (${signed(DIFF.usage.delta.total_tokens)})`) : null);
+  }
+
   // --- the top bar ----------------------------------------------------------------------
 
   function topBar() {
+    if (DIFF) {
+      document.getElementById("sources").replaceChildren(h("span", {class: "source"}, DIFF.old, h("span", {class: "muted"}, " → "), DIFF.new));
+      document.getElementById("report-summary").replaceChildren(diffSummary());
+      filterEl.placeholder = "Filter: words match path, verdict, reasons";
+      return;
+    }
     const sources = document.getElementById("sources");
     sources.replaceChildren(...DATA.sources.map((s) => {
       const count = EXCHANGES.filter((e) => e.source === DATA.sources.indexOf(s)).length;
