@@ -12,7 +12,7 @@ from typing import Any
 import msgpack
 import pytest
 import zstandard
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rec.cassette import (
@@ -197,6 +197,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(m
                                              children, max_size=3), max_leaves=10)
 
 
+@settings(deadline=None)  # no time limit per example: a loaded CI machine is not a failure
 @given(json_values)
 def test_normalizing_is_idempotent(value: Any) -> None:
     once = DEFAULT_NORMALIZER.body(value)
