@@ -49,6 +49,8 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
     "content-length",
 })
+# How recorded header text goes back on the wire: the recorder (mitmproxy) read header bytes as UTF-8.
+HEADER_ENCODING = "utf-8"
 # Headers of a WebSocket handshake answer that wsproto computes for this connection.
 HANDSHAKE_OWN = frozenset({"sec-websocket-accept", "sec-websocket-extensions", "sec-websocket-protocol"})
 
@@ -76,7 +78,7 @@ def response_head(response: Response, extra: Headers, drop: frozenset[str] = HOP
     lines = [f"HTTP/1.1 {response.status} {reason}"]
     lines += [f"{name}: {value}" for name, value in response.headers if name.lower() not in drop]
     lines += [f"{name}: {value}" for name, value in extra]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(HEADER_ENCODING)
 
 
 def http_chunk(data: bytes) -> bytes:

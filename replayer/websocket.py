@@ -24,7 +24,7 @@ from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 from wsproto.utilities import RemoteProtocolError
 
 from rec.cassette import Headers
-from replayer.answers import HttpAnswer, reset
+from replayer.answers import HEADER_ENCODING, HttpAnswer, reset
 from replayer.core import ReplayCore, TurnPlan, WebSocketConversation
 from replayer.errors import Refused
 from replayer.faults import CORRUPT_FRAME, Fault, play
@@ -97,7 +97,7 @@ class WebSocketConnection:
         self.max_message = hub.limits.websocket_message
         answer = conversation.answer
         extensions: list[Extension] = [_BoundedDeflate(self.max_message)] if answer.deflate else []
-        extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+        extra = [(name.encode(HEADER_ENCODING), value.encode(HEADER_ENCODING)) for name, value in answer.headers]
         accept = ws.send(AcceptConnection(extensions=extensions, extra_headers=extra))
         # Negotiated only when the client offered it too; compressed frames are wsproto's to make.
         self.deflate = bool(extensions) and extensions[0].enabled()
