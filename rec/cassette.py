@@ -445,6 +445,11 @@ class Close:
         )
 
 
+# A synthesized WebSocket's wait before the replayer accepts it (``extra``): tests of a connection still opening.
+ACCEPT_DELAY_KEY = "accept_delay_ms"
+_MAX_ACCEPT_DELAY_MS = 3_600_000.0
+
+
 @dataclass
 class WebSocketExchange:
     """One WebSocket connection: its handshake, every frame both ways, and the close."""
@@ -479,6 +484,10 @@ class WebSocketExchange:
         rest.pop("type", None)
         close = rest.pop("close", None)
         frames = _typed(rest.pop("frames", []), list, "frames", "a list")
+        if ACCEPT_DELAY_KEY in rest:  # the replayer waits this long before accepting
+            delay = _number(rest[ACCEPT_DELAY_KEY], ACCEPT_DELAY_KEY)
+            if not 0 <= delay <= _MAX_ACCEPT_DELAY_MS:
+                raise RecordError(ACCEPT_DELAY_KEY, f"milliseconds from 0 to {_MAX_ACCEPT_DELAY_MS:.0f}", delay)
         return cls(
             request=Request.from_record(rest.pop("request", None)),
             response=Response.from_record(rest.pop("response", None)),

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import orjson
 
-from rec.cassette import Close, Exchange, Headers, HttpExchange, Request, Response, WebSocketExchange
+from rec.cassette import ACCEPT_DELAY_KEY, Close, Exchange, Headers, HttpExchange, Request, Response, WebSocketExchange
 from rec.sse import is_event_stream, split_events
 from replayer.echo import Swaps, echo_payload
 from replayer.errors import Refused, api_error
@@ -291,7 +291,7 @@ class WebSocketAnswer(Answer):
             greeting=greeting,
             turns=turns,
             close=exchange.close,
-            accept_delay_ms=float(exchange.extra.get("accept_delay_ms", 0.0)),
+            accept_delay_ms=float(exchange.extra.get(ACCEPT_DELAY_KEY, 0.0)),
         )
 
 

@@ -335,8 +335,8 @@ class ReplayCore:
         """Add an `unused` event per recorded exchange (or WebSocket turn) never served; once."""
         if not self.report.finished:
             self.report.finished = True
-            for entry, message in self.matcher.unused():
-                self.report.events.append(ReportEvent("unused", show_route(entry.route), entry.index, message))
+            for entry, message in self.matcher.iter_unused():
+                self.report.add(ReportEvent("unused", show_route(entry.route), entry.index, message), emit=False)
         return self.report
 
     def count(self, route: Route, entry: Recorded | None, what: str) -> None:

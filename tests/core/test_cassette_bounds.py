@@ -36,9 +36,11 @@ from replayer.answers import BodyAnswer, StreamAnswer, WebSocketAnswer, compile_
 from replayer.core import ReplayCore
 from tests.core.test_cassette_validation import GOOD_HTTP, GOOD_WS, frame
 
-GOOD_PART: dict[str, Any] = {**GOOD_WS, "type": "websocket_part", "connection": "c1", "final": True}
+# The optional fields rec knows ride along, so they are fuzzed too.
+GOOD_WS_FULL: dict[str, Any] = {**GOOD_WS, "accept_delay_ms": 5.0, "deliberately_malformed": False}
+GOOD_PART: dict[str, Any] = {**GOOD_WS_FULL, "type": "websocket_part", "connection": "c1", "final": True}
 HEADER: dict[str, Any] = Header(upstream="https://api.openai.com", metadata={"client": "codex"}).to_record()
-RECORDS = {"http": GOOD_HTTP, "websocket": GOOD_WS, "websocket_part": GOOD_PART}
+RECORDS = {"http": GOOD_HTTP, "websocket": GOOD_WS_FULL, "websocket_part": GOOD_PART}
 
 
 def field_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
