@@ -164,7 +164,7 @@ def scenario_from_json(document: dict[str, Any]) -> Scenario:
         options = {k: v for k, v in entry.items() if k != "kind"}
         try:
             kind = entry["kind"]
-            for key in ("events", "turns"):
+            for key in ("events", "turns", "headers"):
                 if key in options and not isinstance(options[key], list):
                     raise ValueError(f"{key!r} must be a list")
             if kind == "sse":
