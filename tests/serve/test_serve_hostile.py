@@ -46,9 +46,16 @@ class Control:
 
 
 @pytest.fixture
-def start_hub(tmp_path: Path) -> Iterator[Callable[..., SessionHub]]:
+def runner() -> Iterator[ThreadedRunner]:
+    """The event loop the hubs of a test run on, on a thread of its own."""
+    running = ThreadedRunner("rec-serve-test")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def start_hub(tmp_path: Path, runner: ThreadedRunner) -> Iterator[Callable[..., SessionHub]]:
     """start_hub(**options) -> a SessionHub listening on port 0 in this process (its root: tmp_path), stopped after."""
-    runner = ThreadedRunner("rec-serve-test")
     started: list[SessionHub] = []
 
     def start(**options: Any) -> SessionHub:
@@ -60,7 +67,6 @@ def start_hub(tmp_path: Path) -> Iterator[Callable[..., SessionHub]]:
     yield start
     for hub in started:
         runner.run(hub.aclose)
-    runner.stop()
 
 
 @pytest.fixture
@@ -205,15 +211,14 @@ def test_a_mask_that_backtracks_cannot_stall_the_server(hub: SessionHub) -> None
     assert control.call("GET", "/__rec/health")[0] == 200
 
 
-def test_a_session_loading_waits_on_the_worker_while_the_others_are_answered(hub: SessionHub,
-                                                                             tmp_path: Path) -> None:
+def test_a_session_loading_waits_on_the_worker_while_the_others_are_answered(hub: SessionHub, tmp_path: Path,
+                                                                             runner: ThreadedRunner) -> None:
     control = Control(hub.port)
     serving = control.create(scenario={"exchanges": [{"kind": "models", "models": [{"slug": "m"}]}]}, repeat=True)[1]
     Scenario().sse_turn(answer_events("resp_1", "hi")).write(tmp_path / "next.mpk")
     busy, created = threading.Event(), []
     # The worker is held, as a long load would hold it: a new session waits for it...
-    asyncio_loop = hub_loop(hub)
-    asyncio_loop.call_soon_threadsafe(lambda: hub.spawn(hub.off_loop(busy.wait)))
+    runner.loop.call_soon_threadsafe(lambda: hub.spawn(hub.off_loop(busy.wait)))
     creating = threading.Thread(target=lambda: created.append(Control(hub.port).create(cassettes=["next.mpk"])),
                                 daemon=True)
     creating.start()
@@ -225,11 +230,6 @@ def test_a_session_loading_waits_on_the_worker_while_the_others_are_answered(hub
     busy.set()
     creating.join(timeout=30)
     assert created[0][0] == 201
-
-
-def hub_loop(hub: SessionHub) -> Any:
-    [connection_loop] = {task.get_loop() for task in hub._tasks}
-    return connection_loop
 
 
 def open_websocket(port: int, path: str) -> socket.socket:
