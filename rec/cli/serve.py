@@ -41,6 +41,9 @@ def serve(
             sys.stderr.flush()
 
     hub = SessionHub(host, port, roots=root or [], idle_timeout=idle_timeout, emit=say)
+    # The event loop answers every session while a worker thread loads cassettes and builds reports: a thread
+    # waiting for the GIL gets it after this long (5 ms by default), so 1 ms keeps the loop's answers prompt.
+    sys.setswitchinterval(0.001)
 
     from rec.cli.running import run_until_signal
 
