@@ -46,10 +46,10 @@ MAX_UNSIZED_RECORD_BYTES = 16 * 1024 * 1024
 # The largest zstd window a frame may ask the reader to hold: rec writes level 3 (a 2 MiB window).
 MAX_WINDOW_BYTES = 32 * 1024 * 1024
 # What one record may expand to once unpacked: every msgpack value counts one, each list and map one
-# more. Far above any exchange (200,000 WebSocket frames, 500,000 chunks), far below what a few
-# kilobytes of zstd can describe (16 million empty lists are 16 MB of msgpack and 1.2 GB as objects):
-# at most about 120 MB of objects.
-MAX_RECORD_VALUES = 2_000_000
+# more. Far above any exchange (a record holds one WebSocket turn, or one answer: room for 150,000 frames
+# or 375,000 chunks), far below what a few kilobytes of zstd can describe (16 million empty lists are
+# 16 MB of msgpack and 1.2 GB as objects): at most about 90 MB of objects, beside the record's bytes.
+MAX_RECORD_VALUES = 1_500_000
 # How deep a value rec does not know the shape of (an unknown field, the header's metadata) may nest.
 MAX_NESTING = 100
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -998,6 +998,7 @@ class CassetteReader:
                     pending = unused
                     self.whole_bytes = offset
                     payload = b"".join(parts)
+                    parts = []  # not kept beside the payload while its reader unpacks it
                     frames += 1
                     if frames == 2 and self.header.extra.get("dictionary") == FIRST_RECORD_DICTIONARY:
                         # The first record after the header: every later frame is compressed with it.
