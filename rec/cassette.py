@@ -18,7 +18,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -174,8 +174,7 @@ class Header:
         )
 
 
-def _pairs(value: Any, field: str, read: Any = None) -> list[tuple[str, str]]:
-    read = read or _text
+def _pairs(value: Any, field: str, read: Callable[[Any, str], str] = _text) -> list[tuple[str, str]]:
     pairs = []
     for n, pair in enumerate(_typed(value or [], list, field, "a list of [name, value] pairs")):
         if not isinstance(pair, list | tuple) or len(pair) != 2:
@@ -772,6 +771,7 @@ def _counting_hooks() -> dict[str, Any]:
 
 def _too_much(err: BaseException) -> str | None:
     """What an unpacking error says of a record that expands too far; None for a record that is not msgpack."""
+    # msgpack refuses a list or map announcing more than max_array_len / max_map_len with this ValueError.
     if isinstance(err, _TooManyValues) or (isinstance(err, ValueError) and "exceeds max_" in str(err)):
         return f"holds over {MAX_RECORD_VALUES:,} values, more than a record may expand to"
     if isinstance(err, msgpack.StackError):

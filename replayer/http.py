@@ -133,9 +133,8 @@ class HttpConnection(asyncio.Protocol):
             if isinstance(cause, Refused):
                 self._refuse(cause)
             else:
-                failed = internal_error("a request to", self._url.decode("latin-1"),
-                                        cause if isinstance(cause, Exception) else err)
-                self._refuse(Refused(failed.status, failed.code, failed.message, headers=_CLOSE))
+                self._refuse(internal_error("a request to", self._url.decode("latin-1"),
+                                            cause if isinstance(cause, Exception) else err, headers=_CLOSE))
         except httptools.HttpParserError as err:
             self._refuse(_refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
 
@@ -307,12 +306,23 @@ class HttpConnection(asyncio.Protocol):
             return
         if isinstance(refusal, HttpAnswer):
             # A refused upgrade (recorded 426, unknown route, nothing left): answer it and hang up.
-            transport.write(refusal.immediate or b"")
+            if refusal.immediate is None:  # computed as it is sent (rec serve's control API)
+                self.hub.spawn(self._answer_then_close(refusal, request))
+                return
+            transport.write(refusal.immediate)
             transport.close()
             return
         self.websocket = refusal
         if rest:
             self.websocket.data_received(rest)
+
+    async def _answer_then_close(self, answer: HttpAnswer, request: _Pending) -> None:
+        transport = self.transport
+        assert transport is not None
+        try:
+            await answer.send(transport, None, request.received)
+        finally:
+            transport.close()
 
     async def _tunnel(self, forwarded: ForwardedAnswer, rest: bytes) -> None:
         """Relay a whole WebSocket connection to the recorder, both ways, until either side ends it."""

@@ -267,3 +267,19 @@ def test_a_session_in_use_is_never_reaped(start_hub: Callable[..., SessionHub]) 
     for session in (socket_session, streaming):
         status, report = control.call("DELETE", f"/__rec/sessions/{session['id']}")
         assert status == 200 and report["summary"]["served"] == 1, report
+
+
+def test_a_control_handler_that_fails_is_a_500_on_a_connection_that_stays_open(hub: SessionHub,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import replayer.sessions
+
+    control = Control(hub.port)
+    session = control.create(scenario=SCENARIO)[1]
+
+    def broken(log: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(replayer.sessions, "journal", broken)
+    status, answer = control.call("GET", f"/__rec/sessions/{session['id']}/requests")
+    assert status == 500 and answer["error"]["code"] == "rec_internal_error" and "KeyError" in answer["error"]["message"]
+    assert control.call("GET", "/__rec/health")[0] == 200
