@@ -14,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import errno
+import io
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -39,7 +41,21 @@ _READ_SIZE = 16 * 1024
 # The largest record a reader inflates: far above any real exchange, far below what a crafted
 # 33 kB frame could claim (a frame states its size up front; rec writes it in every frame).
 MAX_RECORD_BYTES = 512 * 1024 * 1024
+# A frame that does not state its size (rec never writes one) is inflated only this far.
+MAX_UNSIZED_RECORD_BYTES = 16 * 1024 * 1024
+# The largest zstd window a frame may ask the reader to hold: rec writes level 3 (a 2 MiB window).
+MAX_WINDOW_BYTES = 32 * 1024 * 1024
+# What one record may expand to once unpacked: every msgpack value counts one, each list and map one
+# more. Far above any exchange (a record holds one WebSocket turn, or one answer: room for 150,000 frames
+# or 375,000 chunks), far below what a few kilobytes of zstd can describe (16 million empty lists are
+# 16 MB of msgpack and 1.2 GB as objects): at most about 90 MB of objects, beside the record's bytes.
+MAX_RECORD_VALUES = 1_500_000
+# How deep a value rec does not know the shape of (an unknown field, the header's metadata) may nest.
+MAX_NESTING = 100
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# The most a zstd frame inflates per byte of input: a 4-byte block of a repeated byte stands for 128 KiB.
+_ZSTD_MAX_RATIO = 32 * 1024
+_ZSTD_UNKNOWN_SIZE = 2**64 - 1  # a frame's content size when it states none
 
 Headers = list[tuple[str, str]]
 
@@ -65,6 +81,14 @@ class RecordError(ValueError):
 
     def __init__(self, field: str, expected: str, value: Any) -> None:
         super().__init__(f"`{field}` must be {expected}, got {_type_name(value)}")
+        self.field = field
+
+
+class RecordBoundsError(RecordError):
+    """A record that expands past what a reader builds (``MAX_RECORD_VALUES``, ``MAX_NESTING``), by its field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        ValueError.__init__(self, f"`{field}` {problem}")
         self.field = field
 
 
@@ -140,23 +164,36 @@ class Header:
         for key in ("type", "format"):
             rest.pop(key, None)
         return cls(
-            version=rest.pop("version"),
-            minor_version=rest.pop("minor_version", 0),
-            created_at=rest.pop("created_at", ""),
-            rec_version=rest.pop("rec_version", "") or "unknown",
-            upstream=rest.pop("upstream", None),
-            metadata=rest.pop("metadata", {}) or {},
-            extra=rest,
+            version=_typed(rest.pop("version", None), int, "header.version", "a whole number"),
+            minor_version=_typed(rest.pop("minor_version", 0), int, "header.minor_version", "a whole number"),
+            created_at=_text(rest.pop("created_at", "") or "", "header.created_at"),
+            rec_version=_text(rest.pop("rec_version", "") or "unknown", "header.rec_version"),
+            upstream=_optional(rest.pop("upstream", None), _text, "header.upstream"),
+            metadata=_free_form(_map(rest.pop("metadata", {}) or {}, "header.metadata"), "header.metadata"),
+            extra=_extra(rest, "header"),
         )
 
 
-def _pairs(value: Any, field: str) -> list[tuple[str, str]]:
+def _pairs(value: Any, field: str, read: Callable[[Any, str], str] = _text) -> list[tuple[str, str]]:
     pairs = []
     for n, pair in enumerate(_typed(value or [], list, field, "a list of [name, value] pairs")):
         if not isinstance(pair, list | tuple) or len(pair) != 2:
             raise RecordError(f"{field}[{n}]", "a [name, value] pair", pair)
-        pairs.append((_text(pair[0], f"{field}[{n}][0]"), _text(pair[1], f"{field}[{n}][1]")))
+        pairs.append((read(pair[0], f"{field}[{n}][0]"), read(pair[1], f"{field}[{n}][1]")))
     return pairs
+
+
+# A CR or LF in a header ends its line on the wire (what follows would be another header), and a NUL is
+# refused by every HTTP parser: neither can come from a recording (RFC 9110 5.5), so neither is served.
+_LINE_BREAKS = re.compile("[\r\n\0]")
+
+
+def _header_text(value: Any, field: str) -> str:
+    """Text that goes on a header line (a name, a value, a reason phrase): no CR, LF or NUL."""
+    text = _text(value, field)
+    if _LINE_BREAKS.search(text):
+        raise RecordError(field, "header text without CR, LF or NUL", text)
+    return text
 
 
 @dataclass
@@ -201,11 +238,11 @@ class Request:
             method=_text(rest.pop("method", None), f"{field}.method"),
             path=_text(rest.pop("path", None), f"{field}.path"),
             query=_pairs(rest.pop("query", []), f"{field}.query"),
-            headers=_pairs(rest.pop("headers", []), f"{field}.headers"),
+            headers=_pairs(rest.pop("headers", []), f"{field}.headers", _header_text),
             body=_bytes(rest.pop("body", b"") or b"", f"{field}.body"),
             decoded_body=_optional(rest.pop("decoded_body", None), _bytes, f"{field}.decoded_body"),
             started_at=_number(rest.pop("started_at", 0.0), f"{field}.started_at"),
-            extra=rest,
+            extra=_extra(rest, field),
         )
 
 
@@ -243,6 +280,8 @@ class Response:
     def from_record(cls, record: Any, field: str = "response") -> Response:
         rest = _map(record, field)
         status = _typed(rest.pop("status", None), int, f"{field}.status", "a whole number")
+        if not 100 <= status <= 599:  # RFC 9110 15: a status code is 100 to 599
+            raise RecordError(f"{field}.status", "a status from 100 to 599", status)
         chunks = []
         for n, chunk in enumerate(_typed(rest.pop("chunks", []), list, f"{field}.chunks", "a list")):
             # The common shape checked inline: a large cassette holds millions of chunks.
@@ -254,10 +293,10 @@ class Response:
             chunks.append((_number(chunk[0], f"{field}.chunks[{n}][0]"), _bytes(chunk[1], f"{field}.chunks[{n}][1]")))
         return cls(
             status=status,
-            reason=_text(rest.pop("reason", "") or "", f"{field}.reason"),
-            headers=_pairs(rest.pop("headers", []), f"{field}.headers"),
+            reason=_header_text(rest.pop("reason", "") or "", f"{field}.reason"),
+            headers=_pairs(rest.pop("headers", []), f"{field}.headers", _header_text),
             chunks=chunks,
-            extra=rest,
+            extra=_extra(rest, field),
         )
 
 
@@ -295,7 +334,7 @@ class End:
             error=_optional(rest.pop("error", None), _text, f"{field}.error"),
             message=_text(rest.pop("message", "") or "", f"{field}.message"),
             at_ms=_number(rest.pop("at_ms", 0.0), f"{field}.at_ms"),
-            extra=rest,
+            extra=_extra(rest, field),
         )
 
 
@@ -332,7 +371,7 @@ class HttpExchange:
             request=Request.from_record(rest.pop("request", None)),
             response=Response.from_record(response) if response is not None else None,
             end=End.from_record(rest.pop("end", {}) or {}),
-            extra=rest,
+            extra=_extra(rest, ""),
         )
 
 
@@ -370,7 +409,7 @@ class Frame:
             from_client=_typed(rest.pop("from_client", None), bool, f"{field}.from_client", "true or false"),
             is_text=is_text,
             payload=payload,
-            extra=rest,
+            extra=_extra(rest, field),
         )
 
 
@@ -401,8 +440,13 @@ class Close:
             reason=_text(rest.pop("reason", "") or "", f"{field}.reason"),
             by=by,
             at_ms=_number(rest.pop("at_ms", 0.0), f"{field}.at_ms"),
-            extra=rest,
+            extra=_extra(rest, field),
         )
+
+
+# A synthesized WebSocket's wait before the replayer accepts it (``extra``): tests of a connection still opening.
+ACCEPT_DELAY_KEY = "accept_delay_ms"
+_MAX_ACCEPT_DELAY_MS = 3_600_000.0
 
 
 @dataclass
@@ -439,13 +483,18 @@ class WebSocketExchange:
         rest.pop("type", None)
         close = rest.pop("close", None)
         frames = _typed(rest.pop("frames", []), list, "frames", "a list")
+        if ACCEPT_DELAY_KEY in rest:  # the replayer waits this long before accepting
+            delay = _number(rest[ACCEPT_DELAY_KEY], ACCEPT_DELAY_KEY)
+            if not 0 <= delay <= _MAX_ACCEPT_DELAY_MS:
+                raise RecordError(ACCEPT_DELAY_KEY, f"milliseconds from 0 to {_MAX_ACCEPT_DELAY_MS:.0f}", delay)
         return cls(
             request=Request.from_record(rest.pop("request", None)),
             response=Response.from_record(rest.pop("response", None)),
-            extensions=[_text(e, f"extensions[{n}]") for n, e in enumerate(rest.pop("extensions", []) or [])],
+            extensions=[_text(e, f"extensions[{n}]") for n, e in
+                        enumerate(_typed(rest.pop("extensions", []) or [], list, "extensions", "a list of text"))],
             frames=[Frame.from_record(f, f"frames[{n}]") for n, f in enumerate(frames)],
             close=Close.from_record(close) if close is not None else None,
-            extra=rest,
+            extra=_extra(rest, ""),
         )
 
 
@@ -509,7 +558,7 @@ def exchange_from_record(record: Any) -> Exchange:
         return WebSocketExchange.from_record(record)
     if kind == "websocket_part":
         return WebSocketPart.from_record(record)  # type: ignore[return-value]  # merged by the reader
-    return UnknownRecord(record, kind=str(kind))
+    return UnknownRecord(_free_form(record, "record"), kind=str(kind)[:80])
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -687,6 +736,117 @@ def _write_whole(target: Path, header: Header, exchanges: Iterable[Exchange]) ->
         raise
 
 
+# --- unpacking within bounds -------------------------------------------------------------
+
+
+class _TooManyValues(Exception):
+    pass
+
+
+def _counting_hooks() -> dict[str, Any]:
+    """msgpack hooks that count the values built so far and stop past ``MAX_RECORD_VALUES``.
+
+    msgpack builds a list's items before the list, so each hook sees a finished list or map; the
+    longest one it may announce is capped too, so nothing is allocated for a claimed length.
+    """
+    left = MAX_RECORD_VALUES
+
+    def counted_list(value: list[Any]) -> list[Any]:
+        nonlocal left
+        left -= len(value) + 1
+        if left < 0:
+            raise _TooManyValues
+        return value
+
+    def counted_map(value: dict[Any, Any]) -> dict[Any, Any]:
+        nonlocal left
+        left -= 2 * len(value) + 1
+        if left < 0:
+            raise _TooManyValues
+        return value
+
+    return {"list_hook": counted_list, "object_hook": counted_map, "max_array_len": MAX_RECORD_VALUES,
+            "max_map_len": MAX_RECORD_VALUES}
+
+
+def _too_much(err: BaseException) -> str | None:
+    """What an unpacking error says of a record that expands too far; None for a record that is not msgpack."""
+    # msgpack refuses a list or map announcing more than max_array_len / max_map_len with this ValueError.
+    if isinstance(err, _TooManyValues) or (isinstance(err, ValueError) and "exceeds max_" in str(err)):
+        return f"holds over {MAX_RECORD_VALUES:,} values, more than a record may expand to"
+    if isinstance(err, msgpack.StackError):
+        return "nests deeper than msgpack reads"
+    return None
+
+
+def unpack_record(payload: bytes) -> Any:
+    """A record's msgpack as Python values, built only within ``MAX_RECORD_VALUES``.
+
+    RecordBoundsError names the field that expands too far; any other error means the bytes are
+    not msgpack (a reader treats the record as damage).
+    """
+    try:
+        # Each value takes a byte at least, and counts two at most: a short record cannot hold too many.
+        if 2 * len(payload) <= MAX_RECORD_VALUES:
+            return msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        return msgpack.unpackb(payload, raw=False, strict_map_key=False, **_counting_hooks())
+    except Exception as err:
+        problem = _too_much(err)
+        if problem is None:
+            raise
+    raise RecordBoundsError(_field_too_large(payload), problem) from None
+
+
+def _field_too_large(payload: bytes) -> str:
+    """The field of a record that expands too far (``response.chunks``), found by unpacking it field by field."""
+    unpacker = msgpack.Unpacker(io.BytesIO(payload), raw=False, strict_map_key=False, **_counting_hooks())
+    found = "record"
+
+    def walk(field: str, depth: int) -> None:
+        nonlocal found
+        found = field
+        kind = payload[unpacker.tell()]
+        if depth < 2 and (kind >> 4 == 0x8 or kind in (0xDE, 0xDF)):  # a map: fixmap, map 16, map 32
+            count = unpacker.read_map_header()
+            if count > MAX_RECORD_VALUES:
+                raise _TooManyValues
+            for _ in range(count):
+                key = unpacker.unpack()
+                walk(f"{field}.{key}" if field != "record" else str(key), depth + 1)
+            return
+        unpacker.unpack()
+
+    try:
+        walk("record", 0)
+    except Exception:  # where it failed is what the record's reader is told
+        return found[:80]
+    return "record"
+
+
+def _free_form(value: Any, field: str) -> Any:
+    """A value rec does not know the shape of, checked to nest no deeper than ``MAX_NESTING`` (walked, not
+    recursed: showing it, writing it back or comparing it must not meet a recursion limit)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth >= MAX_NESTING:
+            raise RecordBoundsError(field, f"nests deeper than {MAX_NESTING} levels")
+        stack.extend((child, depth + 1) for child in item)
+    return value
+
+
+def _extra(rest: dict[str, Any], field: str) -> dict[str, Any]:
+    """The fields of a record this version does not know, kept as they are (once checked by ``_free_form``)."""
+    for key, value in rest.items():
+        if isinstance(value, list | dict):
+            _free_form(value, f"{field}.{key}" if field else str(key))
+    return rest
+
+
 # --- reading ---------------------------------------------------------------------------
 
 
@@ -700,6 +860,13 @@ class Damage:
 
     def describe(self) -> str:
         return f"{self.reason} at byte {self.offset}: dropped the last {self.dropped_bytes} bytes"
+
+
+def bad_record(path: str | os.PathLike[str], number: int, offset: int | None, err: RecordError) -> CassetteError:
+    """The one-line error for a record a reader refuses, naming the exchange and the field."""
+    where = f" (the record at byte {offset})" if offset is not None else ""
+    return CassetteError(f"{path}: exchange #{number}{where}: {err}; the file was not written by rec or was changed "
+                         "by hand")
 
 
 class _FrameError(Exception):
@@ -760,7 +927,10 @@ class CassetteReader:
             self.close()
             raise NotACassetteError(f"{name}: not a cassette: the header record is {err.reason}") from None
         try:
-            record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+            record = unpack_record(payload)
+        except RecordError as err:
+            self.close()
+            raise CassetteError(f"{name}: the header record: {err}; the file was not written by rec") from None
         except Exception:
             self.close()
             raise NotACassetteError(f"{name}: not a cassette: the first record is not msgpack") from None
@@ -777,11 +947,16 @@ class CassetteReader:
                 f"{name}: cassette format version {version} is newer than this rec reads "
                 f"(up to {FORMAT_VERSION}); upgrade rec to read it"
             )
-        return Header.from_record(record)
+        try:
+            return Header.from_record(record)
+        except RecordError as err:
+            self.close()
+            raise CassetteError(f"{name}: the header record: {err}; the file was not written by rec or was "
+                                "changed by hand") from None
 
     def _iter_frames(self) -> Iterator[tuple[int, bytes]]:
         """Yield (offset, decompressed payload) per whole zstd frame."""
-        decompressor = zstandard.ZstdDecompressor()
+        decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_BYTES)
         frames = 0
         pending = b""
         offset = 0
@@ -793,22 +968,29 @@ class CassetteReader:
             frame_start = offset
             while len(pending) < 18 and (more := self._stream.read(_READ_SIZE)):
                 pending += more  # a frame header is at most 18 bytes
-            self._check_record_size(frame_start, pending)
+            sized = self._check_record_size(frame_start, pending)
+            limit = self.max_record_bytes if sized else min(self.max_record_bytes, MAX_UNSIZED_RECORD_BYTES)
             frame = decompressor.decompressobj()
             parts: list[bytes] = []
             raw: list[bytes] = []  # the frame as stored, for readers that keep records compressed
             inflated = 0
             while True:
                 raw.append(pending)
-                try:
-                    parts.append(frame.decompress(pending))
-                except zstandard.ZstdError:
-                    raise _FrameError(frame_start, "corrupt") from None
-                inflated += len(parts[-1])
-                if inflated > self.max_record_bytes:
-                    raise self._too_large(frame_start, inflated)
+                fed = 0
+                while fed < len(pending) and not frame.eof:
+                    # zstd stops a frame at the size it states; one that states none is fed a little at a time,
+                    # so no piece can inflate far past the limit before it is checked.
+                    step = len(pending) if sized else max(64, (limit - inflated) // _ZSTD_MAX_RATIO)
+                    try:
+                        parts.append(frame.decompress(pending[fed:fed + step] if step < len(pending) else pending))
+                    except zstandard.ZstdError:
+                        raise _FrameError(frame_start, "corrupt") from None
+                    fed += step
+                    inflated += len(parts[-1])
+                    if inflated > limit:
+                        raise self._too_large(frame_start, inflated, sized)
                 if frame.eof:
-                    unused = frame.unused_data
+                    unused = frame.unused_data + pending[fed:]
                     offset += len(pending) - len(unused)
                     if unused:
                         raw[-1] = raw[-1][: len(raw[-1]) - len(unused)]
@@ -816,11 +998,13 @@ class CassetteReader:
                     pending = unused
                     self.whole_bytes = offset
                     payload = b"".join(parts)
+                    parts = []  # not kept beside the payload while its reader unpacks it
                     frames += 1
                     if frames == 2 and self.header.extra.get("dictionary") == FIRST_RECORD_DICTIONARY:
                         # The first record after the header: every later frame is compressed with it.
                         self.dictionary = payload
-                        decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary(payload))
+                        decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary(payload),
+                                                                  max_window_size=MAX_WINDOW_BYTES)
                     yield frame_start, payload
                     break
                 offset += len(pending)
@@ -828,16 +1012,29 @@ class CassetteReader:
                 if not pending:
                     raise _FrameError(frame_start, "truncated")
 
-    def _check_record_size(self, offset: int, start: bytes) -> None:
+    def _check_record_size(self, offset: int, start: bytes) -> bool:
+        """Refuse a frame that states a size over the limit, or a window over ``MAX_WINDOW_BYTES``, before
+        inflating any of it; whether the frame states its size."""
         try:
-            size = zstandard.frame_content_size(start)
+            parameters = zstandard.get_frame_parameters(start)
         except zstandard.ZstdError:
-            return  # not a frame header: decompressing it says "corrupt"
-        if size > self.max_record_bytes:
-            raise self._too_large(offset, size)
+            return True  # not a frame header: decompressing it says "corrupt"
+        if parameters.window_size > MAX_WINDOW_BYTES:
+            self.close()
+            raise CassetteError(f"{self.path}: the record at byte {offset} asks for a {parameters.window_size}-byte "
+                                f"zstd window, over the {MAX_WINDOW_BYTES} a reader holds; the file was not written "
+                                "by rec")
+        sized = parameters.content_size != _ZSTD_UNKNOWN_SIZE
+        if sized and parameters.content_size > self.max_record_bytes:
+            raise self._too_large(offset, parameters.content_size, sized)
+        return sized
 
-    def _too_large(self, offset: int, size: int) -> CassetteError:
+    def _too_large(self, offset: int, size: int, sized: bool) -> CassetteError:
         self.close()
+        if not sized:
+            return CassetteError(f"{self.path}: the record at byte {offset} does not state its size and inflates to "
+                                 f"{size} bytes or more, over the {MAX_UNSIZED_RECORD_BYTES} a reader takes from "
+                                 "such a record; the file was not written by rec")
         return CassetteError(f"{self.path}: the record at byte {offset} inflates to {size} bytes or more, over the "
                              f"{self.max_record_bytes} a record may hold; the file was not written by rec")
 
@@ -855,7 +1052,10 @@ class CassetteReader:
                 yield from _unclosed(open_sockets)
                 return
             try:
-                record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+                record = unpack_record(payload)
+            except RecordError as err:
+                self.close()
+                raise bad_record(self.path, number, offset, err) from None
             except Exception:
                 self._damaged(offset, "unreadable record")
                 yield from _unclosed(open_sockets)
@@ -864,8 +1064,7 @@ class CassetteReader:
                 exchange = exchange_from_record(record)
             except RecordError as err:
                 self.close()
-                raise CassetteError(f"{self.path}: exchange #{number} (the record at byte {offset}): {err}; the "
-                                    "file was not written by rec or was changed by hand") from None
+                raise bad_record(self.path, number, offset, err) from None
             if isinstance(exchange, WebSocketPart):
                 merged = _merge_part(open_sockets, exchange)
                 if merged is None:
@@ -906,14 +1105,15 @@ class IndexedRecord:
 
     def exchange(self) -> Exchange:
         """The whole exchange (decoded and checked now); CassetteError names the record if it is malformed."""
-        decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary(self.dictionary) if self.dictionary else None)
-        record = msgpack.unpackb(decompressor.decompressobj().decompress(self.frame), raw=False,
-                                 strict_map_key=False)
+        decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary(self.dictionary) if self.dictionary else None,
+                                                  max_window_size=MAX_WINDOW_BYTES)
         try:
-            return exchange_from_record(record)
+            return exchange_from_record(unpack_record(decompressor.decompressobj().decompress(self.frame)))
         except RecordError as err:
-            raise CassetteError(f"{self.source}: exchange #{self.number}: {err}; the file was not written by rec "
-                                "or was changed by hand") from None
+            raise bad_record(self.source, self.number, None, err) from None
+        except (ValueError, TypeError, msgpack.UnpackException) as err:  # its request line read, the rest not
+            raise CassetteError(f"{self.source}: exchange #{self.number}: the record is not msgpack ({err}); the "
+                                "file was not written by rec") from None
 
 
 def _request_line(payload: bytes) -> tuple[str, str, str] | None:
@@ -966,13 +1166,16 @@ def index_cassette(path: str | os.PathLike[str]) -> tuple[Header, list[IndexedRe
                 number += 1
                 continue
             try:
-                exchange = exchange_from_record(msgpack.unpackb(payload, raw=False, strict_map_key=False))
+                record = unpack_record(payload)
             except RecordError as err:
-                raise CassetteError(f"{path}: exchange #{number} (the record at byte {offset}): {err}; the file "
-                                    "was not written by rec or was changed by hand") from None
+                raise bad_record(path, number, offset, err) from None
             except Exception:
                 reader._damaged(offset, "unreadable record")
                 break
+            try:
+                exchange = exchange_from_record(record)
+            except RecordError as err:
+                raise bad_record(path, number, offset, err) from None
             if isinstance(exchange, WebSocketPart):
                 merged = _merge_part(open_sockets, exchange)
                 if merged is None:

@@ -19,7 +19,9 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
+
+import re2
 
 from rec.cassette import Headers
 from rec.jsonpath import parse_path
@@ -141,12 +143,34 @@ def _folder_pattern(folder: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w./<-])" + re.escape(folder) + r"(?![\w.-])")
 
 
+class Mask(Protocol):
+    """A user's mask, compiled: what ``sub`` replaces in a string."""
+
+    def sub(self, repl: str, text: str) -> str: ...
+
+
+# RE2 matches in time linear in the text whatever the pattern, so no mask (`(a+)+$`) can stall a
+# replay server on a request; a bad pattern is an error for the user, not a line in RE2's log.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def compile_mask(pattern: str) -> Mask:
+    """A mask compiled with RE2 (Python's syntax less lookaround and backreferences); ValueError if it is not one."""
+    try:
+        return cast(Mask, re2.compile(pattern, options=_RE2_OPTIONS))
+    except re2.error as err:
+        detail = err.args[0].decode(errors="replace") if err.args and isinstance(err.args[0], bytes) else str(err)
+        raise ValueError(f"mask {pattern!r} is not a valid regular expression: {detail} (masks are matched by RE2: "
+                         "Python's syntax without lookaround or backreferences)") from None
+
+
 @dataclass(frozen=True)
 class _TextRules:
     """What is masked inside strings: the learned folders, the volatile text rules, the user's masks."""
 
     folders: list[tuple[str, str]]
-    masks: tuple[re.Pattern[str], ...]
+    masks: tuple[Mask, ...]
 
     def __call__(self, text: str) -> str:
         text = scrub_credentials(text)  # as the recorder stored it: a live credential matches its [REDACTED]
@@ -156,8 +180,8 @@ class _TextRules:
         for marker, pattern, replacement in VOLATILE_TEXT:
             if marker in text:
                 text = pattern.sub(replacement, text)
-        for pattern in self.masks:
-            text = pattern.sub("<masked>", text)
+        for mask in self.masks:
+            text = mask.sub("<masked>", text)
         return text
 
 
@@ -192,20 +216,14 @@ class Normalizer:
     mask_volatile: bool = True
     volatile_headers: frozenset[str] = DEFAULT_VOLATILE_HEADERS
     ignore_headers: tuple[str, ...] = ()
-    masks: tuple[re.Pattern[str], ...] = ()
+    masks: tuple[Mask, ...] = ()
 
     def with_ignored(self, paths: Iterable[str]) -> Normalizer:
         return dataclasses.replace(self, ignore=(*self.ignore, *paths))
 
     def with_masks(self, patterns: Iterable[str]) -> Normalizer:
         """This normalizer with more masks; ValueError names a pattern that is not a valid regex."""
-        compiled = []
-        for pattern in patterns:
-            try:
-                compiled.append(re.compile(pattern))
-            except re.error as err:
-                raise ValueError(f"mask {pattern!r} is not a valid regular expression: {err}") from None
-        return dataclasses.replace(self, masks=(*self.masks, *compiled))
+        return dataclasses.replace(self, masks=(*self.masks, *(compile_mask(pattern) for pattern in patterns)))
 
     def body(self, value: Any) -> Any:
         """A JSON value with ignored paths dropped and volatile values masked."""

@@ -7,6 +7,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import msgpack
+import orjson
+
 from rec.cassette import Exchange, Header, HttpExchange, WebSocketExchange
 from rec.diff.compare import AS_RECORDED, exchange_figures
 from rec.diff.rules import Rules
@@ -15,6 +18,9 @@ from rec.diff.views import views
 from rec.sse import is_event_stream, split_events
 
 BASE64_MARKER = "$base64"
+# msgpack values JSON has no type for (a field a newer rec added may hold them).
+TIMESTAMP_MARKER = "$timestamp"
+EXTENSION_MARKER = "$ext"
 
 
 def bytes_to_json(data: bytes) -> str | dict[str, str]:
@@ -26,10 +32,15 @@ def bytes_to_json(data: bytes) -> str | dict[str, str]:
 
 
 def to_jsonable(value: Any) -> Any:
+    """A record's value as JSON: bytes as text or base64, and msgpack's extension values tagged like bytes are."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes_to_json(bytes(value))
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, msgpack.Timestamp):
+        return {TIMESTAMP_MARKER: value.to_datetime().isoformat()}
+    if isinstance(value, msgpack.ExtType):
+        return {EXTENSION_MARKER: value.code, "data": bytes_to_json(value.data)}
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     return value
@@ -69,9 +80,10 @@ def _clip(text: str, width: int) -> str:
 
 
 def _json_or_none(data: bytes) -> Any:
+    # orjson refuses JSON nested past 1,024 levels with an error, where json would recurse until it overflows.
     try:
-        return json.loads(data)
-    except ValueError:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
         return None
 
 

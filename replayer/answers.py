@@ -6,6 +6,8 @@
   (the same bytes, then an RST).
 - ``WebSocketAnswer``: a WebSocket conversation: handshake headers, then per client
   message the server frames that followed it, then the recorded close.
+- ``NoResponseAnswer``: an exchange the upstream never answered, replayed as the recorder
+  answered the client (a 502 saying why, then a close).
 - ``FaultedAnswer``: an HTTP answer under an injected fault (replayer.faults), spoken
   by its sink: chunked SSE events, or a whole body.
 - ``ForwardedAnswer``: a request no recording answers, relayed to a recorder (the pytest
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import html
 import socket
 import struct
 from collections.abc import Callable, Iterable
@@ -31,7 +34,7 @@ from typing import Any, Literal
 
 import orjson
 
-from rec.cassette import Close, Exchange, Headers, HttpExchange, Request, Response, WebSocketExchange
+from rec.cassette import ACCEPT_DELAY_KEY, Close, Exchange, Headers, HttpExchange, Request, Response, WebSocketExchange
 from rec.sse import is_event_stream, split_events
 from replayer.echo import Swaps, echo_payload
 from replayer.errors import Refused, api_error
@@ -49,6 +52,8 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
     "content-length",
 })
+# How recorded header text goes back on the wire: the recorder (mitmproxy) read header bytes as UTF-8.
+HEADER_ENCODING = "utf-8"
 # Headers of a WebSocket handshake answer that wsproto computes for this connection.
 HANDSHAKE_OWN = frozenset({"sec-websocket-accept", "sec-websocket-extensions", "sec-websocket-protocol"})
 
@@ -76,7 +81,7 @@ def response_head(response: Response, extra: Headers, drop: frozenset[str] = HOP
     lines = [f"HTTP/1.1 {response.status} {reason}"]
     lines += [f"{name}: {value}" for name, value in response.headers if name.lower() not in drop]
     lines += [f"{name}: {value}" for name, value in extra]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(HEADER_ENCODING)
 
 
 def http_chunk(data: bytes) -> bytes:
@@ -171,23 +176,23 @@ class StreamAnswer(HttpAnswer):
         response = exchange.response
         self.cut = _recorded_cut(exchange)
         self.end_ms = exchange.end.at_ms
-        self.status = response.status if response else 0
+        assert response is not None  # an exchange with none is a NoResponseAnswer
+        self.status = response.status
         # A stream recorded cut never sends the last chunk: the client sees a body cut short.
         self.tail = b"" if self.cut else b"0\r\n\r\n"
-        self.response = response
+        self.response: Response = response
 
     # The wire bytes are built on first serve, not at load: a 10,000-exchange cassette
     # starts serving without framing answers that may never be asked for.
 
     @cached_property
     def head(self) -> bytes:
-        return response_head(self.response, [("transfer-encoding", "chunked")]) if self.response else b""
+        return response_head(self.response, [("transfer-encoding", "chunked")])
 
     @cached_property
     def chunks(self) -> list[tuple[float, bytes]]:
         """Each recorded chunk as one HTTP chunk, so the client sees the recorded boundaries."""
-        recorded = self.response.chunks if self.response else []
-        return [(at, http_chunk(data)) for at, data in recorded if data]
+        return [(at, http_chunk(data)) for at, data in self.response.chunks if data]
 
     @cached_property
     def immediate(self) -> bytes | None:  # type: ignore[override]  # the base's plain attribute, computed here
@@ -195,7 +200,7 @@ class StreamAnswer(HttpAnswer):
             return None
         # Framed straight into one list (no per-chunk tuples): the first serve of an exchange pays this once.
         parts = [self.head]
-        for _, data in self.response.chunks if self.response else ():
+        for _, data in self.response.chunks:
             if data:
                 parts += (b"%x\r\n" % len(data), data, b"\r\n")
         parts.append(self.tail)
@@ -205,7 +210,7 @@ class StreamAnswer(HttpAnswer):
     def _served(self) -> Served:
         # Needed only when a request chains to this answer; read on first serve, not at load.
         response = self.response
-        if response is None or not is_event_stream(response.header("content-type")):
+        if not is_event_stream(response.header("content-type")):
             return NOTHING
         return served_from_events([event.data.encode() for event in split_events(response.body) if event.data])
 
@@ -215,7 +220,7 @@ class StreamAnswer(HttpAnswer):
 
     def with_echo(self, swaps: Swaps) -> HttpAnswer:
         response = self.response
-        if response is None or not is_event_stream(response.header("content-type")):
+        if not is_event_stream(response.header("content-type")):
             return self
         # Each event becomes its own chunk, sent when its last byte was in the recording.
         chunks = [(at, _echo_event(raw, swaps)) for at, raw in _timed_events(response)]
@@ -238,6 +243,28 @@ class StreamAnswer(HttpAnswer):
         else:
             transport.close()
         return False
+
+
+class NoResponseAnswer(HttpAnswer):
+    """An exchange whose upstream sent no response (unreachable, a garbage status line, closed or reset before its
+    headers), answered as the live client was: the recorder's 502 Bad Gateway page saying why, then a close."""
+
+    status = 502
+
+    def __init__(self, exchange: HttpExchange) -> None:
+        message = exchange.end.message or exchange.end.error or "the upstream sent no response"
+        # mitmproxy's own error page (proxy/layers/http/_base.py format_error), as the client read it.
+        body = (f"<html>\n<head>\n    <title>502 Bad Gateway</title>\n</head>\n<body>\n    <h1>502 Bad Gateway</h1>"
+                f"\n    <p>{html.escape(message)}</p>\n</body>\n</html>").encode("utf8", "replace")
+        response = Response(status=502, reason="Bad Gateway", headers=[("content-type", "text/html")])
+        self.wire = response_head(response, [("content-length", str(len(body))), ("connection", "close")]) + body
+        self.end_ms = exchange.end.at_ms
+
+    async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
+        if pace is not None:
+            await sleep_until(start, self.end_ms, pace)
+        transport.write(self.wire)
+        return False  # the recorder closed the client's connection after it
 
 
 @dataclass
@@ -289,7 +316,7 @@ class WebSocketAnswer(Answer):
             greeting=greeting,
             turns=turns,
             close=exchange.close,
-            accept_delay_ms=float(exchange.extra.get("accept_delay_ms", 0.0)),
+            accept_delay_ms=float(exchange.extra.get(ACCEPT_DELAY_KEY, 0.0)),
         )
 
 
@@ -304,13 +331,13 @@ def compile_exchange(exchange: Exchange, index: int | None = None, source: str =
             answer = BodyAnswer(exchange.response, exchange.duration_ms)
     elif isinstance(exchange, HttpExchange):
         response = exchange.response
-        streamed = response is not None and (
-            is_event_stream(response.header("content-type")) or len(response.chunks) > 1
-        )
-        if response is not None and not streamed and exchange.end.state != "error":
-            answer = BodyAnswer(response, exchange.duration_ms)
-        else:
+        if response is None:
+            answer = NoResponseAnswer(exchange)
+        elif is_event_stream(response.header("content-type")) or len(response.chunks) > 1 \
+                or exchange.end.state == "error":
             answer = StreamAnswer(exchange)
+        else:
+            answer = BodyAnswer(response, exchange.duration_ms)
     else:
         return None
     answer.index = index
@@ -353,14 +380,14 @@ class FaultedAnswer(HttpAnswer):
         self.fault = fault
         self.give_back = give_back
         self.reclaim = reclaim
-        streamed = isinstance(inner, StreamAnswer) and inner.response is not None
+        streamed = isinstance(inner, StreamAnswer)
         self.status = (fault.status or 500) if fault.action == "error" and not streamed else inner.status
         self.index, self.source = inner.index, inner.source
 
     async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
         self.give_back()
         inner = self.inner
-        if isinstance(inner, StreamAnswer) and inner.response is not None:
+        if isinstance(inner, StreamAnswer):
             transport.write(inner.head)
             sink: _EventSink | _BodySink = _EventSink(transport, inner.served.response_id)
             events = _timed_events(inner.response)

@@ -93,8 +93,7 @@ class ReplayCore:
         # A spec string raises FaultSpecError naming the bad part.
         self.faults = [parse_fault(f) if isinstance(f, str) else f for f in faults]
         self.log = RequestLog()
-        self.conversation = Conversation(self._recorded_before)
-        self._recorded_previous: set[str] | None = None
+        self.conversation = Conversation(_RecordedPrevious(self.matcher, relayed=forward_to is not None))
 
     def load(self, paths: Iterable[str | os.PathLike[str]]) -> list[str]:
         """Serve the exchanges of these cassettes, in order; returns the warnings (a damaged tail).
@@ -335,8 +334,8 @@ class ReplayCore:
         """Add an `unused` event per recorded exchange (or WebSocket turn) never served; once."""
         if not self.report.finished:
             self.report.finished = True
-            for entry, message in self.matcher.unused():
-                self.report.events.append(ReportEvent("unused", show_route(entry.route), entry.index, message))
+            for entry, message in self.matcher.iter_unused():
+                self.report.add(ReportEvent("unused", show_route(entry.route), entry.index, message), emit=False)
         return self.report
 
     def count(self, route: Route, entry: Recorded | None, what: str) -> None:
@@ -353,19 +352,29 @@ class ReplayCore:
         self.report.add(ReportEvent("unmatched", show_route(route), None, message))
         raise Refused(status, code, message, headers=_NO_RETRY)
 
-    def _recorded_before(self, response_id: str) -> bool:
-        """Whether a recorded request (or WebSocket message) named this id as its previous response."""
-        if self.forward_to is not None:
+
+class _RecordedPrevious:
+    """Whether a recorded request (or WebSocket message) named an id as its previous response: the question the
+    conversation asks of the recording, answered without a reference back to the core, so a core that is let go
+    (a `rec serve` session ended) is freed at once, not left to the cyclic collector."""
+
+    def __init__(self, matcher: Matcher, relayed: bool) -> None:
+        self.matcher = matcher
+        self.relayed = relayed
+        self.named: set[str] | None = None
+
+    def __call__(self, response_id: str) -> bool:
+        if self.relayed:
             return True  # relayed requests got answers from the upstream, which the replay never saw
-        if self._recorded_previous is None:  # built on the first unknown id only: an error path
+        if self.named is None:  # built on the first unknown id only: an error path
             named: set[str] = set()
             for entry in self.matcher.recorded:
                 bodies = ([turn.body for turn in entry.answer.turns] if isinstance(entry.answer, WebSocketAnswer)
                           else [entry.body])
                 named.update(body["previous_response_id"] for body in bodies
                              if isinstance(body, dict) and isinstance(body.get("previous_response_id"), str))
-            self._recorded_previous = named
-        return response_id in self._recorded_previous
+            self.named = named
+        return response_id in self.named
 
 
 class WebSocketConversation:

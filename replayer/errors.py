@@ -50,3 +50,11 @@ class Refused(Exception):
     def event(self) -> dict[str, Any]:
         """This refusal as a WebSocket ``error`` event (the connection stays open)."""
         return error_event(self.status, self.code, self.message, self.param)
+
+
+def internal_error(method: str, target: str, err: Exception, headers: Headers | None = None) -> Refused:
+    """What rec answers when it fails on a request itself (a bug): a 500 naming the request and the failure, never
+    a dropped connection or a refusal blamed on the client."""
+    said = " ".join(str(err).split())[:300]  # one line, whatever the exception's text
+    return Refused(500, "rec_internal_error", f"rec failed on {method} {target[:200]}: {type(err).__name__}: {said}",
+                   headers=headers)

@@ -29,6 +29,12 @@ class Host:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
 
+    @property
+    def origin(self) -> str:
+        """``http://HOST:PORT``, an IPv6 address in brackets (RFC 3986 3.2.2) so the port is not read as part of it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
     def core_for(self, target: str) -> tuple[ReplayCore, str] | None:
         """The core that serves a request target (``replayer.hub.Hub``); each host routes its own way."""
         raise NotImplementedError

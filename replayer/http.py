@@ -18,7 +18,8 @@ import httptools
 from rec.cassette import Headers
 from replayer.answers import ForwardedAnswer, HttpAnswer, StreamAnswer, error_answer, relay
 from replayer.core import ReplayCore
-from replayer.errors import Refused
+from replayer.errors import Refused, internal_error
+from replayer.flow import Flow
 from replayer.hub import Hub
 from replayer.request_log import ResponsesRequest
 
@@ -56,6 +57,7 @@ class HttpConnection(asyncio.Protocol):
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.transport: asyncio.Transport | None = None
+        self.flow: Flow | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.websocket: WebSocketConnection | None = None
         self.tunnel: asyncio.StreamWriter | None = None  # a connection relayed to a recorder (ForwardedAnswer)
@@ -64,6 +66,7 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._queue: deque[_Pending] = deque()
         self._busy = False
+        self._serving: _Pending | None = None  # the request whose answer is going out now (paced or computed)
         self._upgrade: _Pending | None = None
         # Whether the client read its streams: the one being written now, and the last one
         # written whole (a client that sends its next request on the connection read it all).
@@ -84,10 +87,22 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio classes
+        self.flow = Flow(self.transport)  # type: ignore[arg-type]
         self.hub.connections.add(self)
+
+    def pause_writing(self) -> None:
+        """The client is not reading what it is sent: read nothing more from it until it does (replayer.flow)."""
+        if self.flow is not None:
+            self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.flow is not None:
+            self.flow.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.hub.connections.discard(self)
+        if self.flow is not None:
+            self.flow.close()
         if self.websocket is not None:
             self.websocket.connection_lost(exc)
             return
@@ -113,9 +128,13 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade as upgrade:
             self._start_websocket(data[upgrade.args[0]:])
         except httptools.HttpParserCallbackError as err:
-            refusal = err.__context__
-            self._refuse(refusal if isinstance(refusal, Refused) else
-                         _refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
+            # A limit refuses the request as it arrives; anything else raised in a callback is rec's own failure.
+            cause = err.__context__
+            if isinstance(cause, Refused):
+                self._refuse(cause)
+            else:
+                self._refuse(internal_error("a request to", self._url.decode("latin-1"),
+                                            cause if isinstance(cause, Exception) else err, headers=_CLOSE))
         except httptools.HttpParserError as err:
             self._refuse(_refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
 
@@ -129,6 +148,13 @@ class HttpConnection(asyncio.Protocol):
         if not transport.is_closing():
             transport.write(error_answer(refusal).immediate or b"")
             transport.close()
+
+    def cores_in_use(self) -> list[ReplayCore]:
+        """The cores this connection serves from now: its open WebSocket's, or the one whose answer is going out."""
+        if self.websocket is not None:
+            return [self.websocket.conversation.core]
+        serving = self._serving
+        return [serving.core] if serving is not None and serving.core is not None else []
 
     def check_timeouts(self, now: float) -> None:
         """Refuse a request that is arriving too slowly (slowloris), close a connection idle too long."""
@@ -201,13 +227,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        found = self.hub.core_for(request.target)
-        if found is None:
-            answer, pace = self.hub.control(_request(request, request.target)), None
-        else:
-            core, target = found
-            request.core, request.target = core, target
-            answer, pace = core.handle_http(_request(request, target)), core.pace
+        answer, pace = self._decide(request)
         self._last_active = request.received
         if not pace and answer.immediate is not None:
             # The hot path: the whole precomputed response in one write (scale:0 paces nothing either).
@@ -220,6 +240,19 @@ class HttpConnection(asyncio.Protocol):
         self._busy = True
         self.hub.spawn(self._send_paced(answer, pace, request))
 
+    def _decide(self, request: _Pending) -> tuple[HttpAnswer, float | None]:
+        """The answer to a request and its pace; a failure of rec's own is a 500 on a connection that stays open,
+        never an exception inside the parser's callback (which would read as the client's malformed request)."""
+        try:
+            found = self.hub.core_for(request.target)
+            if found is None:
+                return self.hub.control(_request(request, request.target)), None
+            core, target = found
+            request.core, request.target = core, target
+            return core.handle_http(_request(request, target)), core.pace
+        except Exception as err:
+            return error_answer(internal_error(request.method, request.target, err)), None
+
     async def _send_paced(self, answer: HttpAnswer, pace: float | None, request: _Pending) -> None:
         transport = self.transport
         assert transport is not None
@@ -227,7 +260,13 @@ class HttpConnection(asyncio.Protocol):
         tracked = answer if isinstance(answer, StreamAnswer) and answer.cut is None else None
         if tracked is not None:
             self._sending = (request, tracked)
-        reusable = await answer.send(transport, pace, request.received)
+        self._serving = request
+        try:
+            reusable = await answer.send(transport, pace, request.received)
+        except Exception:  # rec's own failure mid-answer: the client cannot be told on this stream, only cut off
+            reusable = False
+        finally:
+            self._serving = None
         self._sending = None
         if tracked is not None and not transport.is_closing():
             self._last_stream = (request, tracked)
@@ -248,26 +287,42 @@ class HttpConnection(asyncio.Protocol):
         request, self._upgrade = self._upgrade, None
         transport = self.transport
         assert request is not None and transport is not None
-        found = self.hub.core_for(request.target)
-        if found is None:
-            refusal: HttpAnswer | WebSocketConnection = self.hub.control(_request(request, request.target))
-        else:
-            # wsproto (and h11) load on the first upgrade, keeping start-to-listening short.
-            from replayer.websocket import open_websocket
+        assert self.flow is not None
+        try:
+            found = self.hub.core_for(request.target)
+            if found is None:
+                refusal: HttpAnswer | WebSocketConnection = self.hub.control(_request(request, request.target))
+            else:
+                # wsproto (and h11) load on the first upgrade, keeping start-to-listening short.
+                from replayer.websocket import open_websocket
 
-            core, target = found
-            refusal = open_websocket(core, self.hub, transport, request.method, target, request.headers)
+                core, target = found
+                refusal = open_websocket(core, self.hub, transport, self.flow, request.method, target,
+                                         request.headers)
+        except Exception as err:
+            refusal = error_answer(internal_error(request.method, request.target, err))
         if isinstance(refusal, ForwardedAnswer):
             self.hub.spawn(self._tunnel(refusal, rest))
             return
         if isinstance(refusal, HttpAnswer):
             # A refused upgrade (recorded 426, unknown route, nothing left): answer it and hang up.
-            transport.write(refusal.immediate or b"")
+            if refusal.immediate is None:  # computed as it is sent (rec serve's control API)
+                self.hub.spawn(self._answer_then_close(refusal, request))
+                return
+            transport.write(refusal.immediate)
             transport.close()
             return
         self.websocket = refusal
         if rest:
             self.websocket.data_received(rest)
+
+    async def _answer_then_close(self, answer: HttpAnswer, request: _Pending) -> None:
+        transport = self.transport
+        assert transport is not None
+        try:
+            await answer.send(transport, None, request.received)
+        finally:
+            transport.close()
 
     async def _tunnel(self, forwarded: ForwardedAnswer, rest: bytes) -> None:
         """Relay a whole WebSocket connection to the recorder, both ways, until either side ends it."""

@@ -23,6 +23,11 @@ class Connection(Protocol):
 
     def abort(self) -> None: ...
 
+    def cores_in_use(self) -> list[ReplayCore]:
+        """The cores it serves from now (an open WebSocket's, an answer still going out): not idle, whatever the
+        time since its last request."""
+        ...
+
 
 class Hub(Protocol):
     """The host of a connection: which core serves a target, the limits, and the open connections."""

@@ -11,7 +11,7 @@ and a log of the requests it served.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,12 +242,14 @@ class Matcher:
 
     def unused(self) -> list[tuple[Recorded, str]]:
         """Recorded exchanges (and WebSocket turns) never served, each with a line saying which."""
-        found: list[tuple[Recorded, str]] = []
+        return list(self.iter_unused())
+
+    def iter_unused(self) -> Iterator[tuple[Recorded, str]]:
+        """``unused()`` one at a time: a report keeps the first few of a million and counts the rest."""
         for entry in self.recorded:
             if not entry.used and not entry.turns_used:
-                found.append((entry, f"exchange {entry.label} ({show_route(entry.route)}) was never requested"))
+                yield entry, f"exchange {entry.label} ({show_route(entry.route)}) was never requested"
             elif entry.is_websocket and isinstance(entry.answer, WebSocketAnswer):
                 for number in range(len(entry.answer.turns)):
                     if number not in entry.turns_used:
-                        found.append((entry, f"turn {number} of WebSocket exchange {entry.label} was never requested"))
-        return found
+                        yield entry, f"turn {number} of WebSocket exchange {entry.label} was never requested"

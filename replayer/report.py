@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -69,7 +69,8 @@ class Report:
     _kept: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, event: ReportEvent) -> None:
+    def add(self, event: ReportEvent, emit: bool = True) -> None:
+        """Keep (or count) an event; ``emit`` its log line unless it is one of many said at once (unused ones)."""
         with self._lock:
             kept = self._kept.get(event.kind, 0)
             if kept < EVENTS_KEPT_PER_KIND:
@@ -85,7 +86,7 @@ class Report:
                 self.drifted += 1
             elif event.kind == "unconsumed":
                 self.unconsumed += 1
-        if self.emit is not None:
+        if emit and self.emit is not None:
             self.emit(event_line(event))
 
     def add_reordered(self, route: str, exchange: int | None, other: str, recorded: Any, received: Any) -> None:
@@ -114,7 +115,7 @@ class Report:
         return {
             "served": self.served,
             "unmatched": self.unmatched,
-            "unused": len(self.unused_events()),
+            "unused": self._kept.get("unused", 0) + self.omitted.get("unused", 0),
             "unconsumed": self.unconsumed,
             "violations": self.violations,
             "drifted": self.drifted,
@@ -128,15 +129,28 @@ class Report:
         """True when nothing fails the run under ``rec replay``'s exit policy."""
         return not REPLAY_EXIT.failures(self.events)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, unused: Iterable[ReportEvent] = ()) -> dict[str, Any]:
+        """The ``--report`` JSON; with ``unused``, as it would be once those were added (kept and counted as
+        ``add`` would), without adding them: the report of a run still going."""
+        with self._lock:
+            events = [asdict(event) for event in self.events]
+            summary, omitted = self.summary(), dict(self.omitted)
+            room = EVENTS_KEPT_PER_KIND - self._kept.get("unused", 0)
+        for event in unused:
+            summary["unused"] += 1
+            if room > 0:
+                events.append(asdict(event))
+                room -= 1
+            else:
+                omitted["unused"] = omitted.get("unused", 0) + 1
         document: dict[str, Any] = {
             "rec_report": REPORT_VERSION,
             "cassettes": list(self.cassettes),
-            "summary": self.summary(),
-            "events": [asdict(event) for event in self.events],
+            "summary": summary,
+            "events": events,
         }
-        if self.omitted:
-            document["omitted"] = dict(self.omitted)  # events counted in the summary but not kept
+        if omitted:
+            document["omitted"] = omitted  # events counted in the summary but not kept
         return document
 
     def write(self, path: str | os.PathLike[str]) -> None:

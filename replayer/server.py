@@ -103,7 +103,7 @@ class ReplayServer(Host):
     @property
     def url(self) -> str:
         """The base URL for clients, with /v1."""
-        return f"http://{self.host}:{self.port}/v1"
+        return f"{self.origin}/v1"
 
     # --- what connections need (replayer.http.Hub) ------------------------------------
 

@@ -10,42 +10,68 @@ request log, report) reached under its own prefix, ``/s/<id>/v1/...``, by HTTP a
   (the final report), ``GET /__rec/health``.
 
 Errors are the API's ``{"error": {"message", "type", "code", "param"}}`` with one-line messages. A cassette outside the
-allowed roots is refused, so a request cannot make the server read any file.
+allowed roots is refused, so a request cannot make the server read any file; the control API takes JSON only, and
+refuses a web page's requests, so a page a developer opens cannot drive it.
+
+One session never holds up another: loading cassettes and building a journal or a report run on a worker
+thread, not on the event loop that answers every session; a session with a connection still open (a
+WebSocket, a stream going out) is never reaped as idle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import gc
+import ipaddress
 import os
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 
-from rec.cassette import CassetteError, Exchange
+from rec.cassette import CassetteError, Exchange, Response
 from rec.redaction import DEFAULT_SECRET_HEADERS as _SECRET_HEADERS  # a journal never shows the client's credentials
-from replayer.answers import HttpAnswer, error_answer, json_answer
+from replayer.answers import BodyAnswer, HttpAnswer, error_answer, json_answer
 from replayer.core import ReplayCore
-from replayer.errors import Refused
+from replayer.errors import Refused, internal_error
 from replayer.faults import FaultSpecError
 from replayer.hosting import Host
 from replayer.limits import Limits
 from replayer.match_modes import MatchMode
 from replayer.pacing import parse_timing
+from replayer.report import ReportEvent
 from replayer.request_log import RequestLog, ResponsesRequest
 from replayer.routes import PathPattern, show_route
 
 CONTROL = "/__rec"
 SESSION_PREFIX = "/s/"
-_OPTIONS = frozenset({"cassettes", "scenario", "match", "timing", "repeat", "faults", "ignore", "mask", "validate"})
+# Every option a session takes, and what it must be (as a refusal says it).
+_OPTIONS = {
+    "cassettes": "a list of cassette paths",
+    "scenario": "a scenario object ({\"exchanges\": [...]})",
+    "match": "a string (\"sequence\" or \"body\")",
+    "timing": "a string (\"none\", \"recorded\" or \"scale:F\")",
+    "repeat": "true or false",
+    "validate": "true or false",
+    "faults": "a list of fault specs",
+    "ignore": "a list of JSON paths",
+    "mask": "a list of regular expressions",
+}
+# A cassette path longer than this is no path a file system takes.
+_MAX_PATH = 4096
 
+T = TypeVar("T")
 
 # A control API endpoint: the request and its path parameters -> status and JSON body; refusals raise Refused.
-ControlHandler = Callable[[ResponsesRequest, dict[str, str]], tuple[int, Any]]
+ControlHandler = Callable[[ResponsesRequest, dict[str, str]], Awaitable[tuple[int, Any]]]
 
 
 @dataclass
@@ -56,6 +82,29 @@ class Session:
     core: ReplayCore
     created: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
+
+
+class ControlAnswer(HttpAnswer):
+    """A control API answer, computed as it is sent: its handler may wait for the worker thread, and whatever it
+    raises is answered (a Refused as itself, anything else as a 500) on a connection that stays open."""
+
+    def __init__(self, handler: Callable[[], Awaitable[tuple[int, Any]]], request: ResponsesRequest) -> None:
+        self.handler = handler
+        self.request = request
+
+    async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
+        try:
+            status, body = await self.handler()
+            # A journal or report comes encoded from the worker thread: a large one costs the loop no time.
+            answer = json_answer(body, status) if not isinstance(body, bytes) else BodyAnswer(
+                Response(status=status, headers=[("content-type", "application/json")], chunks=[(0.0, body)]), 0.0)
+        except Refused as refused:
+            answer = error_answer(refused)
+        except Exception as err:  # a bug must not take the connection (or the server) down: say what broke
+            answer = error_answer(internal_error(self.request.method, self.request.target, err))
+        if not transport.is_closing():
+            transport.write(answer.immediate or b"")
+        return True
 
 
 class SessionHub(Host):
@@ -69,7 +118,7 @@ class SessionHub(Host):
         self.emit = emit
         self.sessions: dict[str, Session] = {}
         # The control API under CONTROL, as data: adding an endpoint is one line and its handler.
-        self._routes: tuple[tuple[str, PathPattern, ControlHandler], ...] = (
+        self._routes: tuple[tuple[str, PathPattern, Callable[..., Awaitable[tuple[int, Any]]]], ...] = (
             ("GET", PathPattern("/health"), self._health),
             ("POST", PathPattern("/sessions"), self._create),
             ("GET", PathPattern("/sessions"), self._list),
@@ -78,10 +127,13 @@ class SessionHub(Host):
             ("GET", PathPattern("/sessions/{id}/report"), self._report),
         )
         self.created = 0
+        # Work that takes long (loading cassettes, a report of a million exchanges) runs here, one job at a
+        # time, so the event loop goes on answering every session meanwhile.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rec-serve-worker")
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.origin
 
     # --- replayer.http.Hub ------------------------------------------------------------
 
@@ -97,17 +149,14 @@ class SessionHub(Host):
 
     def control(self, request: ResponsesRequest) -> HttpAnswer:
         try:
-            status, body = self._control(request)
+            handler, params = self._route(request)
         except Refused as refused:
             return error_answer(refused)
-        except Exception as err:  # a bug must not take the connection (or the server) down: say what broke
-            return error_answer(Refused(500, "rec_internal_error", f"rec serve failed on {request.method} "
-                                        f"{request.target[:200]}: {type(err).__name__}: {err}"))
-        return json_answer(body, status)
+        return ControlAnswer(functools.partial(handler, request, params), request)
 
     # --- the control API --------------------------------------------------------------
 
-    def _control(self, request: ResponsesRequest) -> tuple[int, Any]:
+    def _route(self, request: ResponsesRequest) -> tuple[ControlHandler, dict[str, str]]:
         path = request.target.partition("?")[0].rstrip("/")
         method = request.method
         if path.startswith(SESSION_PREFIX):
@@ -116,33 +165,64 @@ class SessionHub(Host):
         if not path.startswith(CONTROL):
             raise Refused(404, "rec_unknown_route", f"{method} {path} is neither a session URL ("
                                                     f"{SESSION_PREFIX}<id>/v1/...) nor the control API ({CONTROL}/)")
+        self._check_not_cross_site(request)
         for route_method, pattern, handler in self._routes:
             params = pattern.match(path[len(CONTROL):]) if method == route_method else None
             if params is not None:
-                return handler(request, params)
+                return handler, params
         listed = ", ".join(f"{m} {CONTROL}{p.text}" for m, p, _ in self._routes)
         raise Refused(404, "rec_unknown_route", f"{method} {path}: the control API has {listed}")
 
-    def _health(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+    def _check_not_cross_site(self, request: ResponsesRequest) -> None:
+        """Refuse what a web page could send: a page may POST text/plain or a form anywhere without asking, and
+        a page whose name was pointed at 127.0.0.1 (DNS rebinding) is, to the browser, the server's own origin.
+
+        So options come as application/json only (which a page cannot send elsewhere unless the server agrees,
+        and rec serve never does); a request from a page (it carries an ``Origin``) is served only from a page on
+        this machine or of this server; and a server on a loopback address answers only a loopback Host.
+        """
+        if request.method == "POST":
+            media_type = (request.header("content-type") or "").partition(";")[0].strip().lower()
+            if media_type != "application/json":
+                raise Refused(415, "rec_bad_request", f"send the control API JSON with Content-Type: "
+                                                      f"application/json (got {media_type or 'none'!r})")
+        host = request.header("host") or ""
+        origin = request.header("origin")
+        if origin is not None and not _is_loopback(urlsplit(origin).hostname) and urlsplit(origin).netloc != host:
+            raise Refused(403, "rec_cross_site", f"the control API does not answer a web page from {origin[:100]!r}")
+        if _is_loopback(self.host) and host and not _is_loopback(urlsplit(f"//{host}").hostname):
+            raise Refused(403, "rec_cross_site", f"the control API on {self.host} does not answer requests for "
+                                                 f"Host {host[:100]!r} (use 127.0.0.1, [::1] or localhost)")
+
+    async def _health(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
         return 200, {"status": "ok", "sessions": len(self.sessions)}
 
-    def _create(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
-        return 201, self.create_session(_json_body(request))
+    async def _create(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+        return 201, await self.create_session(_json_body(request))
 
-    def _list(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+    async def _list(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
         return 200, {"sessions": sorted(self.sessions)}
 
-    def _end(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+    async def _end(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
         session = self._session(params["id"])
-        del self.sessions[session.id]
+        self._forget(session)
         self._say(f"ended session {session.id}")
-        return 200, session.core.finish().to_json()
+        return 200, await self.off_loop(lambda: orjson.dumps(session.core.finish().to_json()))
 
-    def _journal(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
-        return 200, journal(self._session(params["id"]).core.log)
+    async def _journal(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+        log = self._session(params["id"]).core.log
+        return 200, await self.off_loop(lambda: orjson.dumps(journal(log)))
 
-    def _report(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
-        return 200, report_now(self._session(params["id"]).core)
+    async def _report(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
+        core = self._session(params["id"]).core
+        return 200, await self.off_loop(lambda: orjson.dumps(report_now(core)))
+
+    def _forget(self, session: Session) -> None:
+        """A session ended or reaped; with the last one gone, what was frozen goes back to the collector (a cycle
+        made anywhere before a freeze is collected then, when no session can be held up by it)."""
+        del self.sessions[session.id]
+        if not self.sessions:
+            gc.unfreeze()
 
     def _session(self, session_id: str) -> Session:
         session = self.sessions.get(session_id)
@@ -150,13 +230,17 @@ class SessionHub(Host):
             raise Refused(404, "rec_unknown_session", f"no session {session_id!r} (ended, reaped, or never created)")
         return session
 
-    def create_session(self, options: dict[str, Any]) -> dict[str, str]:
+    async def off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` on the worker thread: the loop goes on answering every session while it runs."""
+        return await asyncio.get_running_loop().run_in_executor(self._worker, functools.partial(work, *args))
+
+    async def create_session(self, options: dict[str, Any]) -> dict[str, str]:
         """A new session from the same options as `rec replay` (or a scenario); Refused names a bad one."""
-        unknown = sorted(set(options) - _OPTIONS)
+        unknown = sorted(set(options) - set(_OPTIONS))
         if unknown:
-            raise Refused(400, "rec_bad_option",
-                               f"unknown option {unknown[0]!r}; use {', '.join(sorted(_OPTIONS))}")
-        session = self.add_session(self._core(options))
+            raise Refused(400, "rec_bad_option", f"unknown option {unknown[0]!r}; use {', '.join(sorted(_OPTIONS))}",
+                          param=unknown[0])
+        session = self.add_session(await self.off_loop(self._core, options))
         return {"id": session.id, "base_url": self.base_url(session)}
 
     def add_session(self, core: ReplayCore) -> Session:
@@ -172,38 +256,59 @@ class SessionHub(Host):
         return f"{self.url}{SESSION_PREFIX}{session.id}/v1"
 
     def _core(self, options: dict[str, Any]) -> ReplayCore:
+        """The session's core, its cassettes loaded (on the worker thread: nothing else sees it until it is done)."""
         from rec.config import ConfigError, load_normalizer
 
+        match = _parsed("match", MatchMode.parse, _option(options, "match", str, "sequence"))
+        pace = _parsed("timing", parse_timing, _option(options, "timing", str, "none"))
+        repeat, validate = _option(options, "repeat", bool, False), _option(options, "validate", bool, True)
         try:
-            match = MatchMode.parse(_typed(options, "match", str, "sequence"))
-            pace = parse_timing(_typed(options, "timing", str, "none"))
-            normalizer = load_normalizer(_strings(options, "ignore"), masks=_strings(options, "mask"))
-            core = ReplayCore(match=match, normalizer=normalizer, repeat=_typed(options, "repeat", bool, False),
-                              validate=_typed(options, "validate", bool, True), faults=_strings(options, "faults"),
-                              pace=pace, keep_requests=True, decoded_body_limit=self.limits.decoded_body)
-        except (ValueError, ConfigError) as err:
-            raise Refused(400, "rec_bad_option", str(err)) from None
+            normalizer = load_normalizer(_strings(options, "ignore"))
+        except ConfigError as err:
+            raise Refused(400, "rec_bad_option", str(err), param="ignore") from None
+        normalizer = _parsed("mask", normalizer.with_masks, _strings(options, "mask"))
+        faults = _strings(options, "faults")
+        core = _parsed("faults", lambda specs: ReplayCore(
+            match=match, normalizer=normalizer, repeat=repeat, validate=validate, faults=specs, pace=pace,
+            keep_requests=True, decoded_body_limit=self.limits.decoded_body), faults)
         if ("cassettes" in options) == ("scenario" in options):
             raise Refused(400, "rec_bad_option", "give either \"cassettes\": [paths] or \"scenario\": {...}")
         if "scenario" in options:
-            core.matcher.add_exchanges(_scenario_exchanges(options["scenario"]))
+            with _frozen_once_made():
+                core.matcher.add_exchanges(_scenario_exchanges(options["scenario"]))
+            _parsed("faults", lambda _: core.check_fault_targets(), faults)
             return core
         paths = [self._allowed(path) for path in _strings(options, "cassettes")]
         try:
-            core.load(paths)
+            with _frozen_once_made():
+                core.load(paths)
         except (CassetteError, FaultSpecError) as err:
-            raise Refused(400, "rec_bad_cassette", str(err)) from None
+            raise Refused(400, "rec_bad_cassette", str(err), param="cassettes") from None
         return core
 
     def _allowed(self, path: str) -> Path:
-        """The cassette's real path, when it lies under an allowed root (symlinks and `..` resolved first)."""
-        resolved = Path(path).expanduser().resolve()
+        """The cassette's real path, when it lies under an allowed root (symlinks and `..` resolved first).
+
+        A relative path is looked for in each root, then in the working folder.
+        """
+        if not path or "\0" in path or len(path) > _MAX_PATH:
+            raise Refused(400, "rec_bad_option", f"option 'cassettes': {path[:80]!r} is not a file path",
+                          param="cassettes")
+        given = Path(path).expanduser()
+        if not given.is_absolute():
+            places = [root / given for root in self.roots] + [Path.cwd() / given]
+            given = next((place for place in places if place.exists()), places[-1])
+        try:
+            resolved = given.resolve()
+            is_file = resolved.is_file()
+        except (OSError, RuntimeError) as err:  # a name too long, a symlink loop
+            raise Refused(400, "rec_bad_cassette", f"cassette {path[:200]!r}: {err}", param="cassettes") from None
         if not any(resolved.is_relative_to(root) for root in self.roots):
             raise Refused(400, "rec_path_not_allowed",
-                               f"cassette {path!r} is outside the allowed roots ({', '.join(map(str, self.roots))}); "
-                               "start rec serve with --root to allow its folder")
-        if not resolved.is_file():
-            raise Refused(400, "rec_bad_cassette", f"cassette {path!r}: no such file")
+                          f"cassette {path!r} is outside the allowed roots ({', '.join(map(str, self.roots))}); "
+                          "start rec serve with --root to allow its folder", param="cassettes")
+        if not is_file:
+            raise Refused(400, "rec_bad_cassette", f"cassette {path!r}: no such file", param="cassettes")
         return resolved
 
     def _say(self, line: str) -> None:
@@ -219,16 +324,52 @@ class SessionHub(Host):
         return self
 
     async def _reap(self) -> None:
-        """End sessions idle for longer than ``idle_timeout`` (a test run that died without DELETE)."""
+        """End sessions idle for longer than ``idle_timeout`` (a test run that died without DELETE); a session with
+        an open WebSocket or an answer still going out is in use, however long since its last request."""
         while True:
             await asyncio.sleep(min(5.0, self.idle_timeout / 4))
             now = time.monotonic()
-            for session in [s for s in self.sessions.values() if now - s.last_used > self.idle_timeout]:
-                del self.sessions[session.id]
-                self._say(f"reaped session {session.id}: idle for {self.idle_timeout:g} s")
+            in_use = {id(core) for connection in self.connections for core in connection.cores_in_use()}
+            for session in list(self.sessions.values()):
+                if id(session.core) in in_use:
+                    session.last_used = now
+                elif now - session.last_used > self.idle_timeout:
+                    self._forget(session)
+                    self._say(f"reaped session {session.id}: idle for {self.idle_timeout:g} s")
 
     async def aclose(self) -> None:
         await self.stop_listening()
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _frozen_once_made() -> Iterator[None]:
+    """Make a session's recordings with the cyclic collector paused, then freeze them (``gc.freeze``).
+
+    A million objects made at once cost the collector a scan of them all, a fifth of a second in which no
+    thread runs: every other session would wait. Frozen, they are never scanned; a core holds no reference
+    cycle, so it is still freed, by reference counting, as soon as its session ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _is_loopback(host: str | None) -> bool:
+    """Whether a host name or address is this machine's loopback (127.0.0.0/8, ::1, localhost)."""
+    if not host:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _json_body(request: ResponsesRequest) -> dict[str, Any]:
@@ -241,10 +382,22 @@ def _json_body(request: ResponsesRequest) -> dict[str, Any]:
     return value
 
 
-def _typed(options: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _bad_option(key: str, value: Any) -> Refused:
+    return Refused(400, "rec_bad_option", f"option {key!r} must be {_OPTIONS[key]}, got {_json_type(value)}",
+                   param=key)
+
+
+def _option(options: dict[str, Any], key: str, kind: type, default: Any) -> Any:
     value = options.get(key, default)
-    if not isinstance(value, kind):
-        raise ValueError(f"option {key!r} must be a {kind.__name__}, got {value!r}")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise _bad_option(key, value)
     return value
 
 
@@ -253,17 +406,27 @@ def _strings(options: dict[str, Any], key: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise Refused(400, "rec_bad_option", f"option {key!r} must be a list of strings")
+        raise _bad_option(key, value)
     return value
+
+
+def _parsed(key: str, parse: Callable[[Any], T], value: Any) -> T:
+    """``parse(value)``, a ValueError it raises answered as a bad option named ``key``."""
+    try:
+        return parse(value)
+    except ValueError as err:
+        raise Refused(400, "rec_bad_option", f"option {key!r}: {err}", param=key) from None
 
 
 def _scenario_exchanges(document: Any) -> list[Exchange]:
     from rec.synth.scenario import scenario_from_json
 
+    if not isinstance(document, dict):
+        raise _bad_option("scenario", document)
     try:
         return list(scenario_from_json(document).exchanges)
-    except (ValueError, TypeError, KeyError) as err:
-        raise Refused(400, "rec_bad_scenario", f"scenario: {err}") from None
+    except ValueError as err:
+        raise Refused(400, "rec_bad_scenario", f"scenario: {err}", param="scenario") from None
 
 
 def journal(log: RequestLog) -> dict[str, Any]:
@@ -285,10 +448,7 @@ def journal(log: RequestLog) -> dict[str, Any]:
 
 def report_now(core: ReplayCore) -> dict[str, Any]:
     """The report as it stands, with the exchanges unused so far listed (the final one comes with DELETE)."""
-    document = core.report.to_json()
-    if not core.report.finished:
-        unused = [{"kind": "unused", "route": show_route(entry.route), "exchange": entry.index, "message": message,
-                   "diff": "", "recorded": None, "received": None} for entry, message in core.matcher.unused()]
-        document["events"] = [*document["events"], *unused]
-        document["summary"] = {**document["summary"], "unused": len(unused)}
-    return document
+    if core.report.finished:
+        return core.report.to_json()
+    return core.report.to_json(unused=(ReportEvent("unused", show_route(entry.route), entry.index, message)
+                                       for entry, message in core.matcher.iter_unused()))

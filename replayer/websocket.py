@@ -24,14 +24,21 @@ from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 from wsproto.utilities import RemoteProtocolError
 
 from rec.cassette import Headers
-from replayer.answers import HttpAnswer, reset
+from replayer.answers import HEADER_ENCODING, HttpAnswer, reset
 from replayer.core import ReplayCore, TurnPlan, WebSocketConversation
-from replayer.errors import Refused
+from replayer.errors import Refused, internal_error
 from replayer.faults import CORRUPT_FRAME, Fault, play
+from replayer.flow import Flow
 from replayer.hub import Hub
 from replayer.pacing import send_paced, sleep_until
 from replayer.recorded import TurnMatch
 from replayer.turns import ServerFrame
+
+# Client messages read ahead of the one being answered: past the first, reading stops until the
+# second number are left (replayer.flow), so a flooding client holds a few, not millions.
+_INBOX_HIGH, _INBOX_LOW = 64, 16
+# How long a connection closed for the client's fault waits for the client to hang up (replayer.websocket._abandon).
+_LINGER = 5.0
 
 
 class _BoundedDeflate(PerMessageDeflate):
@@ -62,7 +69,7 @@ class _BoundedDeflate(PerMessageDeflate):
         return super().frame_inbound_complete(proto, fin)
 
 
-def open_websocket(core: ReplayCore, hub: Hub, transport: asyncio.Transport, method: str, target: str,
+def open_websocket(core: ReplayCore, hub: Hub, transport: asyncio.Transport, flow: Flow, method: str, target: str,
                    headers: Headers) -> WebSocketConnection | HttpAnswer:
     """Accept an upgrade the core has a conversation for, or the HTTP answer that refuses it."""
     ws = WSConnection(ConnectionType.SERVER)
@@ -75,7 +82,7 @@ def open_websocket(core: ReplayCore, hub: Hub, transport: asyncio.Transport, met
     conversation = core.open_session(method, target, headers)
     if isinstance(conversation, HttpAnswer):
         return conversation
-    return WebSocketConnection(hub, ws, transport, conversation)
+    return WebSocketConnection(hub, ws, transport, flow, conversation)
 
 
 def _handshake_bytes(method: str, target: str, headers: Headers) -> bytes:
@@ -87,17 +94,19 @@ def _handshake_bytes(method: str, target: str, headers: Headers) -> bytes:
 class WebSocketConnection:
     """One client's WebSocket connection: frames in, the conversation's planned frames out."""
 
-    def __init__(self, hub: Hub, ws: WSConnection, transport: asyncio.Transport,
+    def __init__(self, hub: Hub, ws: WSConnection, transport: asyncio.Transport, flow: Flow,
                  conversation: WebSocketConversation) -> None:
         self.hub = hub
         self.ws = ws
         self.transport = transport
+        self.flow = flow
         self.conversation = conversation
+        self.ending = False  # closed by us for the client's fault: what it still sends is read and dropped
         self.pace = conversation.core.pace
         self.max_message = hub.limits.websocket_message
         answer = conversation.answer
         extensions: list[Extension] = [_BoundedDeflate(self.max_message)] if answer.deflate else []
-        extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+        extra = [(name.encode(HEADER_ENCODING), value.encode(HEADER_ENCODING)) for name, value in answer.headers]
         accept = ws.send(AcceptConnection(extensions=extensions, extra_headers=extra))
         # Negotiated only when the client offered it too; compressed frames are wsproto's to make.
         self.deflate = bool(extensions) and extensions[0].enabled()
@@ -119,6 +128,8 @@ class WebSocketConnection:
     # --- reading ----------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self.ending:
+            return
         try:
             self._receive(data)
         except RemoteProtocolError as err:
@@ -127,10 +138,19 @@ class WebSocketConnection:
             self._abandon(hint.code if isinstance(hint, CloseConnection) else 1002, str(err))
 
     def _abandon(self, code: int, reason: str) -> None:
-        """Close with ``code`` and stop reading: the client broke the protocol or a limit."""
+        """Close with ``code``: the client broke the protocol or a limit.
+
+        The close frame goes out with a FIN after it, and what the client still sends is read and dropped
+        until it hangs up (or ``_LINGER`` seconds pass): a socket closed with unread data sends an RST, and
+        a client mid-way through a 100 MB message would get a reset instead of the close that says why.
+        """
         self.send_close(code, reason[:120])  # a close reason fits in a control frame (125 bytes)
-        self.transport.close()
+        self.ending = True
         self.inbox.put_nowait(None)
+        self.flow.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(_LINGER, self.transport.close)
 
     def _receive(self, data: bytes) -> None:
         self.ws.receive_data(data)
@@ -145,19 +165,23 @@ class WebSocketConnection:
                     parts, self._parts, self._parts_size = self._parts, [], 0
                     message = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]  # one message's parts are all text or all bytes
                     self.inbox.put_nowait((message, time.monotonic()))
+                    if self.inbox.qsize() >= _INBOX_HIGH:
+                        self.flow.hold("inbox")  # answered one at a time: read on when they are
             elif isinstance(event, Ping) and self.ws.state is ConnectionState.OPEN:
                 self._write(self.ws.send(event.response()))
             elif isinstance(event, CloseConnection):
-                if self.ws.state is ConnectionState.REMOTE_CLOSING:
-                    self.transport.write(self.ws.send(event.response()))
-                else:
+                if self.ws.state is not ConnectionState.REMOTE_CLOSING:
                     # wsproto's own verdict on bad frames (1002, 1007, 1009): say why before hanging up.
-                    self.send_close(event.code, event.reason or "")
+                    self._abandon(event.code, event.reason or "")
+                    return
+                self.transport.write(self.ws.send(event.response()))
                 self.transport.close()
                 self.inbox.put_nowait(None)
 
     def connection_lost(self, exc: Exception | None = None) -> None:
         self.inbox.put_nowait(None)
+        if self.ending:
+            return  # closed for the client's fault: nothing it left unread is its doing
         if self.hub.closing:
             return
         if self._sending:
@@ -174,15 +198,24 @@ class WebSocketConnection:
             await asyncio.sleep(wait)  # the accept is delayed: nothing may go out before it
         await send_paced(self._timed(self.conversation.answer.greeting), self.send_frame, self.pace, self.opened)
         while (item := await self.inbox.get()) is not None:
+            if self.inbox.qsize() <= _INBOX_LOW:
+                self.flow.release("inbox")
             message, arrived = item
             try:
                 plan = self.conversation.answer_message(message)
             except Refused as refused:
                 self.send_text(orjson.dumps(refused.event()).decode())
-                continue
-            lane = plan.match.turn.lane
-            if not self._deliver_now(plan):
-                self._lane_tasks[lane] = self.hub.spawn(self._deliver(self._lane_tasks.get(lane), plan, arrived))
+            except Exception as err:  # rec's own failure: said on the connection, which stays open
+                failed = internal_error("a WebSocket message to", self.conversation.target, err)
+                self.send_text(orjson.dumps(failed.event()).decode())
+            else:
+                lane = plan.match.turn.lane
+                if not self._deliver_now(plan):
+                    self._lane_tasks[lane] = self.hub.spawn(self._deliver(self._lane_tasks.get(lane), plan, arrived))
+            # One message at a time, then the other connections' turn; and nothing more for a client that
+            # is not reading what it was sent (replayer.flow).
+            await asyncio.sleep(0)
+            await self.flow.writable()
 
     def _deliver_now(self, plan: TurnPlan) -> bool:
         """Send a turn at once when nothing makes it wait (no pacing, no fault, no deflate, no lane busy or

@@ -17,7 +17,8 @@ def serve(
                                       help="Port to listen on; 0 picks a free one.")] = 0,
     root: Annotated[list[Path] | None, typer.Option(
         metavar="DIR", help="A folder sessions may load cassettes from (repeatable; default: the working folder). "
-                            "A cassette anywhere else is refused.")] = None,
+                            "A relative cassette path is looked for here first; a cassette anywhere else is "
+                            "refused.")] = None,
     idle_timeout: Annotated[float, typer.Option(
         min=1, metavar="SECONDS", help="End a session nobody used for this long.")] = 600.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per session started or ended.")] = False,
@@ -41,6 +42,9 @@ def serve(
             sys.stderr.flush()
 
     hub = SessionHub(host, port, roots=root or [], idle_timeout=idle_timeout, emit=say)
+    # The event loop answers every session while a worker thread loads cassettes and builds reports: a thread
+    # waiting for the GIL gets it after this long (5 ms by default), so 1 ms keeps the loop's answers prompt.
+    sys.setswitchinterval(0.001)
 
     from rec.cli.running import run_until_signal
 

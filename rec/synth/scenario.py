@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rec.cassette import (
+    ACCEPT_DELAY_KEY,
     Close,
     End,
     Exchange,
@@ -34,6 +35,7 @@ from rec.cassette import (
     Request,
     Response,
     WebSocketExchange,
+    exchange_from_record,
     write_cassette,
 )
 from rec.check.streams import DELIBERATE_KEY
@@ -41,8 +43,6 @@ from rec.synth.events import Event, sse
 
 # Headers as a scenario takes them: any sequence of (name, value) pairs.
 HeaderPairs = Sequence[tuple[str, str]]
-# Where the accept delay of a synthesized WebSocket lives in the cassette (exchange extra).
-ACCEPT_DELAY_KEY = "accept_delay_ms"
 
 
 def _request(method: str, path: str, body: Any | None, headers: HeaderPairs = ()) -> Request:
@@ -75,8 +75,8 @@ class Scenario:
             state="error", error="cut", message=f"stream closed after {cut_after} event(s)", at_ms=at_ms)
         response = Response(status=status, reason="", chunks=chunks,
                             headers=[("content-type", "text/event-stream"), *headers])
-        self.exchanges.append(HttpExchange(request=_request("POST", path, request), response=response, end=end,
-                                           extra=_deliberate(malformed)))
+        self._add(HttpExchange(request=_request("POST", path, request), response=response, end=end,
+                               extra=_deliberate(malformed)))
         return self
 
     def json_turn(self, body: Any, *, path: str = "/v1/responses", method: str = "POST", request: Any | None = None,
@@ -84,8 +84,7 @@ class Scenario:
         """Any route answered with a JSON body (an error, a compact result, a model list, ...)."""
         response = Response(status=status, headers=[("content-type", "application/json"), *headers],
                             chunks=[(delay_ms, json.dumps(body).encode())])
-        self.exchanges.append(HttpExchange(request=_request(method, path, request), response=response,
-                                           end=End(at_ms=delay_ms)))
+        self._add(HttpExchange(request=_request(method, path, request), response=response, end=End(at_ms=delay_ms)))
         return self
 
     def compact(self, output: list[Any], *, request: Any | None = None, status: int = 200) -> Scenario:
@@ -115,7 +114,7 @@ class Scenario:
             at += 1.0
         extra = {ACCEPT_DELAY_KEY: accept_delay_ms} if accept_delay_ms else {}
         extra.update(_deliberate(malformed))
-        self.exchanges.append(WebSocketExchange(
+        self._add(WebSocketExchange(
             request=_request("GET", path, None, [("upgrade", "websocket"), ("connection", "Upgrade")]),
             response=Response(status=101, reason="Switching Protocols", headers=list(headers)),
             extensions=["permessage-deflate"] if deflate else [],
@@ -124,6 +123,14 @@ class Scenario:
             extra=extra,
         ))
         return self
+
+    def _add(self, exchange: Exchange) -> None:
+        """Keep an exchange as a reader of its cassette will read it: a value no recording could hold (a status
+        outside 100-599, a line break in a header, a number given as text) is a ValueError naming its field."""
+        try:
+            self.exchanges.append(exchange_from_record(exchange.to_record()))
+        except TypeError as err:  # a value of a type the record cannot even be built from
+            raise ValueError(str(err)) from None
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the cassette atomically (upstream: none, metadata: the scenario's name)."""
@@ -144,7 +151,10 @@ def mark_malformed(exchange: Exchange) -> None:
 
 def scenario_from_json(document: dict[str, Any]) -> Scenario:
     """A scenario from its JSON form (docs/synth.md); raises ValueError naming the bad entry."""
-    scenario = Scenario(name=str(document.get("name", "scenario")))
+    name = document.get("name", "scenario")
+    if not isinstance(name, str):
+        raise ValueError('a JSON scenario\'s "name" must be a string')
+    scenario = Scenario(name=name)
     entries = document.get("exchanges")
     if not isinstance(entries, list):
         raise ValueError('a JSON scenario needs an "exchanges" list')
@@ -154,6 +164,9 @@ def scenario_from_json(document: dict[str, Any]) -> Scenario:
         options = {k: v for k, v in entry.items() if k != "kind"}
         try:
             kind = entry["kind"]
+            for key in ("events", "turns", "headers"):
+                if key in options and not isinstance(options[key], list):
+                    raise ValueError(f"{key!r} must be a list")
             if kind == "sse":
                 scenario.sse_turn(options.pop("events"), **options)
             elif kind == "json":
@@ -163,7 +176,10 @@ def scenario_from_json(document: dict[str, Any]) -> Scenario:
             elif kind == "models":
                 scenario.models(options.pop("models"), **options)
             elif kind == "websocket":
-                turns = [(t.get("request"), t["events"]) for t in options.pop("turns")]
+                turns = options.pop("turns")
+                if not all(isinstance(turn, dict) and isinstance(turn.get("events"), list) for turn in turns):
+                    raise ValueError('each of "turns" must be an object with an "events" list')
+                turns = [(turn.get("request"), turn["events"]) for turn in turns]
                 scenario.websocket(turns, **options)
             else:
                 raise ValueError(f"unknown kind {kind!r}")

@@ -7,7 +7,11 @@ from hypothesis import strategies as st
 from rec.cassette import Close, End, Frame, Header, HttpExchange, Request, Response, WebSocketExchange
 
 text = st.text(max_size=20)
-header_pairs = st.lists(st.tuples(st.text(min_size=1, max_size=12), text), max_size=4)
+query_pairs = st.lists(st.tuples(st.text(min_size=1, max_size=12), text), max_size=4)
+# Header text goes on a line of its own on the wire: no CR, LF or NUL (a reader refuses them).
+line_characters = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\0")
+line_text = st.text(line_characters, max_size=20)
+header_pairs = st.lists(st.tuples(st.text(line_characters, min_size=1, max_size=12), line_text), max_size=4)
 offsets = st.floats(min_value=0, max_value=1e7, allow_nan=False, allow_infinity=False)
 # Unknown fields a newer minor version might add; names never collide with known ones.
 extras = st.dictionaries(st.text(min_size=1, max_size=8).map(lambda s: f"x-{s}"),
@@ -17,7 +21,7 @@ requests = st.builds(
     Request,
     method=st.sampled_from(["GET", "POST", "DELETE"]),
     path=st.text(min_size=1, max_size=30).map(lambda s: "/" + s),
-    query=header_pairs,
+    query=query_pairs,
     headers=header_pairs,
     body=st.binary(max_size=64),
     decoded_body=st.none() | st.binary(max_size=64),
@@ -27,7 +31,7 @@ requests = st.builds(
 responses = st.builds(
     Response,
     status=st.integers(100, 599),
-    reason=text,
+    reason=line_text,
     headers=header_pairs,
     chunks=st.lists(st.tuples(offsets, st.binary(max_size=32)), max_size=5),
     extra=extras,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import socket
 from typing import Any
@@ -385,3 +386,24 @@ def test_a_malformed_record_is_named_at_load_or_when_first_served(tmp_path: Any,
     assert status == 500 and b"rec_bad_cassette" in body
     assert b"exchange #1" in body and b"`end.at_ms` must be a number, got text" in body
     assert not server.report.ok
+
+
+def test_rec_failing_on_a_request_is_a_500_on_a_connection_that_stays_open(serve: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    server = serve([json_exchange("GET", "/v1/models", {"data": []})], repeat=True)
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+
+    def broken(request: Any) -> Any:
+        raise RuntimeError("a bug\nover two lines")
+
+    # A bug in rec (not the client's doing): named in one line, and the connection goes on.
+    with monkeypatch.context() as patched:
+        patched.setattr(server.core, "handle_http", broken)
+        connection.request("GET", "/v1/models")
+        answer = connection.getresponse()
+        error = json.loads(answer.read())["error"]
+    assert answer.status == 500 and error["code"] == "rec_internal_error"
+    assert error["message"] == "rec failed on GET /v1/models: RuntimeError: a bug over two lines"
+    connection.request("GET", "/v1/models")
+    assert connection.getresponse().status == 200
+    connection.close()

@@ -142,3 +142,12 @@ def test_a_message_that_is_not_an_object_uses_no_turn(serve: Any) -> None:
     assert b"not an object" in received
     other.finish()
     assert other.report.unused_events() == []  # the array took no turn: the real message got it
+
+
+def test_a_message_far_over_the_limit_closes_with_1009_not_a_reset(small: ReplayServer) -> None:
+    # A client that writes its whole message before reading: the server refuses it after its first 64 KiB,
+    # and must read the rest before hanging up, or the client gets a reset in place of the close that says why.
+    with open_websocket(small) as sock:
+        sock.sendall(client_frame(b"x" * (32 * 1024 * 1024)))  # more than the sockets on both sides hold
+        assert close_code(sock) == 1009
+    still_serves(small)

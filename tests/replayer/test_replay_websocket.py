@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 from openai import OpenAI
@@ -10,7 +11,8 @@ from websockets.sync.client import connect as ws_connect
 
 from rec.cassette import Close, Response, WebSocketExchange
 from replayer.server import ReplayServer
-from tests.replayer.builders import text_events, tool_call_events, user_message, ws_exchange
+from tests.replayer.builders import json_exchange, text_events, tool_call_events, user_message, ws_exchange
+from tests.replayer.client import post
 
 
 def create(input_items: list[Any], **fields: Any) -> dict[str, Any]:
@@ -74,6 +76,21 @@ def test_handshake_has_recorded_headers_and_deflate(serve: Any) -> None:
         assert "permessage-deflate" in ws.response.headers.get("sec-websocket-extensions", "")
         ws.send(json.dumps(create([user_message("run ls")])))
         assert read_turn(ws)[-1]["response"]["id"] == "resp_1"
+
+
+def test_a_recorded_header_that_is_not_latin_1_goes_out_as_the_recorder_read_it(serve: Any) -> None:
+    # The recorder reads header bytes as UTF-8: the same bytes go back on the wire, on an upgrade and over HTTP.
+    server = serve([tool_conversation(headers=[("x-name", "Zoë €")]),
+                    json_exchange("GET", "/v1/models", {"data": []}, headers=[("x-name", "Zoë €")])])
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(b"GET /v1/responses HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101") and "x-name: Zoë €".encode() in head
+    status, headers, _ = post(server, "/v1/models", b"", method="GET")
+    assert status == 200 and headers["x-name"].encode("latin-1").decode() == "Zoë €"
 
 
 def test_no_deflate_when_the_recording_had_none(serve: Any) -> None:

@@ -127,7 +127,8 @@ def test_unknown_routes_and_bodies_that_are_not_json(serve: ServeProcess) -> Non
 
     for method, path, body, status in [("GET", "/s/nobody/v1/models", None, 404), ("GET", "/elsewhere", None, 404),
                                        ("POST", "/__rec/sessions", b"{not json", 400)]:
-        request = urllib.request.Request(serve.url + path, data=body, method=method)
+        request = urllib.request.Request(serve.url + path, data=body, method=method,
+                                         headers={"content-type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as answer:
             urllib.request.urlopen(request, timeout=10)
         assert answer.value.code == status
