@@ -18,6 +18,7 @@ import io
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,15 +283,11 @@ class Response:
         status = _typed(rest.pop("status", None), int, f"{field}.status", "a whole number")
         if not 100 <= status <= 599:  # RFC 9110 15: a status code is 100 to 599
             raise RecordError(f"{field}.status", "a status from 100 to 599", status)
-        chunks = []
-        for n, chunk in enumerate(_typed(rest.pop("chunks", []), list, f"{field}.chunks", "a list")):
-            # The common shape checked inline: a large cassette holds millions of chunks.
-            if type(chunk) is list and len(chunk) == 2 and type(chunk[1]) is bytes and type(chunk[0]) in (float, int):
-                chunks.append((float(chunk[0]), chunk[1]))
-                continue
-            if not isinstance(chunk, list | tuple) or len(chunk) != 2:
-                raise RecordError(f"{field}.chunks[{n}]", "an [offset_ms, bytes] pair", chunk)
-            chunks.append((_number(chunk[0], f"{field}.chunks[{n}][0]"), _bytes(chunk[1], f"{field}.chunks[{n}][1]")))
+        recorded = _typed(rest.pop("chunks", []), list, f"{field}.chunks", "a list")
+        # The common shape checked in one comprehension (a large cassette holds millions of chunks; a first
+        # serve decodes a record's chunks), any other shape by _chunk.
+        chunks = [(float(c[0]), c[1]) if type(c) is list and len(c) == 2 and type(c[1]) is bytes
+                  and type(c[0]) in _OFFSET_TYPES else _chunk(recorded, c, f"{field}.chunks") for c in recorded]
         return cls(
             status=status,
             reason=_header_text(rest.pop("reason", "") or "", f"{field}.reason"),
@@ -298,6 +295,17 @@ class Response:
             chunks=chunks,
             extra=_extra(rest, field),
         )
+
+
+_OFFSET_TYPES = (float, int)
+
+
+def _chunk(chunks: list[Any], chunk: Any, field: str) -> tuple[float, bytes]:
+    """A chunk not of the common shape: checked field by field; RecordError names it by its position."""
+    n = next(n for n, other in enumerate(chunks) if other is chunk)
+    if not isinstance(chunk, list | tuple) or len(chunk) != 2:
+        raise RecordError(f"{field}[{n}]", "an [offset_ms, bytes] pair", chunk)
+    return _number(chunk[0], f"{field}[{n}][0]"), _bytes(chunk[1], f"{field}[{n}][1]")
 
 
 EndState = Literal["completed", "error"]
@@ -1087,28 +1095,46 @@ class CassetteReader:
         self.close()
 
 
+class RecordDecompressor:
+    """One zstd context holding a cassette's dictionary, shared by its indexed records: loading the dictionary
+    costs more than decompressing a record. A context is not thread-safe: one thread uses it at a time."""
+
+    def __init__(self, dictionary: bytes | None) -> None:
+        self._decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary(dictionary) if dictionary else None,
+                                                        max_window_size=MAX_WINDOW_BYTES)
+        self._lock = threading.Lock()
+
+    def decompress(self, frame: bytes) -> bytes:
+        with self._lock:
+            return self._decompressor.decompressobj().decompress(frame)
+
+
+_PLAIN = RecordDecompressor(None)
+
+
 @dataclass
 class IndexedRecord:
     """A record known by its kind and request line, kept compressed until ``exchange()`` is asked for.
 
     A replayer indexes a large cassette this way: what it needs to route a request costs a
-    partial read, and an answer is decoded only when it is first served.
+    partial read, and an answer is decoded only when it is first served. ``content_hash`` is
+    ``hash()`` of the request's content (its body as the application sees it), when the index
+    was asked for it: a request sent exactly as recorded is then found without decoding.
     """
 
     kind: str
     method: str
     path: str
     frame: bytes
-    dictionary: bytes | None = None
+    decompressor: RecordDecompressor = _PLAIN
     number: int = 0
     source: str = ""
+    content_hash: int | None = None
 
     def exchange(self) -> Exchange:
         """The whole exchange (decoded and checked now); CassetteError names the record if it is malformed."""
-        decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary(self.dictionary) if self.dictionary else None,
-                                                  max_window_size=MAX_WINDOW_BYTES)
         try:
-            return exchange_from_record(unpack_record(decompressor.decompressobj().decompress(self.frame)))
+            return exchange_from_record(unpack_record(self.decompressor.decompress(self.frame)))
         except RecordError as err:
             raise bad_record(self.source, self.number, None, err) from None
         except (ValueError, TypeError, msgpack.UnpackException) as err:  # its request line read, the rest not
@@ -1116,11 +1142,14 @@ class IndexedRecord:
                                 "file was not written by rec") from None
 
 
-def _request_line(payload: bytes) -> tuple[str, str, str] | None:
-    """The record's type and its request's method and path, read without decoding the rest."""
+def _request_line(payload: bytes, with_content: bool = False) -> tuple[str, str, str, bytes] | None:
+    """The record's type and its request's method, path and (``with_content``) content, read without decoding
+    the rest."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
     unpacker.feed(payload)
     kind, method, path = None, None, None
+    request: dict[str, Any] = {}
+    wanted = ("method", "path", "body", "decoded_body") if with_content else ("method", "path")
     try:
         for _ in range(unpacker.read_map_header()):
             key = unpacker.unpack()
@@ -1129,24 +1158,30 @@ def _request_line(payload: bytes) -> tuple[str, str, str] | None:
             elif key == "request":
                 for _ in range(unpacker.read_map_header()):
                     field_name = unpacker.unpack()
-                    if field_name in ("method", "path"):
-                        value = unpacker.unpack()
-                        method, path = (value, path) if field_name == "method" else (method, value)
+                    if field_name in wanted:
+                        request[field_name] = unpacker.unpack()
                     else:
                         unpacker.skip()
             else:
                 unpacker.skip()
     except (ValueError, msgpack.UnpackException, msgpack.ExtraData):
         return None
+    method, path = request.get("method"), request.get("path")
     if not isinstance(kind, str) or not isinstance(method, str) or not isinstance(path, str):
         return None
-    return kind, method, path
+    content = request.get("decoded_body")
+    if content is None:
+        content = request.get("body") or b""
+    return kind, method, path, content if isinstance(content, bytes) else b""
 
 
-def index_cassette(path: str | os.PathLike[str]) -> tuple[Header, list[IndexedRecord | Exchange], Damage | None]:
-    """A cassette's records indexed for serving: HTTP and whole WebSocket records kept compressed, the rest
-    (WebSocket parts, which must be merged, and records of unknown shape) decoded as ``load_cassette`` does."""
+def index_cassette(path: str | os.PathLike[str], content_hashes: bool = False,
+                   ) -> tuple[Header, list[IndexedRecord | Exchange], Damage | None]:
+    """A cassette's records indexed for serving: HTTP and whole WebSocket records kept compressed (with their
+    ``content_hash`` when ``content_hashes``), the rest (WebSocket parts, which must be merged, and records of
+    unknown shape) decoded as ``load_cassette`` does."""
     records: list[IndexedRecord | Exchange] = []
+    decompressor = _PLAIN
     with CassetteReader(path) as reader:
         frames, number = reader._frames, 0
         open_sockets: dict[str, WebSocketExchange] = {}
@@ -1158,11 +1193,13 @@ def index_cassette(path: str | os.PathLike[str]) -> tuple[Header, list[IndexedRe
             except _FrameError as err:
                 reader._damaged(err.offset, f"{err.reason} record")
                 break
-            line = _request_line(payload)
+            line = _request_line(payload, content_hashes)
             if line is not None and line[0] in ("http", "websocket"):
-                dictionary = reader.dictionary if reader.dictionary is not payload else None
-                records.append(IndexedRecord(line[0], line[1], line[2], reader.last_frame, dictionary, number,
-                                             str(path)))
+                if reader.dictionary is not None and reader.dictionary is not payload and decompressor is _PLAIN:
+                    decompressor = RecordDecompressor(reader.dictionary)
+                own = _PLAIN if reader.dictionary is payload else decompressor  # the dictionary is not its own
+                records.append(IndexedRecord(line[0], line[1], line[2], reader.last_frame, own, number, str(path),
+                                             hash(line[3]) if content_hashes else None))
                 number += 1
                 continue
             try:

@@ -198,13 +198,10 @@ class StreamAnswer(HttpAnswer):
     def immediate(self) -> bytes | None:  # type: ignore[override]  # the base's plain attribute, computed here
         if self.cut is not None:
             return None
-        # Framed straight into one list (no per-chunk tuples): the first serve of an exchange pays this once.
-        parts = [self.head]
-        for _, data in self.response.chunks:
-            if data:
-                parts += (b"%x\r\n" % len(data), data, b"\r\n")
-        parts.append(self.tail)
-        return b"".join(parts)
+        # Each chunk framed by one formatting and joined once: the first serve of an exchange pays this.
+        recorded = self.response.chunks
+        return b"".join([self.head, *[b"%x\r\n%s\r\n" % (len(data), data) for _, data in recorded if data],
+                         self.tail])
 
     @cached_property
     def _served(self) -> Served:

@@ -12,7 +12,9 @@ through a retrieve, so what a response produced is the union of every answer abo
 
 Registering is cheap: an answer is read only when a later request needs the state it shows
 (a ``previous_response_id`` not known yet, or a ``conversation``), so a replay whose client
-sends the whole history every time (Codex over HTTP) never parses a recorded answer.
+sends the whole history every time (Codex over HTTP) never parses a recorded answer. Until
+then a recorded exchange is noted by reference (``replayer.recorded.Recorded``), not by its
+answer and request, which are read again from the recording when needed.
 
 Only the items that pair up (tool calls and their outputs, ``replayer.invariants``) are kept:
 they are what a request is judged by, and they keep a long replay's state small.
@@ -32,10 +34,17 @@ from replayer.served import Served
 
 
 class ServedSource(Protocol):
-    """An answer (or WebSocket turn) served: what it shows of the API's state, read on demand and cached."""
+    """An answer (or WebSocket turn, or recorded exchange) served: what it shows of the API's state, read on
+    demand."""
 
     @property
     def served(self) -> Served: ...
+
+
+class RequestSource(Protocol):
+    """A request sent exactly as the recording holds it, read again from the recording when needed."""
+
+    def request_content(self) -> bytes: ...
 
 
 @dataclass
@@ -48,7 +57,9 @@ class History:
 
 @dataclass
 class _Response:
-    request: bytes | None = None  # the create request that made it, parsed only when a chain is followed
+    # What the create request that made it continued: its previous response, and its input's paired items.
+    previous: Any = None
+    input: list[Any] = field(default_factory=list)
     items: dict[tuple[str, str], Any] = field(default_factory=dict)  # what it produced, by (type, call id)
 
 
@@ -58,10 +69,10 @@ class _Conversation:
     responses: list[str] = field(default_factory=list)  # responses created on it, in order
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     shows: Shows
-    request: bytes  # the request's body ("" for a GET)
+    request: bytes | RequestSource  # the request's body ("" for a GET)
     answer: ServedSource
     path_id: str | None  # the response or conversation id the request's path names
 
@@ -78,9 +89,10 @@ class Conversation:
         self._responses: dict[str, _Response] = {}
         self._conversations: dict[str, _Conversation] = {}
 
-    def remember(self, request: bytes, answer: ServedSource, shows: Shows = "response",
+    def remember(self, request: bytes | RequestSource, answer: ServedSource, shows: Shows = "response",
                  path_id: str | None = None) -> None:
-        """Note an answer served for a request (its body's bytes); read only when a later request needs it.
+        """Note an answer served for a request (its body's bytes, or the recorded exchange it equals); read only
+        when a later request needs it.
 
         ``shows`` says what the answer is (``replayer.routes.Endpoint.shows``); ``path_id`` is the
         response or conversation id in the request's path, when it names one.
@@ -121,16 +133,15 @@ class Conversation:
                                          "this replay (a response the client got from rec, or one a recorded "
                                          "request already continued)")
             history.items.extend(response.items.values())
-            earlier = _parse(response.request)
-            history.items.extend(_paired(earlier.get("input")))
-            previous = earlier.get("previous_response_id")
+            history.items.extend(response.input)
+            previous = response.previous
 
     def _add_conversation(self, conversation: _Conversation, history: History) -> None:
         history.items.extend(conversation.items.values())
         for response_id in conversation.responses:
             response = self._responses[response_id]
             history.items.extend(response.items.values())
-            history.items.extend(_paired(_parse(response.request).get("input")))
+            history.items.extend(response.input)
 
     def _find(self, response_id: str) -> _Response | None:
         if response_id not in self._responses or self._pending:
@@ -163,8 +174,9 @@ class Conversation:
         _keep(response.items, served.output)
         if noted.path_id is not None:
             return  # a retrieve, a cancel, a resumed stream: it shows the response, it did not make it
-        response.request = noted.request
-        conversation_id = served.conversation_id or _conversation_named(_parse(noted.request))
+        request = _parse(noted.request)
+        response.previous, response.input = request.get("previous_response_id"), _paired(request.get("input"))
+        conversation_id = served.conversation_id or _conversation_named(request)
         if conversation_id is not None:
             conversation = self._conversations.setdefault(conversation_id, _Conversation())
             if response_id not in conversation.responses:
@@ -194,11 +206,12 @@ def _keep(kept: dict[tuple[str, str], Any], items: Any) -> None:
             kept[(item["type"], call_id)] = item
 
 
-def _parse(request: bytes | None) -> dict[str, Any]:
-    if not request:
+def _parse(request: bytes | RequestSource) -> dict[str, Any]:
+    content = request if isinstance(request, bytes) else request.request_content()
+    if not content:
         return {}
     try:
-        value = orjson.loads(request)
+        value = orjson.loads(content)
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}

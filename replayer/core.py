@@ -104,7 +104,7 @@ class ReplayCore:
         warnings: list[str] = []
         with _collector_paused():
             for path in paths:
-                _, records, damage = index_cassette(path)
+                _, records, damage = index_cassette(path, self.matcher.strategy.indexes_content)
                 stored = sum(len(r.frame) for r in records if isinstance(r, IndexedRecord))
                 if stored <= DECODE_AT_LOAD_UP_TO:
                     # A cassette of a test's size is decoded now, so no request pays for a first decode;
@@ -142,9 +142,11 @@ class ReplayCore:
         except Refused as refused:
             return error_answer(refused)
         if known is not None and known.endpoint.shows is not None:
-            # The recorded answer, not an echoed copy: its id and output are the same, and it is one object.
+            # The recorded exchange, not an echoed copy of its answer: its id and output are the same, and the
+            # exchange is one small object however often it is served (its answer is read again when needed).
             params = known.params
-            self.conversation.remember(content, answer, known.endpoint.shows,
+            sent = entry if entry is not None and content == entry.request.content else content
+            self.conversation.remember(sent, entry if entry is not None else answer, known.endpoint.shows,
                                        params.get("response_id") or params.get("conversation_id"))
         if entry is not None:
             self._check_query(route, entry, request.target)

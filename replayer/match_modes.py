@@ -15,11 +15,13 @@ To add a mode: a member of ``MatchMode`` and a ``MatchStrategy`` subclass in ``S
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections import deque
 from typing import Any, ClassVar
 
 import orjson
 
+from rec.cassette import IndexedRecord
 from rec.normalize import Normalizer
 from replayer.answers import WebSocketAnswer
 from replayer.recorded import Recorded, RoutePool, TurnMatch
@@ -53,6 +55,8 @@ class MatchStrategy:
     # Whether a WebSocket connection replays its recorded connection turn by turn (cursor,
     # lanes, the recorded close after the last turn, resuming after a cut).
     in_connection_order: ClassVar[bool] = True
+    # Whether loading should hash each indexed record's request bytes (``IndexedRecord.content_hash``).
+    indexes_content: ClassVar[bool] = False
 
     def __init__(self, normalizer: Normalizer) -> None:
         self.normalizer = normalizer
@@ -86,7 +90,8 @@ class MatchStrategy:
         entry.turns_used.add(cursor)
         return TurnMatch(entry, cursor, turns[cursor])
 
-    def repeat(self, pool: RoutePool, body: Any, query: dict[str, list[str]] | None = None) -> Recorded | None:
+    def repeat(self, pool: RoutePool, body: Any, query: dict[str, list[str]] | None = None,
+               content: bytes = b"") -> Recorded | None:
         """What ``--repeat`` serves again once nothing is left: the route's last answer."""
         return pool.last
 
@@ -116,48 +121,65 @@ class MatchStrategy:
 
 
 class BodyMode(MatchStrategy):
-    """Match by normalized request body and query; a recorded request without either (synthesized) matches any."""
+    """Match by normalized request body and query; a recorded request without either (synthesized) matches any.
+
+    Loading indexes each recorded request by a hash of its bytes only: a request sent exactly as
+    recorded (most of them, in a test run) is found without decoding or normalizing anything.
+    Recorded requests are normalized in recorded order, as far as a request that equals none
+    of them byte for byte needs, so what a load costs does not grow with what normalizing costs.
+    """
 
     mode = MatchMode.body
     in_connection_order = False
+    indexes_content = True
 
     def __init__(self, normalizer: Normalizer) -> None:
         super().__init__(normalizer)
+        # Normalized keys of the exchanges keyed so far (per route, the first ``_keyed[route]`` in recorded order).
         self._by_key: dict[Route, dict[bytes | None, deque[Recorded]]] = {}
+        self._keyed: dict[Route, int] = {}
         self._turns: dict[Route, dict[bytes | None, deque[tuple[Recorded, int]]]] = {}
-        # The exchange each normalized body got last, so --repeat answers a prompt with its own answer.
-        self._last_by_key: dict[Route, dict[bytes | None, Recorded]] = {}
-        # Recorded request bytes, for requests sent exactly as recorded (most of them, in a test run).
-        self._by_raw: dict[Route, dict[bytes, deque[Recorded]]] = {}
+        # Recorded requests by hash() of their bytes (each checked against the request before it is served).
+        self._by_raw: dict[Route, dict[int, deque[Recorded]]] = {}
+        # The exchange a request got last, by its bytes' hash and by its normalized key, with when it got it:
+        # --repeat answers a prompt with its own answer.
+        self._last_by_raw: dict[Route, dict[int, tuple[int, Recorded]]] = {}
+        self._last_by_key: dict[Route, dict[bytes | None, tuple[int, Recorded]]] = {}
+        self._serves = 0
 
     def index(self, entry: Recorded) -> None:
-        answer = entry.answer
-        if isinstance(answer, WebSocketAnswer):
+        if entry.is_websocket and isinstance(entry.answer, WebSocketAnswer):
             turns = self._turns.setdefault(entry.route, {})
-            for number, turn in enumerate(answer.turns):
+            for number, turn in enumerate(entry.answer.turns):
                 turns.setdefault(self._key_or_none(turn.body), deque()).append((entry, number))
+            entry.key = None  # a handshake has no body to match
+            return
+        entry.key = _UNKEYED
+        record = entry.record
+        if isinstance(record, IndexedRecord):
+            content_hash = record.content_hash
         else:
-            entry.key = self._request_key(entry.body, entry.query)  # once, at load
-            if entry.key is not None and not entry.query_string:
-                self._by_raw.setdefault(entry.route, {}).setdefault(entry.request.content, deque()).append(entry)
-        self._by_key.setdefault(entry.route, {}).setdefault(entry.key, deque()).append(entry)
+            content = record.request.content
+            content_hash = hash(content) if content else None
+        if content_hash is not None and not entry.query_string:
+            self._by_raw.setdefault(entry.route, {}).setdefault(content_hash, deque()).append(entry)
 
     def take(self, pool: RoutePool, body: Any, content: bytes = b"",
              query: dict[str, list[str]] | None = None) -> Recorded | None:
         if body is None and not query:
             return super().take(pool, body)
-        # The fast path: a request byte for byte as recorded needs no normalizing.
-        raw = content and not query and pool.entries
-        queue = self._by_raw.get(pool.entries[0].route, {}).get(content) if raw else None
-        while queue:
-            entry = queue.popleft()
-            if not entry.used:
-                self._last_by_key.setdefault(entry.route, {})[entry.key] = entry
-                return pool.use(entry)
+        if not pool.entries:
+            return None
+        route = pool.entries[0].route
+        if content and not query:
+            found = self._take_raw(pool, route, content)
+            if found is not None:
+                self._last_by_raw.setdefault(route, {})[hash(content)] = (self._serve(), found)
+                return found
         key = self._request_key(body, query)
-        found = self._take_key(pool, key) or self._take_key(pool, None)
+        found = self._take_key(pool, route, key) or self._take_key(pool, route, None)
         if found is not None:
-            self._last_by_key.setdefault(found.route, {})[key] = found
+            self._last_by_key.setdefault(route, {})[key] = (self._serve(), found)
         return found
 
     def take_handshake(self, pool: RoutePool) -> Recorded | None:
@@ -179,24 +201,31 @@ class BodyMode(MatchStrategy):
                     return TurnMatch(owner, number, owner.answer.turns[number])
         return None
 
-    def repeat(self, pool: RoutePool, body: Any, query: dict[str, list[str]] | None = None) -> Recorded | None:
+    def repeat(self, pool: RoutePool, body: Any, query: dict[str, list[str]] | None = None,
+               content: bytes = b"") -> Recorded | None:
         if body is None and not query:
             return super().repeat(pool, body)
-        key = self._request_key(body, query)
-        return self._last_by_key.get(pool.entries[0].route, {}).get(key) if pool.entries else None
+        if not pool.entries:
+            return None
+        route = pool.entries[0].route
+        by_raw = self._last_by_raw.get(route, {}).get(hash(content)) if content and not query else None
+        by_key = self._last_by_key.get(route, {}).get(self._request_key(body, query))
+        latest = max((found for found in (by_raw, by_key) if found is not None), default=None, key=lambda f: f[0])
+        return latest[1] if latest is not None else None
 
     def give_back(self, pool: RoutePool, entry: Recorded) -> None:
         super().give_back(pool, entry)
-        self._by_key[entry.route].setdefault(entry.key, deque()).appendleft(entry)
-        if entry.key is not None and not entry.query_string:
-            self._by_raw.setdefault(entry.route, {}).setdefault(entry.request.content, deque()).appendleft(entry)
+        if entry.key is not _UNKEYED:  # an exchange not keyed yet is found when the keying reaches it
+            self._by_key.setdefault(entry.route, {}).setdefault(entry.key, deque()).appendleft(entry)
+        raw = self._raw_queue(entry)
+        if raw is not None:
+            raw.appendleft(entry)
 
     def reclaim(self, pool: RoutePool, entry: Recorded) -> None:
         if not entry.used:
-            self._by_key[entry.route][entry.key].remove(entry)
-            raw = self._by_raw.get(entry.route, {}).get(entry.request.content)
-            if raw and entry in raw:
-                raw.remove(entry)
+            for queue in (self._by_key.get(entry.route, {}).get(entry.key), self._raw_queue(entry)):
+                if queue is not None and entry in queue:
+                    queue.remove(entry)
         super().reclaim(pool, entry)
 
     def give_back_turn(self, entry: Recorded, number: int) -> None:
@@ -215,22 +244,68 @@ class BodyMode(MatchStrategy):
     def turn_candidates(self, pool: RoutePool | None, entry: Recorded | None) -> list[Recorded]:
         return _websockets(pool)
 
-    def _take_key(self, pool: RoutePool, key: bytes | None) -> Recorded | None:
-        queue = self._by_key.get(pool.entries[0].route, {}).get(key) if pool.entries else None
+    def _serve(self) -> int:
+        self._serves += 1
+        return self._serves
+
+    def _take_raw(self, pool: RoutePool, route: Route, content: bytes) -> Recorded | None:
+        """The first unused exchange recorded with exactly these request bytes."""
+        queue = self._by_raw.get(route, {}).get(hash(content))
+        while queue and queue[0].used:
+            queue.popleft()
+        for entry in queue or ():
+            if not entry.used and entry.request.content == content:  # a hash is not proof
+                queue.remove(entry)  # type: ignore[union-attr]  # the loop ran: queue is a deque
+                return pool.use(entry)
+        return None
+
+    def _take_key(self, pool: RoutePool, route: Route, key: bytes | None) -> Recorded | None:
+        """The first unused exchange whose request has this key, keying more of the route's exchanges if needed."""
+        keyed = self._by_key.setdefault(route, {})
+        queue = keyed.get(key)
         while queue:
             entry = queue.popleft()
             if not entry.used:
                 return pool.use(entry)
-        return None
+        # None among those keyed so far: key the next ones, in recorded order, until one has this key.
+        cursor = self._keyed.get(route, 0)
+        try:
+            while cursor < len(pool.entries):
+                entry = pool.entries[cursor]
+                cursor += 1
+                if entry.key is _UNKEYED:
+                    entry.key = self._request_key(entry.body, entry.query)
+                if entry.used:
+                    continue  # a give_back puts it back in line
+                if entry.key == key:
+                    return pool.use(entry)
+                keyed.setdefault(entry.key, deque()).append(entry)
+            return None
+        finally:
+            self._keyed[route] = cursor
+
+    def _raw_queue(self, entry: Recorded) -> deque[Recorded] | None:
+        """Where an exchange given back waits to be found by its request's bytes (None: it is not indexed so)."""
+        if entry.key is None or entry.query_string or entry.is_websocket:
+            return None
+        content = entry.request.content
+        return self._by_raw.setdefault(entry.route, {}).setdefault(hash(content), deque()) if content else None
 
     def _key_or_none(self, body: Any) -> bytes | None:
         return self.key(body) if body is not None else None
 
     def _request_key(self, body: Any, query: dict[str, list[str]] | None) -> bytes | None:
-        """An HTTP request's normalized body and query as one key; None for a request with neither."""
+        """An HTTP request's normalized body and query as one key (a digest: a long replay keeps thousands);
+        None for a request with neither."""
         if not query:
-            return self._key_or_none(body)
-        return (self.key(body) if body is not None else b"") + b"?" + self.key(query)
+            key = self._key_or_none(body)
+        else:
+            key = (self.key(body) if body is not None else b"") + b"?" + self.key(query)
+        return hashlib.sha256(key).digest() if key is not None else None
+
+
+# An exchange whose request's key is not computed yet (``BodyMode`` keys them as requests need it).
+_UNKEYED = object()
 
 
 def _websockets(pool: RoutePool | None) -> list[Recorded]:

@@ -22,7 +22,7 @@ from rec.normalize import Normalizer
 from replayer.answers import Answer, WebSocketAnswer
 from replayer.closest import closest
 from replayer.match_modes import MatchMode, MatchStrategy, strategy_for
-from replayer.recorded import Recorded, RoutePool, TurnMatch
+from replayer.recorded import DecodedCache, Recorded, RoutePool, TurnMatch
 from replayer.request_log import RequestLog, ResponsesRequest
 from replayer.routes import PathPattern, Route, query_of, route_of, show_route
 
@@ -89,6 +89,7 @@ class Matcher:
         self.rules: list[Rule] = []
         self._fallbacks = 0  # how many rules at the end of ``rules`` are fallbacks
         self.recorded: list[Recorded] = []
+        self.cache = DecodedCache()  # the recorded exchanges in use, decoded
         self._pools: dict[Route, RoutePool] = {}
         self._by_request: dict[Route, dict[bytes, Recorded]] = {}  # normalized requests, for explaining a drift
         self._lock = threading.Lock()
@@ -110,7 +111,7 @@ class Matcher:
             else:
                 continue  # a record of a type this version does not serve
             with self._lock:
-                entry = Recorded(len(self.recorded), source, route_of(method, path), exchange,
+                entry = Recorded(len(self.recorded), source, route_of(method, path), exchange, self.cache,
                                  query_string=path.partition("?")[2])
                 self.recorded.append(entry)
                 self._pools.setdefault(entry.route, RoutePool()).entries.append(entry)
@@ -152,7 +153,7 @@ class Matcher:
             entry = strategy.take_handshake(pool) if websocket else strategy.take(pool, body, content, query)
             note = None
             if entry is None and self.repeat:
-                entry = strategy.repeat(pool, body, query)
+                entry = strategy.repeat(pool, body, query, content)
                 if entry is None and pool.last is not None:
                     entry = pool.last
                     note = (f"no recorded request matches this one {strategy.miss(body, query)}; --repeat served the "

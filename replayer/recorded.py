@@ -1,13 +1,17 @@
 """Recorded exchanges as the matcher holds them: each one's route, request and answer, and what was served.
 
-``Recorded`` is one exchange of the loaded cassettes, decoded on first use when its cassette
-was indexed; ``RoutePool`` the exchanges of one route in recorded order; ``TurnMatch`` a
-WebSocket turn picked for a client message.
+``Recorded`` is one exchange of the loaded cassettes: its route and what its serves left
+behind, always; its request and compiled answer (``Decoded``) only while it is in use.
+``DecodedCache`` keeps the exchanges decoded last, so a long replay holds what it is
+serving rather than everything it has served. ``RoutePool`` holds the exchanges of one
+route in recorded order; ``TurnMatch`` a WebSocket turn picked for a client message.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -18,12 +22,83 @@ from rec.cassette import Exchange, HttpExchange, IndexedRecord, Request, WebSock
 from rec.encoding import ContentEncodingError, decode_body
 from replayer.answers import Answer, WebSocketAnswer, compile_exchange
 from replayer.routes import Route, query_of
+from replayer.served import Served
 from replayer.turns import Turn
 
 
-@dataclass(eq=False)
+class Decoded:
+    """One recorded exchange decoded for serving: the exchange, its compiled answer and its parsed request body,
+    each built on first use."""
+
+    def __init__(self, exchange: Exchange, index: int, source: str) -> None:
+        assert isinstance(exchange, HttpExchange | WebSocketExchange)  # only these are served
+        self.exchange = exchange
+        self.index = index
+        self.source = source
+
+    @property
+    def request(self) -> Request:
+        return self.exchange.request
+
+    @cached_property
+    def answer(self) -> Answer:
+        answer = compile_exchange(self.exchange, self.index, self.source)
+        assert answer is not None
+        return answer
+
+    @cached_property
+    def body(self) -> Any:
+        """The recorded request's JSON body (None for none, or a WebSocket handshake)."""
+        return None if isinstance(self.answer, WebSocketAnswer) else _parse_recorded_body(self.request)
+
+    @cached_property
+    def weight(self) -> int:
+        """About how many bytes it holds: what its request and answer carry."""
+        exchange = self.exchange
+        if isinstance(exchange, WebSocketExchange):
+            return sum(len(frame.payload) for frame in exchange.frames)
+        response = exchange.response
+        return len(exchange.request.content) + (sum(len(data) for _, data in response.chunks) if response else 0)
+
+
+class DecodedCache:
+    """The exchanges decoded last, up to ``max_entries`` of them and ``max_bytes`` of what they carry.
+
+    An exchange pushed out is decoded again from its record when next asked for (a cassette decoded at
+    load keeps its exchanges; only their compiled answers and parsed bodies go). One still held
+    elsewhere (a WebSocket connection open on it, a stream being sent) is found again, not decoded twice.
+    """
+
+    def __init__(self, max_entries: int = 512, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._kept: OrderedDict[Recorded, Decoded] = OrderedDict()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def decode(self, entry: Recorded) -> Decoded:
+        """The entry decoded: the copy still in use if there is one, else decoded now; kept as the latest."""
+        decoded = entry.alive() if entry.alive is not None else None
+        if decoded is None:
+            record = entry.record
+            exchange = record.exchange() if isinstance(record, IndexedRecord) else record
+            decoded = Decoded(exchange, entry.index, entry.source)
+            entry.alive = weakref.ref(decoded)
+        entry.decoded = decoded
+        self._kept[entry] = decoded
+        self._bytes += decoded.weight
+        while len(self._kept) > 1 and (len(self._kept) > self.max_entries or self._bytes > self.max_bytes):
+            oldest, dropped = self._kept.popitem(last=False)
+            oldest.decoded = None
+            self._bytes -= dropped.weight
+        return decoded
+
+
+@dataclass(eq=False, slots=True)
 class Recorded:
-    """One recorded exchange ready to match: its route at once; its request and answer on first use.
+    """One recorded exchange ready to match: its route at once; its request and answer decoded while in use.
 
     ``record`` is the exchange itself, or its compressed record (``IndexedRecord``) from a cassette
     indexed for serving: a large cassette then loads without decoding answers never asked for.
@@ -33,13 +108,16 @@ class Recorded:
     source: str
     route: Route
     record: IndexedRecord | HttpExchange | WebSocketExchange
+    cache: DecodedCache
     query_string: str = ""  # the recorded request's query as sent (most requests have none)
-    key: bytes | None = None
+    key: Any = None  # the match mode's key for its request, once it has one (``replayer.match_modes``)
     used: bool = False
     turns_used: set[int] = field(default_factory=set)
     # A WebSocket exchange whose connection an injected fault cut: the next connection to it
     # resumes after the turns already served (the client's retry), not from the start.
     resumes: bool = False
+    decoded: Decoded | None = None  # while in the cache
+    alive: weakref.ref[Decoded] | None = None  # its last decoded copy, while anything still holds it
 
     @property
     def label(self) -> str:
@@ -54,33 +132,40 @@ class Recorded:
             return record.kind == "websocket"
         return isinstance(record, WebSocketExchange)
 
-    @cached_property
+    @property
     def query(self) -> dict[str, list[str]]:
         """The recorded request's query parameters (credentials left out, ``replayer.routes.query_of``)."""
         return query_of("?" + self.query_string) if self.query_string else {}
 
-    @cached_property
+    def decode(self) -> Decoded:
+        """The exchange decoded (CassetteError if its record is malformed); cached while in use."""
+        return self.decoded or self.cache.decode(self)
+
+    @property
     def exchange(self) -> Exchange:
-        """The whole exchange; decoded here the first time for an indexed record (CassetteError if malformed)."""
-        return self.record.exchange() if isinstance(self.record, IndexedRecord) else self.record
+        return self.decode().exchange
 
-    @cached_property
+    @property
     def request(self) -> Request:
-        exchange = self.exchange
-        assert isinstance(exchange, HttpExchange | WebSocketExchange)
-        return exchange.request
+        return self.decode().request
 
-    @cached_property
+    @property
     def answer(self) -> Answer:
-        answer = compile_exchange(self.exchange, self.index, self.source)
-        assert answer is not None  # only HTTP and WebSocket records are indexed
-        return answer
+        return self.decode().answer
 
-    @cached_property
+    @property
     def body(self) -> Any:
-        """The recorded request's JSON body (None for none, or a WebSocket handshake); parsed on first use,
-        so a sequence-mode load of a large cassette does not parse every request."""
-        return None if isinstance(self.answer, WebSocketAnswer) else _parse_recorded_body(self.request)
+        """The recorded request's JSON body, parsed on first use (a sequence-mode load parses none)."""
+        return self.decode().body
+
+    # --- what the conversation reads again, after the answer is gone (replayer.conversation) ---
+
+    @property
+    def served(self) -> Served:
+        return self.answer.served
+
+    def request_content(self) -> bytes:
+        return self.request.content
 
 
 def _parse_recorded_body(request: Request) -> Any:
