@@ -23,13 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import msgpack
 import zstandard
 
-from rec.cassette import Header, write_cassette
+from rec.cassette import CassetteReader, CassetteWriter, Header
 from rec.synth.scenario import Scenario
 
 PYTHON = sys.executable
@@ -65,6 +65,39 @@ def http_cassette(path: Path, count: int) -> Path:
     return path
 
 
+# Codex-like exchanges: the same long instructions and tools every time, and a prompt and an answer of their own
+# (words drawn from a fixed vocabulary, so each exchange carries new text as real ones do).
+CODEX_WORDS = ("the", "file", "function", "test", "error", "value", "change", "return", "list", "folder", "build",
+               "import", "module", "check", "run", "config", "path", "string", "number", "result", "call", "output",
+               "input", "line", "read", "write", "open", "close", "start", "stop")
+CODEX_INSTRUCTIONS = "You are a coding agent. " * 400
+CODEX_TOOLS = [{"type": "function", "name": f"tool_{k}", "description": "does a thing " * 20,
+                "parameters": {"type": "object"}} for k in range(12)]
+
+
+def codex_exchange(n: int) -> tuple[dict, list[dict]]:
+    """Exchange ``n`` of a Codex-like cassette: its request body and its answer's events (the same for every n)."""
+    rng = random.Random(n)
+    prompt = " ".join(rng.choice(CODEX_WORDS) for _ in range(40))
+    answer = " ".join(rng.choice(CODEX_WORDS) for _ in range(120))
+    return {**body(n), "input": prompt, "instructions": CODEX_INSTRUCTIONS, "tools": CODEX_TOOLS}, events(n, answer)
+
+
+def codex_request(n: int) -> bytes:
+    """Request ``n`` of a Codex-like cassette, byte for byte as recorded."""
+    return json.dumps(codex_exchange(n)[0]).encode()
+
+
+def codex_cassette(path: Path, count: int) -> Path:
+    """``count`` Codex-like exchanges (about 1 KB each on disk, 30 KB decoded), written one at a time."""
+    writer = CassetteWriter.create(path, Header())
+    with writer:
+        for n in range(count):
+            request, answer = codex_exchange(n)
+            writer.append(Scenario().sse_turn(answer, request=request).exchanges[0])
+    return path
+
+
 def ws_cassette(path: Path, turns: int) -> Path:
     scenario = Scenario()
     scenario.websocket([({"type": "response.create", **body(n)}, events(n, f"answer {n} over the socket"))
@@ -96,7 +129,7 @@ def rec_replay(cassette: Path, *options: str) -> Server:
     return Server([PYTHON, "-m", "rec", "replay", str(cassette), "--quiet", *options])
 
 
-def post_all(server: Server, bodies: list[bytes]) -> None:
+def post_all(server: Server, bodies: Iterable[bytes]) -> None:
     """Each request on one keep-alive connection, its answer read to the end before the next."""
     with socket.create_connection((server.host, server.port)) as sock:
         for raw in bodies:
@@ -126,9 +159,9 @@ def interleaved(cases: dict[str, Callable[[], float]]) -> dict[str, list[float]]
 
 def show(title: str, results: dict[str, list[float]], base: str, unit: str = "us CPU/request") -> None:
     print(f"\n{title}")
-    reference = statistics.median(results[base])
     for name, values in results.items():
-        ratios = [value / reference for value in values]
+        # Each round's figure over its peer's in the same round: the machine's load changes between rounds.
+        ratios = [value / peer for value, peer in zip(values, results[base], strict=True)]
         print(f"  {name:<34} {statistics.median(values):8.1f} {unit}  (min {min(values):.1f}, max {max(values):.1f})"
               f"  {statistics.median(ratios):.2f}x {base}")
 
@@ -162,6 +195,34 @@ def http_cases(folder: Path) -> None:
         "--timing none": serve(one, same, "--repeat"),
         "--timing scale:0": serve(one, same, "--repeat", "--timing", "scale:0"),
     }), "--timing none")
+
+
+# Below the threshold a cassette is decoded at load (replayer.core.DECODE_AT_LOAD_UP_TO); above it, each first serve
+# decodes its exchange from the compressed record.
+FIRST_SERVE_SIZES = (5_000, 10_000, 30_000)
+
+
+def first_serve_cases(folder: Path, sizes: tuple[int, ...] = FIRST_SERVE_SIZES) -> None:
+    """Each exchange of a Codex-like cassette served once, in order, against one Codex-like exchange repeated."""
+    one = codex_cassette(folder / "codex-1.mpk", 1)
+    cassettes = {count: codex_cassette(folder / f"codex-{count}.mpk", count) for count in sizes}
+    same = codex_request(0)
+
+    def serve(cassette: Path, count: int, *options: str) -> Callable[[], float]:
+        def run() -> float:
+            server = rec_replay(cassette, *options)
+            try:
+                requests = (same if cassette == one else codex_request(n) for n in range(count))
+                return per_request(server, lambda: post_all(server, requests), count)
+            finally:
+                server.stop()
+        return run
+
+    cases = {"one exchange repeated (--repeat)": serve(one, min(sizes), "--repeat")}
+    for count, cassette in cassettes.items():
+        cases[f"first serves, {count:,} ({cassette.stat().st_size / 2**20:.1f} MiB)"] = serve(cassette, count)
+    show("First serve of each exchange of a Codex-like cassette vs one answer repeated", interleaved(cases),
+         "one exchange repeated (--repeat)")
 
 
 AIOHTTP_PEER = '''
@@ -238,42 +299,31 @@ def ws_cases(folder: Path) -> None:
 
 
 def size_case(folder: Path) -> None:
-    """1,000 Codex-like exchanges: the same long instructions and tools every time, and a prompt and an answer
-    of their own (words drawn from a fixed vocabulary, so each exchange carries new text as real ones do)."""
-    words = ["the", "file", "function", "test", "error", "value", "change", "return", "list", "folder", "build",
-             "import", "module", "check", "run", "config", "path", "string", "number", "result", "call", "output",
-             "input", "line", "read", "write", "open", "close", "start", "stop"]
-    rng = random.Random(7)
-    instructions = "You are a coding agent. " * 400  # Codex sends long instructions and tools every time
-    tools = [{"type": "function", "name": f"tool_{k}", "description": "does a thing " * 20,
-              "parameters": {"type": "object"}} for k in range(12)]
-    scenario = Scenario()
-    for n in range(1000):
-        prompt = " ".join(rng.choice(words) for _ in range(40))
-        answer = " ".join(rng.choice(words) for _ in range(120))
-        scenario.sse_turn(events(n, answer), request={**body(n), "input": prompt, "instructions": instructions,
-                                                      "tools": tools})
-    path = folder / "codex-like.mpk"
-    write_cassette(path, Header(), scenario.exchanges)
-    records = b"".join(msgpack.packb(e.to_record(), use_bin_type=True) for e in scenario.exchanges)
+    """1,000 Codex-like exchanges: rec's frames (each compressed with the first record as its dictionary) against
+    one zstd stream of the same records, and against frames without the dictionary (format 1)."""
+    path = codex_cassette(folder / "codex-like.mpk", 1000)
+    with CassetteReader(path) as reader:
+        exchanges = list(reader)
+    records = b"".join(msgpack.packb(e.to_record(), use_bin_type=True) for e in exchanges)
     one_stream = len(zstandard.ZstdCompressor(level=3).compress(records))
     plain = zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=True)
-    without = sum(len(plain.compress(msgpack.packb(e.to_record(), use_bin_type=True))) for e in scenario.exchanges)
+    without = sum(len(plain.compress(msgpack.packb(e.to_record(), use_bin_type=True))) for e in exchanges)
     size = path.stat().st_size
     print(f"\nCassette size, 1,000 Codex-like exchanges\n  rec (a zstd frame per exchange) {size:>10,} bytes"
           f"  {size / one_stream:.2f}x one zstd stream\n  one zstd stream of the records  {one_stream:>10,} bytes"
           f"\n  frames without the dictionary   {without:>10,} bytes  {without / one_stream:.2f}x (format 1)")
 
 
-def main(only: tuple[str, ...] = ("http", "websocket", "size")) -> None:
+def main(only: tuple[str, ...] = ("http", "first", "websocket", "size")) -> None:
     with tempfile.TemporaryDirectory(prefix="rec-bench-") as tmp:
         folder = Path(tmp)
         started = time.monotonic()
-        for name, case in (("http", http_cases), ("websocket", ws_cases), ("size", size_case)):
+        for name, case in (("http", http_cases), ("first", first_serve_cases), ("websocket", ws_cases),
+                           ("size", size_case)):
             if name in only:
                 case(folder)
         print(f"\n({time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":
-    main(tuple(sys.argv[1:]) or ("http", "websocket", "size"))
+    main(tuple(sys.argv[1:]) or ("http", "first", "websocket", "size"))

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as _dt
 import errno
 import io
+import operator
 import os
 import re
 import tempfile
@@ -97,7 +98,10 @@ def _type_name(value: Any) -> str:
     if value is None:
         return "nothing"
     return {bytes: "bytes", str: "text", bool: "a boolean", int: "a number", float: "a number", list: "a list",
-            dict: "a map"}.get(type(value), type(value).__name__)
+            tuple: "a list", dict: "a map"}.get(type(value), type(value).__name__)
+
+
+_ARRAY = (list, tuple)  # a msgpack array: a list, or a tuple where unpacked with use_list=False
 
 
 def _typed(value: Any, kind: type | tuple[type, ...], field: str, expected: str) -> Any:
@@ -177,7 +181,7 @@ class Header:
 
 def _pairs(value: Any, field: str, read: Callable[[Any, str], str] = _text) -> list[tuple[str, str]]:
     pairs = []
-    for n, pair in enumerate(_typed(value or [], list, field, "a list of [name, value] pairs")):
+    for n, pair in enumerate(_typed(value or [], _ARRAY, field, "a list of [name, value] pairs")):
         if not isinstance(pair, list | tuple) or len(pair) != 2:
             raise RecordError(f"{field}[{n}]", "a [name, value] pair", pair)
         pairs.append((read(pair[0], f"{field}[{n}][0]"), read(pair[1], f"{field}[{n}][1]")))
@@ -283,11 +287,13 @@ class Response:
         status = _typed(rest.pop("status", None), int, f"{field}.status", "a whole number")
         if not 100 <= status <= 599:  # RFC 9110 15: a status code is 100 to 599
             raise RecordError(f"{field}.status", "a status from 100 to 599", status)
-        recorded = _typed(rest.pop("chunks", []), list, f"{field}.chunks", "a list")
-        # The common shape checked in one comprehension (a large cassette holds millions of chunks; a first
-        # serve decodes a record's chunks), any other shape by _chunk.
-        chunks = [(float(c[0]), c[1]) if type(c) is list and len(c) == 2 and type(c[1]) is bytes
-                  and type(c[0]) in _OFFSET_TYPES else _chunk(recorded, c, f"{field}.chunks") for c in recorded]
+        recorded = _typed(rest.pop("chunks", []), _ARRAY, f"{field}.chunks", "a list")
+        # The common shape checked in one pass (a large cassette holds millions of chunks; a replayer decodes a
+        # record's chunks on its first serve), any other shape by _chunk.
+        chunks = _tuple_chunks(recorded)
+        if chunks is None:
+            chunks = [(float(c[0]), c[1]) if type(c) is list and len(c) == 2 and type(c[1]) is bytes
+                      and type(c[0]) in _OFFSET_TYPES else _chunk(recorded, c, f"{field}.chunks") for c in recorded]
         return cls(
             status=status,
             reason=_header_text(rest.pop("reason", "") or "", f"{field}.reason"),
@@ -298,6 +304,17 @@ class Response:
 
 
 _OFFSET_TYPES = (float, int)
+_FLOAT, _BYTES, _TUPLE, _PAIR = frozenset({float}), frozenset({bytes}), frozenset({tuple}), frozenset({2})
+_OFFSET, _DATA = operator.itemgetter(0), operator.itemgetter(1)
+
+
+def _tuple_chunks(recorded: Any) -> list[tuple[float, bytes]] | None:
+    """Chunks unpacked as tuples (``IndexedRecord``), each of (float, bytes), checked by loops in C and kept as
+    they are; None for any other shape."""
+    if (type(recorded) is tuple and set(map(type, recorded)) <= _TUPLE and set(map(len, recorded)) <= _PAIR
+            and set(map(type, map(_OFFSET, recorded))) <= _FLOAT and set(map(type, map(_DATA, recorded))) <= _BYTES):
+        return list(recorded)
+    return None
 
 
 def _chunk(chunks: list[Any], chunk: Any, field: str) -> tuple[float, bytes]:
@@ -490,7 +507,7 @@ class WebSocketExchange:
         rest = dict(record)
         rest.pop("type", None)
         close = rest.pop("close", None)
-        frames = _typed(rest.pop("frames", []), list, "frames", "a list")
+        frames = _typed(rest.pop("frames", []), _ARRAY, "frames", "a list")
         if ACCEPT_DELAY_KEY in rest:  # the replayer waits this long before accepting
             delay = _number(rest[ACCEPT_DELAY_KEY], ACCEPT_DELAY_KEY)
             if not 0 <= delay <= _MAX_ACCEPT_DELAY_MS:
@@ -787,7 +804,7 @@ def _too_much(err: BaseException) -> str | None:
     return None
 
 
-def unpack_record(payload: bytes) -> Any:
+def unpack_record(payload: bytes, use_list: bool = True) -> Any:
     """A record's msgpack as Python values, built only within ``MAX_RECORD_VALUES``.
 
     RecordBoundsError names the field that expands too far; any other error means the bytes are
@@ -796,8 +813,8 @@ def unpack_record(payload: bytes) -> Any:
     try:
         # Each value takes a byte at least, and counts two at most: a short record cannot hold too many.
         if 2 * len(payload) <= MAX_RECORD_VALUES:
-            return msgpack.unpackb(payload, raw=False, strict_map_key=False)
-        return msgpack.unpackb(payload, raw=False, strict_map_key=False, **_counting_hooks())
+            return msgpack.unpackb(payload, raw=False, strict_map_key=False, use_list=use_list)
+        return msgpack.unpackb(payload, raw=False, strict_map_key=False, use_list=use_list, **_counting_hooks())
     except Exception as err:
         problem = _too_much(err)
         if problem is None:
@@ -839,7 +856,7 @@ def _free_form(value: Any, field: str) -> Any:
         item, depth = stack.pop()
         if isinstance(item, dict):
             item = item.values()
-        elif not isinstance(item, list):
+        elif not isinstance(item, list | tuple):
             continue
         if depth >= MAX_NESTING:
             raise RecordBoundsError(field, f"nests deeper than {MAX_NESTING} levels")
@@ -850,7 +867,7 @@ def _free_form(value: Any, field: str) -> Any:
 def _extra(rest: dict[str, Any], field: str) -> dict[str, Any]:
     """The fields of a record this version does not know, kept as they are (once checked by ``_free_form``)."""
     for key, value in rest.items():
-        if isinstance(value, list | dict):
+        if isinstance(value, list | tuple | dict):
             _free_form(value, f"{field}.{key}" if field else str(key))
     return rest
 
@@ -1131,10 +1148,19 @@ class IndexedRecord:
     source: str = ""
     content_hash: int | None = None
 
+    @property
+    def size(self) -> int:
+        """How many bytes the record decodes to, read from its frame's header (-1 when the frame does not say)."""
+        return zstandard.frame_content_size(self.frame)
+
     def exchange(self) -> Exchange:
-        """The whole exchange (decoded and checked now); CassetteError names the record if it is malformed."""
+        """The whole exchange (decoded and checked now); CassetteError names the record if it is malformed.
+
+        Arrays are unpacked as tuples: a record's chunks are then taken as they come (a replayer decodes one
+        on its first serve); unknown keys in ``extra`` hold tuples where a full read holds lists.
+        """
         try:
-            return exchange_from_record(unpack_record(self.decompressor.decompress(self.frame)))
+            return exchange_from_record(unpack_record(self.decompressor.decompress(self.frame), use_list=False))
         except RecordError as err:
             raise bad_record(self.source, self.number, None, err) from None
         except (ValueError, TypeError, msgpack.UnpackException) as err:  # its request line read, the rest not

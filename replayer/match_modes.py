@@ -154,7 +154,7 @@ class BodyMode(MatchStrategy):
                 turns.setdefault(self._key_or_none(turn.body), deque()).append((entry, number))
             entry.key = None  # a handshake has no body to match
             return
-        entry.key = _UNKEYED
+        entry.key = UNKEYED
         record = entry.record
         if isinstance(record, IndexedRecord):
             content_hash = record.content_hash
@@ -215,7 +215,7 @@ class BodyMode(MatchStrategy):
 
     def give_back(self, pool: RoutePool, entry: Recorded) -> None:
         super().give_back(pool, entry)
-        if entry.key is not _UNKEYED:  # an exchange not keyed yet is found when the keying reaches it
+        if entry.key is not UNKEYED:  # an exchange not keyed yet is found when the keying reaches it
             self._by_key.setdefault(entry.route, {}).setdefault(entry.key, deque()).appendleft(entry)
         raw = self._raw_queue(entry)
         if raw is not None:
@@ -273,7 +273,7 @@ class BodyMode(MatchStrategy):
             while cursor < len(pool.entries):
                 entry = pool.entries[cursor]
                 cursor += 1
-                if entry.key is _UNKEYED:
+                if entry.key is UNKEYED:
                     entry.key = self._request_key(entry.body, entry.query)
                 if entry.used:
                     continue  # a give_back puts it back in line
@@ -305,7 +305,7 @@ class BodyMode(MatchStrategy):
 
 
 # An exchange whose request's key is not computed yet (``BodyMode`` keys them as requests need it).
-_UNKEYED = object()
+UNKEYED = object()
 
 
 def _websockets(pool: RoutePool | None) -> list[Recorded]:

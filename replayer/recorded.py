@@ -9,6 +9,7 @@ route in recorded order; ``TurnMatch`` a WebSocket turn picked for a client mess
 
 from __future__ import annotations
 
+import operator
 import os
 import weakref
 from collections import OrderedDict
@@ -25,16 +26,20 @@ from replayer.routes import Route, query_of
 from replayer.served import Served
 from replayer.turns import Turn
 
+_DATA = operator.itemgetter(1)  # a chunk's bytes
+
 
 class Decoded:
     """One recorded exchange decoded for serving: the exchange, its compiled answer and its parsed request body,
     each built on first use."""
 
-    def __init__(self, exchange: Exchange, index: int, source: str) -> None:
+    def __init__(self, exchange: Exchange, index: int, source: str, size: int = -1) -> None:
         assert isinstance(exchange, HttpExchange | WebSocketExchange)  # only these are served
         self.exchange = exchange
         self.index = index
         self.source = source
+        if size >= 0:
+            self.weight = size  # the record's decoded size, known without adding up its parts
 
     @property
     def request(self) -> Request:
@@ -58,7 +63,7 @@ class Decoded:
         if isinstance(exchange, WebSocketExchange):
             return sum(len(frame.payload) for frame in exchange.frames)
         response = exchange.response
-        return len(exchange.request.content) + (sum(len(data) for _, data in response.chunks) if response else 0)
+        return len(exchange.request.content) + (sum(map(len, map(_DATA, response.chunks))) if response else 0)
 
 
 class DecodedCache:
@@ -83,8 +88,10 @@ class DecodedCache:
         decoded = entry.alive() if entry.alive is not None else None
         if decoded is None:
             record = entry.record
-            exchange = record.exchange() if isinstance(record, IndexedRecord) else record
-            decoded = Decoded(exchange, entry.index, entry.source)
+            if isinstance(record, IndexedRecord):
+                decoded = Decoded(record.exchange(), entry.index, entry.source, record.size)
+            else:
+                decoded = Decoded(record, entry.index, entry.source)
             entry.alive = weakref.ref(decoded)
         entry.decoded = decoded
         self._kept[entry] = decoded

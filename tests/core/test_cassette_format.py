@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -13,17 +14,20 @@ from hypothesis import strategies as st
 
 from rec.cassette import (
     FORMAT_VERSION,
+    CassetteError,
     CassetteReader,
     CassetteWriter,
     End,
     Header,
     HttpExchange,
+    IndexedRecord,
     NewerVersionError,
     NotACassetteError,
     Request,
     Response,
     UnknownRecord,
     WebSocketExchange,
+    index_cassette,
     load_cassette,
     write_cassette,
 )
@@ -198,3 +202,24 @@ def test_websocket_exchange_keeps_frames_in_order(tmp_path: Path) -> None:
     path = tmp_path / "ws.mpk"
     write_cassette(path, Header(), [ws])
     assert load_cassette(path).exchanges == [ws]
+
+
+def test_an_indexed_record_decodes_as_a_full_read_does_and_names_a_bad_chunk(tmp_path: Path) -> None:
+    good = HttpExchange(request=Request("POST", "/v1/responses", body=b'{"a": 1}'),
+                        response=Response(200, headers=[("content-type", "text/event-stream")],
+                                          chunks=[(0.0, b"data: 1\n\n"), (5, b"data: 2\n\n")]),
+                        extra={"note": [1, 2]})
+    bad = dataclasses.replace(good, response=dataclasses.replace(good.response, chunks=[(0.0, b"x"), (1.0, "text")]))
+    path = tmp_path / "c.mpk"
+    write_cassette(path, Header(), [good, bad])
+    _, records, _ = index_cassette(path, content_hashes=True)
+    first, second = records
+    assert isinstance(first, IndexedRecord) and isinstance(second, IndexedRecord)
+    decoded = first.exchange()
+    assert isinstance(decoded, HttpExchange) and decoded.response is not None
+    assert decoded.response.chunks == [(0.0, b"data: 1\n\n"), (5.0, b"data: 2\n\n")]
+    with CassetteReader(path) as reader:  # the same record (its unknown keys hold tuples for lists)
+        assert msgpack.packb(decoded.to_record()) == msgpack.packb(next(iter(reader)).to_record())
+    assert first.content_hash == hash(b'{"a": 1}') and first.size > 0
+    with pytest.raises(CassetteError, match=r"exchange #1: `response.chunks\[1\]\[1\]` must be bytes, got text"):
+        second.exchange()

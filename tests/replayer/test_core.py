@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from rec.cassette import HttpExchange, WebSocketExchange
+from rec.cassette import HttpExchange, IndexedRecord, WebSocketExchange, index_cassette
 from replayer.answers import BodyAnswer, HttpAnswer, StreamAnswer, sse_answer
 from replayer.core import ReplayCore, WebSocketConversation
 from replayer.errors import Refused
+from replayer.match_modes import UNKEYED
 from replayer.matching import Rule
 from replayer.request_log import ResponsesRequest
 from replayer.routes import ENDPOINTS, PathPattern, endpoint_of, route_of
@@ -23,6 +25,7 @@ from tests.replayer.builders import (
     text_events,
     tool_call_events,
     user_message,
+    write,
     ws_exchange,
 )
 
@@ -267,3 +270,74 @@ def test_a_request_that_is_no_recorded_one_is_plain_drift() -> None:
     post(core, request_body([user_message("z")]))
     [event] = core.report.events
     assert event.kind == "drift" and "another order" not in event.message
+
+
+# --- memory: what a served exchange leaves behind ------------------------------------------
+
+
+def indexed_core(tmp_path: Path, exchanges: list[HttpExchange], keep: int, **options: Any) -> ReplayCore:
+    """A core serving ``exchanges`` from their compressed records (as a large cassette is), keeping ``keep``
+    decoded at a time."""
+    core = ReplayCore(**options)
+    core.matcher.cache.max_entries = keep
+    _, records, _ = index_cassette(write(tmp_path / "big.mpk", exchanges), core.matcher.strategy.indexes_content)
+    assert all(isinstance(record, IndexedRecord) for record in records)
+    core.matcher.add_exchanges(records, source="big.mpk")
+    return core
+
+
+def test_a_long_replay_keeps_only_the_exchanges_in_use_decoded(tmp_path: Path) -> None:
+    bodies = [request_body([user_message(f"prompt {n}")]) for n in range(12)]
+    core = indexed_core(tmp_path, [sse_exchange(b, text_events(f"resp_{n}", f"answer {n}"))
+                                   for n, b in enumerate(bodies)], keep=3)
+    for n, body in enumerate(bodies):
+        assert f"answer {n}".encode() in (post(core, body).immediate or b"")
+        assert len(core.matcher.cache) <= 3
+    assert sum(entry.decoded is not None for entry in core.matcher.recorded) <= 3
+    assert core.finish().events == []
+
+
+def test_a_chain_reads_answers_the_cache_let_go_of_again(tmp_path: Path) -> None:
+    first = request_body([user_message("run it")])
+    second = request_body([{"type": "function_call_output", "call_id": "call_1", "output": "ok"}],
+                          previous_response_id="resp_1")
+    others = [request_body([user_message(f"other {n}")]) for n in range(4)]
+    exchanges = [sse_exchange(first, tool_call_events("resp_1", "call_1", "shell", "{}")),
+                 *(sse_exchange(b, text_events(f"resp_o{n}", "x")) for n, b in enumerate(others)),
+                 sse_exchange(second, text_events("resp_2", "done"))]
+    core = indexed_core(tmp_path, exchanges, keep=1)
+    for body in (first, *others):
+        assert post(core, body).status == 200
+    assert core.matcher.recorded[0].decoded is None  # resp_1's exchange is no longer decoded
+    assert post(core, second).status == 200  # its call is read again from the recording
+    broken = request_body([{"type": "function_call_output", "call_id": "call_9", "output": "ok"}],
+                          previous_response_id="resp_1")
+    assert post(core, broken).status == 400  # and still judged by it
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_body_mode_serves_requests_sent_as_recorded_without_normalizing_any(tmp_path: Path, indexed: bool) -> None:
+    bodies = [request_body([user_message(f"prompt {n}")], prompt_cache_key=f"key {n}") for n in range(6)]
+    exchanges = [sse_exchange(b, text_events(f"resp_{n}", f"answer {n}")) for n, b in enumerate(bodies)]
+    core = indexed_core(tmp_path, exchanges, keep=2, match="body") if indexed else core_with(*exchanges, match="body")
+    for n in (4, 1, 5):
+        assert f"answer {n}".encode() in (post(core, bodies[n]).immediate or b"")
+    assert all(entry.key is UNKEYED for entry in core.matcher.recorded)
+    # A request that equals none byte for byte (prompt_cache_key is ignored): recorded requests are normalized
+    # in recorded order as far as it needs, and the first unused one that matches serves it.
+    assert b"answer 2" in (post(core, {**bodies[2], "prompt_cache_key": "new"}).immediate or b"")
+    assert [entry.key is UNKEYED for entry in core.matcher.recorded] == [False] * 3 + [True] * 3
+    for n in (0, 3):
+        assert f"answer {n}".encode() in (post(core, {**bodies[n], "prompt_cache_key": "new"}).immediate or b"")
+    assert core.finish().events == []
+
+
+def test_body_mode_repeats_the_answer_a_request_got_last(tmp_path: Path) -> None:
+    bodies = [request_body([user_message(p)]) for p in ("a", "b")]
+    exchanges = [sse_exchange(b, text_events(f"resp_{p}", p)) for b, p in zip(bodies, "ab", strict=True)]
+    core = indexed_core(tmp_path, exchanges, keep=1, match="body", repeat=True)
+    for body in (*bodies, bodies[0], {**bodies[1], "prompt_cache_key": "new"}):
+        answer = post(core, body)
+        assert answer.status == 200
+    assert b"resp_a" in (post(core, bodies[0]).immediate or b"")
+    assert b"resp_b" in (post(core, {**bodies[1], "prompt_cache_key": "other"}).immediate or b"")
