@@ -39,6 +39,11 @@ from replayer.report import Report
 from replayer.request_log import RequestLog, ResponsesRequest
 from replayer.runner import ThreadedRunner
 
+# Loop passes before a stop while connections are open: one polls the sockets, and the callbacks a hang-up
+# schedules (the read error, the close, connection_lost) each run on a later pass; asyncio's loop and uvloop
+# both need four. Each pass polls without waiting.
+_SETTLE_PASSES = 8
+
 
 class ReplayServer(Host):
     """A mock Responses API server answering from recorded exchanges and mounted rules."""
@@ -122,9 +127,11 @@ class ReplayServer(Host):
 
     async def aclose(self) -> Report:
         """Stop listening, drop open connections, and fill in the unused exchanges; returns the report."""
-        # A client that just hung up has its FIN or RST waiting in the kernel: let the loop see it
-        # (and report an unread stream) before the connections we drop stop counting as the client's.
-        await asyncio.sleep(0.005)
+        # A client that just hung up has its FIN or RST waiting in the kernel: let the loop poll it and run
+        # what it schedules (an unread stream reported) before the connections we drop stop counting as the
+        # client's. No connection open (clients that closed in time): nothing to wait for.
+        for _ in range(_SETTLE_PASSES if self.connections else 0):
+            await asyncio.sleep(0)
         await self.stop_listening()
         return self.finish()
 

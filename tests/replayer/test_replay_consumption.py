@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from typing import Any
 
+import pytest
+import uvloop
 from openai import OpenAI
 
 from replayer.server import ReplayServer
@@ -82,3 +86,20 @@ def test_a_websocket_turn_read_to_the_end_is_not_reported(serve: Any) -> None:
                 break
     time.sleep(0.2)
     assert server.report.unconsumed == 0
+
+
+@pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop])
+def test_a_client_that_hangs_up_just_before_the_server_stops_is_still_reported(loop_factory: Any) -> None:
+    big = text_events("resp_big", "x" * 4_000_000, deltas=4000)  # more than the socket buffers hold
+    raw = json.dumps(request_body([])).encode()
+
+    async def main() -> int:
+        # Client and server on one loop: the server has not polled the hang-up when it is asked to stop.
+        server = await ReplayServer([sse_exchange(request_body([]), big)]).start()
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(b"POST /v1/responses HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (len(raw), raw))
+        assert (await reader.read(4096)).startswith(b"HTTP/1.1 200")
+        writer.transport.abort()  # most of the stream unread: an RST
+        return (await server.aclose()).unconsumed
+
+    assert asyncio.run(main(), loop_factory=loop_factory) == 1
