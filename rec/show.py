@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import chain, islice
 from typing import Any
 
 import msgpack
@@ -199,14 +200,18 @@ def _row(index: int, exchange: Exchange) -> list[str]:
 
 
 TABLE_COLUMNS = ["#", "kind", "request", "status", "events/frames", "duration", "bytes", "conversation"]
+# Rows read before the first line is printed: the columns are as wide as these need (a wider cell later pushes the
+# rest of its row), so a large cassette's table starts after this many exchanges, not after all of them.
+WIDTH_SAMPLE = 20
 
 
-def render_table(rows: list[list[str]]) -> str:
-    widths = [max(len(col), *(len(r[i]) for r in rows)) if rows else len(col)
-              for i, col in enumerate(TABLE_COLUMNS)]
-    lines = ["  ".join(col.ljust(w) for col, w in zip(TABLE_COLUMNS, widths, strict=True))]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(line.rstrip() for line in lines)
+def table_lines(rows: Iterable[list[str]]) -> Iterator[str]:
+    """The table line by line, the column names first, as the rows come."""
+    rows = iter(rows)
+    sample = list(islice(rows, WIDTH_SAMPLE))
+    widths = [max([len(column), *(len(row[i]) for row in sample)]) for i, column in enumerate(TABLE_COLUMNS)]
+    for row in chain([TABLE_COLUMNS], sample, rows):
+        yield "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
 
 
 def describe_header(header: Header) -> str:

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -138,3 +139,33 @@ def test_the_table_ends_with_the_cassettes_totals(tmp_path: Path) -> None:
     assert lines[-2] == ("totals: tokens 3,688 (input 3,600, cached 3,000, output 88, reasoning 32); time to first "
                          "event 1 ms, duration 79 ms (summed over the exchanges)")
     assert lines[-1] == "4 exchange(s)"
+
+
+def many_exchanges(count: int, bad_at: int | None = None) -> list[HttpExchange]:
+    def exchange(n: int) -> HttpExchange:
+        data: Any = "not bytes" if n == bad_at else b"data: {}\n\n"
+        return HttpExchange(request=Request(method="POST", path="/v1/responses", body=b'{"input": "hi"}'),
+                            response=Response(status=200, chunks=[(0.0, data)]))
+    return [exchange(n) for n in range(count)]
+
+
+def test_rows_are_printed_as_they_are_read(tmp_path: Path) -> None:
+    """The rows before a malformed record are out before the error: nothing waits for the whole cassette."""
+    path = tmp_path / "run.mpk"
+    write_cassette(path, Header(), many_exchanges(40, bad_at=30))
+    result = run_rec("show", path)
+    assert result.returncode == 2 and "exchange #30" in result.stderr
+    rows = result.stdout.splitlines()[2:]
+    assert [row.split()[0] for row in rows] == [str(n) for n in range(30)]
+
+
+def test_a_reader_that_stops_early_ends_it_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "run.mpk"
+    write_cassette(path, Header(), many_exchanges(5000))
+    for args in ((), ("--json",)):
+        process = subprocess.Popen([*REC, "show", str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline()  # as `| head -1` does
+        process.stdout.close()
+        assert process.wait(timeout=60) == 0
+        assert process.stderr.read() == b""
