@@ -1,10 +1,13 @@
-"""`rec serve`: requests through a session against `rec replay` serving the same cassette, and sessions per second.
+"""`rec serve`: requests through a session against `rec replay` serving the same cassette, sessions per second, and
+one session's latency while another loads a large cassette.
 
-Run: .venv/bin/python -m bench serve_bench
+Server CPU per request (from /proc), at one connection and at 16 concurrent connections, each case in
+interleaved rounds beside its peer. Run: .venv/bin/python -m bench serve_bench
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import statistics
@@ -15,34 +18,35 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.paths_bench import PYTHON, Server, body, http_cassette, post_all, rec_replay
+from bench.paths_bench import PYTHON, Server, body, http_cassette, rec_replay
 from replayer.serve_client import RecServe
 
-ROUNDS = 3
-REQUESTS = 5000
+ROUNDS = 5
+REQUESTS = 8000
+CONNECTIONS = (1, 16)
 # The cassette a second session loads while the first is measured (its report lists every one unused).
 ISOLATION_EXCHANGES = 100_000
 
 
-def through_session(serve: Server, cassette: Path, bodies: list[bytes]) -> float:
-    control = RecServe(f"http://{serve.host}:{serve.port}")
-    session = control.create_session(cassettes=[str(cassette)], repeat=True)
-    prefix = session.base_url.split(f":{serve.port}", 1)[1].removesuffix("/v1").encode()
-    started = time.perf_counter()
-    _post_prefixed(serve, bodies, prefix)
-    elapsed = time.perf_counter() - started
-    session.delete()
-    return len(bodies) / elapsed
+async def _post_concurrently(server: Server, raw: bytes, prefix: bytes, count: int, connections: int) -> None:
+    """``count`` requests spread over ``connections`` keep-alive connections, each answer read to its end."""
+    request = (b"POST %s/v1/responses HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+               b"content-length: %d\r\n\r\n%s" % (prefix, len(raw), raw))
+
+    async def one_connection(share: int) -> None:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        for _ in range(share):
+            writer.write(request)
+            await reader.readuntil(b"0\r\n\r\n")
+        writer.close()
+
+    await asyncio.gather(*(one_connection(count // connections) for _ in range(connections)))
 
 
-def _post_prefixed(server: Server, bodies: list[bytes], prefix: bytes) -> None:
-    with socket.create_connection((server.host, server.port)) as sock:
-        for raw in bodies:
-            sock.sendall(b"POST %s/v1/responses HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-                         b"content-length: %d\r\n\r\n%s" % (prefix, len(raw), raw))
-            data = b""
-            while not data.endswith(b"0\r\n\r\n"):
-                data += sock.recv(65536)
+def cpu_per_request(server: Server, raw: bytes, prefix: bytes, connections: int) -> float:
+    before = server.cpu()
+    asyncio.run(_post_concurrently(server, raw, prefix, REQUESTS, connections))
+    return (server.cpu() - before) / REQUESTS * 1e6
 
 
 def latencies(serve: Server, prefix: bytes, raw: bytes, until: Callable[[], bool], at_least: int) -> list[float]:
@@ -102,30 +106,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rec-bench-serve-") as tmp:
         folder = Path(tmp)
         cassette = http_cassette(folder / "one.mpk", 1)
-        bodies = [json.dumps(body(0)).encode()] * REQUESTS
-        replay_rates, session_rates, lifecycles = [], [], []
-        serve = Server([PYTHON, "-m", "rec", "serve", "--quiet", "--root", str(folder)])
+        raw = json.dumps(body(0)).encode()
+        replay, serve = rec_replay(cassette, "--repeat"), Server([PYTHON, "-m", "rec", "serve", "--quiet",
+                                                                  "--root", str(folder)])
+        control = RecServe(f"http://{serve.host}:{serve.port}")
+        results: dict[str, list[float]] = {}
+        lifecycles = []
         try:
+            session = control.create_session(cassettes=[str(cassette)], repeat=True)
+            prefix = session.base_url.split(f":{serve.port}", 1)[1].removesuffix("/v1").encode()
             for _ in range(ROUNDS):
-                replay = rec_replay(cassette, "--repeat")
-                started = time.perf_counter()
-                post_all(replay, bodies)
-                replay_rates.append(REQUESTS / (time.perf_counter() - started))
-                replay.stop()
-                session_rates.append(through_session(serve, cassette, bodies))
-                control = RecServe(f"http://{serve.host}:{serve.port}")
+                for connections in CONNECTIONS:
+                    results.setdefault(f"rec replay, {connections} conn", []).append(
+                        cpu_per_request(replay, raw, b"", connections))
+                    results.setdefault(f"rec serve session, {connections} conn", []).append(
+                        cpu_per_request(serve, raw, prefix, connections))
                 started = time.perf_counter()
                 for _ in range(200):
                     control.create_session(cassettes=[str(cassette)]).delete()
                 lifecycles.append(200 / (time.perf_counter() - started))
+            session.delete()
         finally:
+            replay.stop()
             serve.stop()
-        ratios = [s / r for s, r in zip(session_rates, replay_rates, strict=True)]
-        print(f"requests/s, one connection, {REQUESTS} requests: rec replay {statistics.median(replay_rates):,.0f}, "
-              f"through a rec serve session {statistics.median(session_rates):,.0f} = "
-              f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})")
-        print(f"sessions created and deleted per second: {statistics.median(lifecycles):,.0f}")
-        isolation(folder)
+    print(f"server CPU per request (us, median of {ROUNDS} interleaved rounds of {REQUESTS} requests):")
+    for connections in CONNECTIONS:
+        process, session = results[f"rec replay, {connections} conn"], results[f"rec serve session, {connections} conn"]
+        # A session serving as fast as the process: its requests per CPU second over the process's, per round.
+        speeds = [p / s for p, s in zip(process, session, strict=True)]
+        print(f"  {connections:>2} connection(s): rec replay {statistics.median(process):.1f}, through a session "
+              f"{statistics.median(session):.1f}: the session serves {statistics.median(speeds):.2f}x the process "
+              f"(min {min(speeds):.2f}, max {max(speeds):.2f})")
+    print(f"sessions created and deleted per second: {statistics.median(lifecycles):,.0f}")
+    with tempfile.TemporaryDirectory(prefix="rec-bench-serve-") as tmp:
+        isolation(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,12 @@ def serve(
 
     from rec.cli.running import run_until_signal
 
+    import gc
+
+    # What is loaded now (the interpreter, the CLI, the replayer) lives until exit: keep the collector from
+    # rescanning it on every collection while serving, as rec replay does after loading its cassettes.
+    gc.freeze()
+
     code = run_until_signal(hub)
     if code:
         raise typer.Exit(code)
