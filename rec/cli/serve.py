@@ -46,9 +46,9 @@ def serve(
     # waiting for the GIL gets it after this long (5 ms by default), so 1 ms keeps the loop's answers prompt.
     sys.setswitchinterval(0.001)
 
-    from rec.cli.running import run_until_signal
-
     import gc
+
+    from rec.cli.running import run_until_signal
 
     # What is loaded now (the interpreter, the CLI, the replayer) lives until exit: keep the collector from
     # rescanning it on every collection while serving, as rec replay does after loading its cassettes.
