@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
+import os
+import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
@@ -39,20 +42,52 @@ def check(
 
     Exit 0 when clean (warnings only), 1 with findings, 2 on an error (a missing path, a
     file that is not a cassette, a bad option). Each finding names the cassette, the
-    exchange (#N, as rec show numbers it), the rule, and what to do. See docs/check.md.
+    exchange (#N, as rec show numbers it), the rule, and what to do. Many cassettes are checked on
+    every CPU; on a terminal, a line shows how far a long run got. See docs/check.md.
     """
     from rec.cassette import CassetteError
     from rec.check import check_paths
     from rec.check.render import render_json, render_markdown, render_text
 
     options = _options(max_age, on_expiry, redact or [])
+    progress = Progress(sys.stderr)
     try:
-        report = check_paths(paths, options)
+        report = check_paths(paths, options, workers=len(os.sched_getaffinity(0)), progress=progress)
     except (ValueError, CassetteError) as err:
+        progress.clear()
         raise fail(str(err)) from None
+    progress.clear()
     render = {Format.text: render_text, Format.markdown: render_markdown, Format.json: render_json}[fmt]
     typer.echo(render(report))
     raise typer.Exit(1 if report.failed else 0)
+
+
+class Progress:
+    """``rec check: 1,234/10,000 cassettes`` on one line of a terminal, from a second into a run, redrawn at most
+    ten times a second; nothing where the output is not a terminal (a CI log)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = False
+        self._started = time.monotonic()
+        self._drawn = self._started
+        self._on_terminal = stream.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self._on_terminal or now - self._started < 1.0 or (now - self._drawn < 0.1 and done < total):
+            return
+        self._drawn = now
+        self.stream.write(f"\rrec check: {done:,}/{total:,} cassettes")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        """Take the progress line off the terminal, so what follows starts on a clean line."""
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.shown = False
 
 
 def _options(max_age: str | None, on_expiry: str | None, redact: list[str]) -> CheckOptions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from rec.cassette import CassetteError
+from rec.check import CheckOptions, check_paths
+from rec.cli.check import Progress
 from rec.synth.scenario import Scenario
 from tests.check.support import OLD, message_stream, write_old
 
@@ -85,3 +89,32 @@ def test_a_bad_setting_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.rec]\nmax_age = "soon"\n')
     result = run_rec("check", "c.mpk", cwd=tmp_path)
     assert result.returncode == 2 and f"{tmp_path / 'pyproject.toml'}: `max_age`: max_age 'soon'" in result.stderr
+
+
+def test_many_cassettes_are_checked_in_parallel_with_findings_in_cassette_order(tmp_path: Path) -> None:
+    for n in range(80):
+        events = message_stream(f"r{n}", "fine")
+        Scenario().sse_turn(events if n % 20 else events[:-1]).write(tmp_path / f"c{n:02d}.mpk")
+    parallel = check_paths([tmp_path], CheckOptions(), workers=2)
+    alone = check_paths([tmp_path], CheckOptions())
+    assert parallel == alone
+    assert [f.cassette for f in parallel.findings] == [str(tmp_path / f"c{n:02d}.mpk") for n in (0, 20, 40, 60)]
+    with pytest.raises(CassetteError, match="not a cassette"):
+        (tmp_path / "c50.mpk").write_bytes(b"not a cassette")
+        check_paths([tmp_path], CheckOptions(), workers=2)
+
+
+def test_progress_shows_on_a_terminal_only_and_is_taken_off() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        progress = Progress(stream)
+        progress._started -= 2  # a run already past its first second
+        for done in range(1, 4):
+            progress(done, 3)
+        progress.clear()
+    assert terminal.getvalue().startswith("\rrec check: ") and "3/3 cassettes" in terminal.getvalue()
+    assert terminal.getvalue().endswith("\r\033[K") and log.getvalue() == ""
