@@ -1,15 +1,17 @@
-"""`rec check` over 1,000 cassettes: seconds per hundred, beside reading them alone (the floor any check pays).
+"""`rec check` over 10,000 cassettes: seconds per hundred, beside reading them alone (the floor any check pays).
 
 Each cassette holds what a test suite's does: four streamed answers shaped as the API sends
 them (sequence numbers, content parts, deltas) and a WebSocket of two turns. Measured as the
-library call (`check_paths`) and as the command a CI job runs (`rec check FOLDER`, process
-start included).
+library call on one process (`check_paths`, CPU seconds) and as the command a CI job runs
+(`rec check FOLDER`: process start included, every CPU used, wall seconds), each round beside
+a read-only pass in the same round.
 
 Run: .venv/bin/python -m bench check_bench
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from rec.cassette import CassetteReader
 from rec.check import CheckOptions, check_paths
 from rec.synth.scenario import Scenario
 
-CASSETTES = 1000
+CASSETTES = 10_000
 ROUNDS = 3
 
 
@@ -62,10 +64,16 @@ def read_all(folder: Path) -> None:
                 pass
 
 
-def timed(work: Any) -> float:
-    started = time.perf_counter()
+def timed(work: Any) -> tuple[float, float]:
+    """Wall and CPU seconds of ``work`` (the CPU of this process and of the children it waited for)."""
+    started, cpu = time.perf_counter(), _cpu()
     work()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _cpu() - cpu
+
+
+def _cpu() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def main() -> None:
@@ -73,19 +81,21 @@ def main() -> None:
         folder = Path(tmp)
         corpus(folder)
         command = [sys.executable, "-m", "rec", "check", str(folder)]
+        report = check_paths([folder], CheckOptions())
+        assert not report.findings, report.findings[:3]
         reads, checks, runs = [], [], []
         for _ in range(ROUNDS):
             reads.append(timed(lambda: read_all(folder)))
-            report = check_paths([folder], CheckOptions())
-            assert not report.findings, report.findings[:3]
             checks.append(timed(lambda: check_paths([folder], CheckOptions())))
             runs.append(timed(lambda: subprocess.run(command, check=True, capture_output=True)))
-        read, check, run = (statistics.median(x) for x in (reads, checks, runs))
-        print(f"{CASSETTES} cassettes x (4 SSE answers + a 2-turn WebSocket), median of {ROUNDS}:")
-        print(f"  reading them alone       {read:6.2f} s = {read / CASSETTES * 100:.3f} s per hundred")
-        print(f"  check_paths (library)    {check:6.2f} s = {check / CASSETTES * 100:.3f} s per hundred "
-              f"({check / read:.2f}x reading)")
-        print(f"  rec check FOLDER (CLI)   {run:6.2f} s = {run / CASSETTES * 100:.3f} s per hundred")
+        print(f"{CASSETTES:,} cassettes x (4 SSE answers + a 2-turn WebSocket), median of {ROUNDS} interleaved rounds:")
+        read_wall, read_cpu = (statistics.median(x) for x in zip(*reads, strict=True))
+        print(f"  reading them alone          {read_wall:6.2f} s wall, {read_cpu:6.2f} s CPU")
+        for name, results in (("check_paths, one process", checks), ("rec check FOLDER (CLI)", runs)):
+            wall, cpu = (statistics.median(x) for x in zip(*results, strict=True))
+            over_read = statistics.median(r[0] / read[0] for r, read in zip(results, reads, strict=True))
+            print(f"  {name:<27} {wall:6.2f} s wall, {cpu:6.2f} s CPU = {wall / CASSETTES * 100:.3f} s per hundred, "
+                  f"{over_read:.2f}x reading (wall)")
 
 
 if __name__ == "__main__":

@@ -1,39 +1,43 @@
-"""Loading cassettes: 100,000 exchanges into a replay server against decoding them all, and 10,000 exchanges
-against vcrpy reading the same interactions from its YAML cassette.
+"""Loading cassettes: 100,000 exchanges into a replay server against decoding them all, 10,000 exchanges
+against vcrpy reading the same interactions from its YAML cassette, and `--match body` against sequence on
+Codex-like cassettes of 10,000 and 30,000 exchanges (interleaved rounds).
 
-Each figure is a fresh process (imports excluded from the time, included in the RSS). vcrpy is not a
+Each figure is a fresh process (imports excluded from the CPU time, included in the RSS). vcrpy is not a
 dependency of rec: `pip install vcrpy` to include it (the row is skipped without it).
 Run: .venv/bin/python -m bench load_bench
 """
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.paths_bench import http_cassette
+from bench.paths_bench import codex_cassette, http_cassette
 from rec.cassette import HttpExchange, load_cassette
 
 COUNT = 100_000
 VCR_COUNT = 10_000
+MATCH_SIZES = (10_000, 30_000)
+ROUNDS = 5
 # Peak RSS from VmHWM: ru_maxrss would count the bench process this child was forked from.
 MEASURE = '''
 import sys, time
 from pathlib import Path
 from replayer.server import ReplayServer
 from rec.cassette import load_cassette
-started = time.perf_counter()
-if sys.argv[2] == "replay":
-    ReplayServer.from_cassettes([sys.argv[1]], keep_requests=False)
+started = time.process_time()
+if sys.argv[2].startswith("replay"):
+    ReplayServer.from_cassettes([sys.argv[1]], keep_requests=False, match=sys.argv[2].partition("-")[2] or "sequence")
 elif sys.argv[2] == "vcrpy":
     from vcr.persisters.filesystem import FilesystemPersister
     from vcr.serializers import yamlserializer
     FilesystemPersister.load_cassette(sys.argv[1], yamlserializer)
 else:
     load_cassette(sys.argv[1])
-elapsed = time.perf_counter() - started
+elapsed = time.process_time() - started
 peak = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
             if line.startswith("VmHWM:"))
 print(f"{elapsed:.2f} {peak / 1024:.0f}")
@@ -66,8 +70,27 @@ def vcrpy_cassette(source: Path, target: Path) -> Path | None:
     return target
 
 
+def body_against_sequence(folder: Path) -> None:
+    """The CPU a load costs with --match body over sequence, per round, on Codex-like cassettes."""
+    for count in MATCH_SIZES:
+        path = codex_cassette(folder / f"codex-{count}.mpk", count)
+        sequence, body = [], []
+        for _ in range(ROUNDS):
+            sequence.append(measure(path, "replay"))
+            body.append(measure(path, "replay-body"))
+        ratios = [b[0] / s[0] for s, b in zip(sequence, body, strict=True)]
+        (seq_cpu, seq_rss), (body_cpu, body_rss) = ((statistics.median(r[k] for r in runs) for k in (0, 1))
+                                                    for runs in (sequence, body))
+        print(f"{count:,} Codex-like exchanges ({path.stat().st_size / 2**20:.1f} MiB), median of {ROUNDS} rounds: "
+              f"sequence {seq_cpu:.2f} s CPU, peak RSS {seq_rss:.0f} MiB; body {body_cpu:.2f} s CPU, {body_rss:.0f} "
+              f"MiB: body loads at {statistics.median(ratios):.2f}x sequence (min {min(ratios):.2f}, "
+              f"max {max(ratios):.2f})")
+        path.unlink()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rec-bench-load-") as tmp:
+        body_against_sequence(Path(tmp))
         path = http_cassette(Path(tmp) / "big.mpk", COUNT)
         size = path.stat().st_size
         replay = min(measure(path, "replay") for _ in range(3))

@@ -3,7 +3,8 @@
 One exchange for all servers: a ~2 KB POST /v1/responses answered by a 20-event SSE
 stream. Peers, in the same run: a bare aiohttp app returning the same bytes (on uvloop,
 like the replayer), nginx `return 200` of them, and `mitmdump --server-replay` of the
-same exchange. Each server is pinned to core 0 and wrk to core 1. Run on demand:
+same exchange. Each server is pinned to core 0 and wrk to core 1; the servers are measured in turn,
+round after round, and each ratio is the median of the rounds' ratios. Run on demand:
 `.venv/bin/python -m bench replay_bench` (needs wrk; nginx is skipped when absent).
 """
 
@@ -25,8 +26,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-DURATION_S = 8
+DURATION_S = 4
 CONNECTIONS = 32
+ROUNDS = 3
 SERVER_CORE, CLIENT_CORE = "0", "1"
 
 
@@ -275,7 +277,7 @@ def main() -> None:
 
 
 def throughput(folder: Path, body: bytes, sse: bytes) -> None:
-    """The wrk table: rec replay and its peers, one after the other on the same exchange."""
+    """The wrk table: rec replay and its peers, all started once, then measured round by round in turn."""
     servers: list[tuple[str, Callable[..., tuple[subprocess.Popen[bytes], int]]]] = [
         ("rec replay (validation on)", start_replay),
         ("aiohttp (bare app, uvloop)", start_aiohttp),
@@ -284,30 +286,40 @@ def throughput(folder: Path, body: bytes, sse: bytes) -> None:
         servers.append(("nginx return 200", start_nginx))
     servers.append(("mitmdump --server-replay", start_mitmdump))
     print(f"request {len(body)} B, answer 20 SSE events / {len(sse)} B; wrk -t1 -c{CONNECTIONS} -d{DURATION_S}s "
-          f"on core {CLIENT_CORE}, server on core {SERVER_CORE}")
-    results: dict[str, dict[str, float]] = {}
+          f"on core {CLIENT_CORE}, server on core {SERVER_CORE}, {ROUNDS} interleaved rounds")
     script = folder / "post.lua"
     script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                       f"wrk.body = {json.dumps(body.decode())}\n")
-    for name, start in servers:
-        workdir = folder / re.sub(r"\W+", "-", name)
-        workdir.mkdir()
-        process, port = start(workdir, body, sse)
-        try:
-            check_answer(port, body, sse)
-            load = wrk(port, script, CONNECTIONS, DURATION_S)
-            one = wrk(port, script, 1, max(3, DURATION_S // 2))
-            results[name] = {"rps": load["rps"], "p50_ms": one["p50_ms"], "non_2xx": load["non_2xx"]}
-        finally:
+    running: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name, _ in servers}
+    try:
+        for name, start in servers:
+            workdir = folder / re.sub(r"\W+", "-", name)
+            workdir.mkdir()
+            running[name] = start(workdir, body, sse)
+            check_answer(running[name][1], body, sse)
+        # Each round runs every server in turn, so a change in the machine's load falls on all of them.
+        for _ in range(ROUNDS):
+            for name, (_, port) in running.items():
+                load = wrk(port, script, CONNECTIONS, DURATION_S)
+                one = wrk(port, script, 1, max(2, DURATION_S // 2))
+                rounds[name].append({"rps": load["rps"], "p50_ms": one["p50_ms"], "non_2xx": load["non_2xx"]})
+    finally:
+        for process, _ in running.values():
             process.terminate()
             process.wait(timeout=10)
-    base = results["rec replay (validation on)"]["rps"]
+    base = rounds["rec replay (validation on)"]
     print(f"\n| server | req/s (c={CONNECTIONS}) | rec replay is | p50 at c=1 |")
     print("| --- | ---: | ---: | ---: |")
-    for name, result in results.items():
-        ratio = "—" if result["rps"] == base else f"{base / result['rps']:.2f}x"
-        errors = f" ({int(result['non_2xx'])} non-2xx)" if result["non_2xx"] else ""
-        print(f"| {name} | {result['rps']:,.0f}{errors} | {ratio} | {result['p50_ms']:.3f} ms |")
+    for name, results in rounds.items():
+        rps = statistics.median(r["rps"] for r in results)
+        # The ratio of each round's pair, then their median: a busy moment weighs on both sides of a ratio.
+        ratios = [b["rps"] / r["rps"] for b, r in zip(base, results, strict=True)]
+        ratio = "—" if results is base else (f"{statistics.median(ratios):.2f}x "
+                                            f"({min(ratios):.2f} to {max(ratios):.2f})")
+        errors = sum(r["non_2xx"] for r in results)
+        shown = f"{rps:,.0f}" + (f" ({int(errors)} non-2xx)" if errors else "")
+        print(f"| {name} | {shown} | {ratio} | {statistics.median(r['p50_ms'] for r in results):.3f} ms |")
 
 
 if __name__ == "__main__":
