@@ -10,6 +10,7 @@ and a log of the requests it served.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -72,6 +73,11 @@ class Rule:
         answer = self.answers[min(self.uses, len(self.answers) - 1)]
         self.uses += 1
         return answer
+
+
+def _digest(normalized: Any) -> bytes:
+    """A normalized body as a short key: the index holds one per recorded request of a route."""
+    return hashlib.sha256(orjson.dumps(normalized, option=orjson.OPT_SORT_KEYS)).digest()
 
 
 def _served_label(label: str, used: bool) -> str:
@@ -195,15 +201,14 @@ class Matcher:
 
     def recorded_request_like(self, route: Route, normalized: Any, besides: Recorded) -> Recorded | None:
         """Another recorded exchange of the route whose request, normalized, is this one (an order problem)."""
-        wanted = orjson.dumps(normalized, option=orjson.OPT_SORT_KEYS)
+        wanted = _digest(normalized)
         with self._lock:
             index = self._by_request.get(route)
             if index is None:  # built on the first drift of a route only: an error path
                 index = self._by_request[route] = {}
                 for entry in self._pools[route].entries if route in self._pools else []:
                     if not entry.is_websocket and entry.body is not None:
-                        key = orjson.dumps(self.normalizer.body(entry.body), option=orjson.OPT_SORT_KEYS)
-                        index.setdefault(key, entry)
+                        index.setdefault(_digest(self.normalizer.body(entry.body)), entry)
         found = index.get(wanted)
         return found if found is not besides else None
 
