@@ -10,7 +10,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("bench.record_bench", "bench.replay_bench", "bench.paths_bench", "bench.check_bench", "bench.serve_bench",
-              "bench.memory_bench", "bench.load_bench", "bench.suite_bench", "bench.diff_bench",
+              "bench.memory_bench", "bench.load_bench", "bench.show_bench", "bench.suite_bench", "bench.diff_bench",
               "bench.hostile_bench")
 
 
