@@ -79,7 +79,7 @@ def body_against_sequence(folder: Path) -> None:
             sequence.append(measure(path, "replay"))
             body.append(measure(path, "replay-body"))
         ratios = [b[0] / s[0] for s, b in zip(sequence, body, strict=True)]
-        (seq_cpu, seq_rss), (body_cpu, body_rss) = ((statistics.median(r[k] for r in runs) for k in (0, 1))
+        (seq_cpu, seq_rss), (body_cpu, body_rss) = ([statistics.median(r[k] for r in runs) for k in (0, 1)]
                                                     for runs in (sequence, body))
         print(f"{count:,} Codex-like exchanges ({path.stat().st_size / 2**20:.1f} MiB), median of {ROUNDS} rounds: "
               f"sequence {seq_cpu:.2f} s CPU, peak RSS {seq_rss:.0f} MiB; body {body_cpu:.2f} s CPU, {body_rss:.0f} "

@@ -1173,7 +1173,7 @@ def _request_line(payload: bytes, with_content: bool = False) -> tuple[str, str,
     the rest."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
     unpacker.feed(payload)
-    kind, method, path = None, None, None
+    kind = None
     request: dict[str, Any] = {}
     wanted = ("method", "path", "body", "decoded_body") if with_content else ("method", "path")
     try:

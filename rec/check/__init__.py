@@ -68,7 +68,11 @@ def check_paths(paths: Iterable[str | os.PathLike[str]], options: CheckOptions, 
     if workers > 1 and len(found) >= PARALLEL_FROM:
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             results = pool.map(check_cassette, found, itertools.repeat(options), chunksize=_chunk_size(found, workers))
-            _collect(report, found, results, progress)
+            try:
+                _collect(report, found, results, progress)
+            except BaseException:  # an unreadable cassette stops the check: the rest is not waited for
+                pool.shutdown(cancel_futures=True)
+                raise
     else:
         _collect(report, found, (check_cassette(path, options) for path in found), progress)
     return report
