@@ -36,14 +36,11 @@ class Decoded:
     def __init__(self, exchange: Exchange, index: int, source: str, size: int = -1) -> None:
         assert isinstance(exchange, HttpExchange | WebSocketExchange)  # only these are served
         self.exchange = exchange
+        self.request: Request = exchange.request
         self.index = index
         self.source = source
         if size >= 0:
             self.weight = size  # the record's decoded size, known without adding up its parts
-
-    @property
-    def request(self) -> Request:
-        return self.exchange.request
 
     @cached_property
     def answer(self) -> Answer:
@@ -144,26 +141,24 @@ class Recorded:
         """The recorded request's query parameters (credentials left out, ``replayer.routes.query_of``)."""
         return query_of("?" + self.query_string) if self.query_string else {}
 
-    def decode(self) -> Decoded:
-        """The exchange decoded (CassetteError if its record is malformed); cached while in use."""
-        return self.decoded or self.cache.decode(self)
+    # Each decoded on first use (CassetteError if its record is malformed), from the copy at hand, else the cache's.
 
     @property
     def exchange(self) -> Exchange:
-        return self.decode().exchange
+        return (self.decoded or self.cache.decode(self)).exchange
 
     @property
     def request(self) -> Request:
-        return self.decode().request
+        return (self.decoded or self.cache.decode(self)).request
 
     @property
     def answer(self) -> Answer:
-        return self.decode().answer
+        return (self.decoded or self.cache.decode(self)).answer
 
     @property
     def body(self) -> Any:
         """The recorded request's JSON body, parsed on first use (a sequence-mode load parses none)."""
-        return self.decode().body
+        return (self.decoded or self.cache.decode(self)).body
 
     # --- what the conversation reads again, after the answer is gone (replayer.conversation) ---
 
