@@ -516,7 +516,7 @@ class WebSocketExchange:
             request=Request.from_record(rest.pop("request", None)),
             response=Response.from_record(rest.pop("response", None)),
             extensions=[_text(e, f"extensions[{n}]") for n, e in
-                        enumerate(_typed(rest.pop("extensions", []) or [], list, "extensions", "a list of text"))],
+                        enumerate(_typed(rest.pop("extensions", []) or [], _ARRAY, "extensions", "a list of text"))],
             frames=[Frame.from_record(f, f"frames[{n}]") for n, f in enumerate(frames)],
             close=Close.from_record(close) if close is not None else None,
             extra=_extra(rest, ""),
