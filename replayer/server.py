@@ -42,7 +42,7 @@ from replayer.runner import ThreadedRunner
 # Loop passes before a stop while connections are open: one polls the sockets, and the callbacks a hang-up
 # schedules (the read error, the close, connection_lost) each run on a later pass; asyncio's loop and uvloop
 # both need four. Each pass polls without waiting.
-_SETTLE_PASSES = 8
+SETTLE_PASSES = 8
 
 
 class ReplayServer(Host):
@@ -130,7 +130,7 @@ class ReplayServer(Host):
         # A client that just hung up has its FIN or RST waiting in the kernel: let the loop poll it and run
         # what it schedules (an unread stream reported) before the connections we drop stop counting as the
         # client's. No connection open (clients that closed in time): nothing to wait for.
-        for _ in range(_SETTLE_PASSES if self.connections else 0):
+        for _ in range(SETTLE_PASSES if self.connections else 0):
             await asyncio.sleep(0)
         await self.stop_listening()
         return self.finish()

@@ -19,6 +19,7 @@ from replayer.pacing import parse_timing
 from replayer.report import ReportEvent
 from replayer.request_log import RequestLog
 from replayer.runner import ThreadedRunner
+from replayer.server import SETTLE_PASSES
 from replayer.sessions import Session, SessionHub
 
 
@@ -85,5 +86,5 @@ class ReplayHost:
 
 
 async def _turns() -> None:
-    for _ in range(3):
+    for _ in range(SETTLE_PASSES):  # as ReplayServer.aclose: the passes a hang-up needs to be seen
         await asyncio.sleep(0)
