@@ -16,6 +16,7 @@ a test). Every decision is a fixture a user can override: ``rec_config``,
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import secrets
@@ -23,10 +24,10 @@ import shlex
 import socket
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -340,35 +341,33 @@ def _upstream(config: pytest.Config, cassette: Path | None = None) -> str:
 
 
 def _replay_server(config: pytest.Config, paths: list[Path], options: RecOptions) -> ReplayServer:
-    from rec.cassette import CassetteError
-    from rec.config import ConfigError, load_normalizer
-    from replayer.faults import FaultSpecError
-
-    try:
-        normalizer = load_normalizer(options.ignore, start=config.rootpath, masks=options.mask)
-        server = ReplayServer.from_cassettes(paths, timing=options.timing, match=options.match, repeat=options.repeat,
-                                             normalizer=normalizer, validate=options.validate, faults=options.fault)
-    except (CassetteError, ConfigError, FaultSpecError) as err:
-        pytest.fail(f"rec: {err}", pytrace=False)
-    for warning in server.warnings:
-        warnings.warn(pytest.PytestWarning(f"rec: {warning}"), stacklevel=2)  # a cut cassette: served, with a warning
-    return server
+    """A replay server of its own (the replay in front of the recorder in new_episodes)."""
+    return _loaded(config, options, functools.partial(ReplayServer.from_cassettes, paths))
 
 
 def _replay(config: pytest.Config, paths: list[Path], options: RecOptions) -> HostedReplay:
+    """The test's session on this process's replay host."""
+    return _loaded(config, options, functools.partial(config.stash[_HOST].replay, paths))
+
+
+Loaded = TypeVar("Loaded", ReplayServer, HostedReplay)
+
+
+def _loaded(config: pytest.Config, options: RecOptions, load: Callable[..., Loaded]) -> Loaded:
+    """Load the cassettes with the test's settings; a bad cassette or setting fails the test, a cut one warns."""
     from rec.cassette import CassetteError
     from rec.config import ConfigError, load_normalizer
     from replayer.faults import FaultSpecError
 
     try:
         normalizer = load_normalizer(options.ignore, start=config.rootpath, masks=options.mask)
-        replay = config.stash[_HOST].replay(paths, timing=options.timing, match=options.match, repeat=options.repeat,
-                                            normalizer=normalizer, validate=options.validate, faults=options.fault)
+        loaded = load(timing=options.timing, match=options.match, repeat=options.repeat, normalizer=normalizer,
+                      validate=options.validate, faults=options.fault)
     except (CassetteError, ConfigError, FaultSpecError) as err:
         pytest.fail(f"rec: {err}", pytrace=False)
-    for warning in replay.warnings:
-        warnings.warn(pytest.PytestWarning(f"rec: {warning}"), stacklevel=2)  # a cut cassette: served, with a warning
-    return replay
+    for warning in loaded.warnings:
+        warnings.warn(pytest.PytestWarning(f"rec: {warning}"), stacklevel=3)  # a cut cassette: served, with a warning
+    return loaded
 
 
 def _remote_session(url: str, paths: list[Path], options: RecOptions) -> Session:
