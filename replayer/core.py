@@ -389,6 +389,8 @@ class WebSocketConversation:
         self.target = target
         self.answer = answer
         self.entry = entry
+        # The recorded connection stays decoded while this one is open: its turns are read on every message.
+        self._held = entry.hold() if entry is not None else None
         self.logs = logs
         self.cursor = 0
         # A mounted conversation is always played in order; a recorded one as its match mode says.

@@ -68,7 +68,7 @@ class DecodedCache:
 
     An exchange pushed out is decoded again from its record when next asked for (a cassette decoded at
     load keeps its exchanges; only their compiled answers and parsed bodies go). One still held
-    elsewhere (a WebSocket connection open on it, a stream being sent) is found again, not decoded twice.
+    elsewhere (``Recorded.hold``: a WebSocket connection open on it) is found again, not decoded twice.
     """
 
     def __init__(self, max_entries: int = 512, max_bytes: int = 16 * 1024 * 1024) -> None:
@@ -140,6 +140,11 @@ class Recorded:
     def query(self) -> dict[str, list[str]]:
         """The recorded request's query parameters (credentials left out, ``replayer.routes.query_of``)."""
         return query_of("?" + self.query_string) if self.query_string else {}
+
+    def hold(self) -> Decoded:
+        """Its decoded copy, for a holder to keep: while held, every read of the exchange finds this copy (its
+        answer the same object) whatever the cache lets go."""
+        return self.decoded or self.cache.decode(self)
 
     # Each decoded on first use (CassetteError if its record is malformed), from the copy at hand, else the cache's.
 

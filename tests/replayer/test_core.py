@@ -341,3 +341,17 @@ def test_body_mode_repeats_the_answer_a_request_got_last(tmp_path: Path) -> None
         assert answer.status == 200
     assert b"resp_a" in (post(core, bodies[0]).immediate or b"")
     assert b"resp_b" in (post(core, {**bodies[1], "prompt_cache_key": "other"}).immediate or b"")
+
+
+def test_an_open_websocket_keeps_its_recording_decoded_however_much_else_is_served(tmp_path: Path) -> None:
+    bodies = [request_body([user_message(f"prompt {n}")]) for n in range(4)]
+    turn = {"type": "response.create", **request_body([user_message("a")])}
+    exchanges = [ws_exchange([(turn, text_events("resp_ws", "hi"))]),
+                 *(sse_exchange(b, text_events(f"resp_{n}", "x")) for n, b in enumerate(bodies))]
+    core = indexed_core(tmp_path, exchanges, keep=1)
+    conversation = core.open_session("GET", "/v1/responses", [])
+    assert isinstance(conversation, WebSocketConversation)
+    for body in bodies:
+        assert post(core, body).status == 200  # each pushes the one before out of the cache
+    recorded = core.matcher.recorded[0]
+    assert recorded.decoded is None and recorded.answer is conversation.answer  # found again, not decoded again
