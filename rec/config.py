@@ -66,7 +66,12 @@ def load_normalizer(extra_ignore: Sequence[str] = (), start: Path | None = None,
 
     ConfigError names a bad key, or a mask that is not a valid regular expression.
     """
-    found = find_settings(start)
+    return normalizer_from(find_settings(start), extra_ignore, masks)
+
+
+def normalizer_from(found: tuple[Path, dict[str, Any]] | None, extra_ignore: Sequence[str] = (),
+                    masks: Sequence[str] = ()) -> Normalizer:
+    """load_normalizer over settings already found (what find_settings returned)."""
     normalizer = DEFAULT_NORMALIZER
     if found is not None:
         path, table = found

@@ -27,11 +27,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from rec.testing.mock import MockServer, start_mock_server
 from rec.testing.options import MODES, RecOptions, merge_options
 from rec.testing.recording import Recorder, RecordingError, keep, recorder_command, request_log_of
 from rec.testing.replaying import HostedReplay, ReplayHost
@@ -39,6 +38,10 @@ from replayer.outcome import PYTEST, event_line, kind_of
 from replayer.request_log import RequestLog, journal_log
 from replayer.serve_client import Session
 from replayer.server import ReplayServer
+
+if TYPE_CHECKING:
+    from rec.normalize import Normalizer
+    from rec.testing.mock import MockServer
 
 DEFAULT_UPSTREAM = "https://api.openai.com"
 MARKER_HELP = ("rec(*cassettes, match='sequence'|'body', timing='none'|'recorded'|'scale:F', ignore=(), mask=(), "
@@ -52,6 +55,8 @@ _FOLDERS = pytest.StashKey[set[Path]]()  # the cassette folders of the collected
 _HOST = pytest.StashKey[ReplayHost]()  # this process's replay server, each replaying test a session on it
 # This process's recorders (one per rec command and upstream), each recording test a recording on one.
 _RECORDERS = pytest.StashKey[dict[tuple[tuple[str, ...], str], Recorder]]()
+_SETTINGS = pytest.StashKey["tuple[Path, dict[str, Any]] | None"]()  # the project's settings, read once
+_NORMALIZERS = pytest.StashKey["dict[tuple[tuple[str, ...], tuple[str, ...]], Normalizer]"]()
 _RUN_STARTED = "REC_RUN_STARTED"
 
 
@@ -98,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_FOLDERS] = set()
     config.stash[_HOST] = ReplayHost()
     config.stash[_RECORDERS] = {}
+    config.stash[_NORMALIZERS] = {}
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -140,10 +146,10 @@ def rec_mode(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def rec_options(request: pytest.FixtureRequest, rec_config: dict[str, Any]) -> RecOptions:
     """``rec_config`` then the ``rec`` markers from the broadest to the test's own; a bad key fails the test."""
-    from rec.config import ConfigError, find_settings
+    from rec.config import ConfigError
 
     try:
-        found = find_settings(request.config.rootpath)
+        found = _project_settings(request.config)
     except ConfigError as err:
         pytest.fail(f"rec: {err}", pytrace=False)
     project = {key: found[1][key] for key in ("max_age", "on_expiry") if found and key in found[1]}
@@ -154,6 +160,26 @@ def rec_options(request: pytest.FixtureRequest, rec_config: dict[str, Any]) -> R
         return merge_options(layers)
     except ValueError as err:
         pytest.fail(f"rec: {err}", pytrace=False)
+
+
+def _project_settings(config: pytest.Config) -> tuple[Path, dict[str, Any]] | None:
+    """The project's rec settings (rec.toml or [tool.rec]), read once per run: they do not change during it."""
+    from rec.config import find_settings
+
+    if _SETTINGS not in config.stash:
+        config.stash[_SETTINGS] = find_settings(config.rootpath)
+    return config.stash[_SETTINGS]
+
+
+def _normalizer(config: pytest.Config, options: RecOptions) -> Normalizer:
+    """The normalizer for a test's ignore and mask settings over the project's, built once per distinct pair."""
+    from rec.config import normalizer_from
+
+    built = config.stash[_NORMALIZERS]
+    key = (options.ignore, options.mask)
+    if key not in built:
+        built[key] = normalizer_from(_project_settings(config), options.ignore, options.mask)
+    return built[key]
 
 
 @pytest.fixture
@@ -317,6 +343,8 @@ def _problems(events: list[Any], options: RecOptions, nodeid: str, config: pytes
     policy = replace(PYTEST, unused=not options.allow_unused, unconsumed=not options.allow_unconsumed,
                      drift=not options.allow_drift)
     failures = policy.failures(events)
+    if not failures:
+        return []
     problems = [event_line(event) for event in failures]
     rerecord = (f"pytest '{nodeid}' --rec-mode=rewrite --rec-upstream {_upstream(config, cassettes[0])} (the "
                 "cassette is replaced only once the new recording is kept)")
@@ -356,11 +384,11 @@ Loaded = TypeVar("Loaded", ReplayServer, HostedReplay)
 def _loaded(config: pytest.Config, options: RecOptions, load: Callable[..., Loaded]) -> Loaded:
     """Load the cassettes with the test's settings; a bad cassette or setting fails the test, a cut one warns."""
     from rec.cassette import CassetteError
-    from rec.config import ConfigError, load_normalizer
+    from rec.config import ConfigError
     from replayer.faults import FaultSpecError
 
     try:
-        normalizer = load_normalizer(options.ignore, start=config.rootpath, masks=options.mask)
+        normalizer = _normalizer(config, options)
         loaded = load(timing=options.timing, match=options.match, repeat=options.repeat, normalizer=normalizer,
                       validate=options.validate, faults=options.fault)
     except (CassetteError, ConfigError, FaultSpecError) as err:
@@ -485,6 +513,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture
 def rec_mock() -> Iterator[MockServer]:
     """A mock Responses server for the mount API; a violation, unmatched request or unmet count fails the test."""
+    from rec.testing.mock import start_mock_server  # imported by the tests that mount, not by every run
+
     server = start_mock_server()
     yield server
     server.close(verify=False)
