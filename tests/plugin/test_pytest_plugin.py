@@ -147,3 +147,35 @@ def test_a_bad_rec_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--rec-mode=sometimes")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--rec-mode*invalid choice*"])
+
+
+def test_project_settings_and_each_tests_ignore_apply_to_every_test(pytester: pytest.Pytester) -> None:
+    """[tool.rec] is read once per run and each test's own `ignore` builds its own normalizer: a test that
+    ignores the changed field passes, one that does not fails on the drift, whatever order they run in."""
+    for name in ("test_changed", "test_changed_ignored", "test_project_ignored"):
+        hello_cassette(pytester.path / "cassettes" / "test_demo" / f"{name}.mpk")
+    pytester.makefile(".toml", pyproject='[tool.rec]\nignore = ["metadata"]\n')
+    write_source(pytester, '''
+        from openai import OpenAI
+        import pytest
+
+        def ask(**extra):
+            with OpenAI(max_retries=0).responses.create(model="gpt-test", input="say hello", stream=True,
+                                                        **extra) as stream:
+                return "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+
+        @pytest.mark.rec
+        def test_project_ignored():
+            assert ask(metadata={"run": "7"})
+
+        @pytest.mark.rec(ignore=["temperature"])
+        def test_changed_ignored():
+            assert ask(temperature=0.5, metadata={"run": "8"})
+
+        @pytest.mark.rec
+        def test_changed():
+            assert ask(temperature=0.5)
+        ''')
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*drift: POST /v1/responses*first at `temperature`*", "FAILED *::test_changed - *"])
