@@ -15,6 +15,7 @@ Needs pytest-recording and vcrpy, which rec does not depend on:
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,15 +54,18 @@ TOOLS = {
 }
 
 
-def run_pytest(project: Path, args: list[str], env: dict[str, str]) -> float:
-    """Wall time of one pytest run of the project (which must pass)."""
+def run_pytest(project: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system of pytest and its workers) of one run of the project (which must
+    pass). CPU is what a busy machine inflates least; wall is what a user waits."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=project,
                           env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"pytest failed in {project} ({' '.join(args)}):\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
 
 
 def project_for(tool: str, count: int, root: Path) -> Path:
@@ -75,7 +79,7 @@ def project_for(tool: str, count: int, root: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[2:] if argv is None else argv
     count = int(args[0]) if args else DEFAULT_TESTS
-    timings: dict[tuple[str, str], list[float]] = {}
+    timings: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="rec-suite-bench-") as folder, running_upstream() as upstream:
         root = Path(folder)
         base_env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -103,16 +107,25 @@ def main(argv: list[str] | None = None) -> None:
     report(timings, count)
 
 
-def report(timings: dict[tuple[str, str], list[float]], count: int) -> None:
-    median = {key: statistics.median(values) for key, values in timings.items()}
-    print(f"{count} tests, one streamed responses.create each; median of {ROUNDS} interleaved rounds (wall s)")
-    print(f"{'':18} {'rec':>9} {'pytest-recording':>17} {'ratio':>7}")
+def report(timings: dict[tuple[str, str], list[tuple[float, float]]], count: int) -> None:
+    """Medians of wall and CPU seconds, and the median of each round's rec / pytest-recording ratio."""
+    def median(key: tuple[str, str], measure: int) -> float:
+        return statistics.median(run[measure] for run in timings[key])
+
+    def ratio(phase: str, measure: int) -> float:
+        return statistics.median(rec[measure] / vcr[measure] for rec, vcr in
+                                 zip(timings[("rec", phase)], timings[("pytest-recording", phase)], strict=True))
+
+    print(f"{count} tests, one streamed responses.create each; {ROUNDS} interleaved rounds: medians, and the median "
+          "of the rounds' ratios")
+    print(f"{'':10} {'rec wall':>9} {'p-r wall':>9} {'ratio':>7}   {'rec CPU':>8} {'p-r CPU':>8} {'ratio':>7}")
     for phase in ("record", "serial", "-n 2"):
-        rec, vcr = median[("rec", phase)], median[("pytest-recording", phase)]
-        print(f"{phase:18} {rec:9.2f} {vcr:17.2f} {rec / vcr:7.2f}x")
+        rec, vcr = ("rec", phase), ("pytest-recording", phase)
+        print(f"{phase:10} {median(rec, 0):9.2f} {median(vcr, 0):9.2f} {ratio(phase, 0):6.2f}x   "
+              f"{median(rec, 1):8.2f} {median(vcr, 1):8.2f} {ratio(phase, 1):6.2f}x")
     for phase in ("serial", "-n 2"):
-        empty = median[("empty", phase)]
-        per_test = {tool: (median[(tool, phase)] - empty) / count * 1000 for tool in ("rec", "pytest-recording")}
+        empty = median(("empty", phase), 0)
+        per_test = {tool: (median((tool, phase), 0) - empty) / count * 1000 for tool in ("rec", "pytest-recording")}
         print(f"overhead per test, replaying {phase}: rec {per_test['rec']:.1f} ms, pytest-recording "
               f"{per_test['pytest-recording']:.1f} ms (empty suite {empty:.2f} s)")
 
