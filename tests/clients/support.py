@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +33,15 @@ class RoundTrip:
 
 
 def record(run_client: Callable[[str], Seen], cassette: Path, kind: type[Upstream] = Upstream,
-           gap_s: float = 0.0) -> Seen:
-    """Run the client through `rec record` against the stand-in upstream (``kind``); what it saw."""
+           gap_s: float = 0.0, routed: bool = False) -> Seen:
+    """Run the client through `rec record` against the stand-in upstream (``kind``); what it saw.
+
+    ``routed``: through `rec record --routes` as the pytest plugin records, the client's base URL under the
+    prefix of a recording opened over the control API.
+    """
     with running_upstream(gap_s=gap_s, kind=kind) as upstream:
+        if routed:
+            return _record_routed(run_client, cassette, upstream.url)
         recorder = start_recorder(upstream.url, cassette)
         try:
             seen = run_client(recorder.url)
@@ -40,6 +49,32 @@ def record(run_client: Callable[[str], Seen], cassette: Path, kind: type[Upstrea
             rc, _, err = recorder.stop()
         assert rc == 0, err
     return seen
+
+
+def _record_routed(run_client: Callable[[str], Seen], cassette: Path, upstream: str) -> Seen:
+    secret = "client-tests-secret"
+    process = subprocess.Popen([str(REC), "record", "--upstream", upstream, "--routes"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "REC_RECORDER_SECRET": secret, "PYTHONUNBUFFERED": "1"})
+    assert process.stdout is not None
+    origin = process.stdout.readline().strip()
+    try:
+        opened = _control(origin, secret, "POST", "/__rec/recordings", {"output": str(cassette)})
+        seen = run_client(opened["base_url"].removesuffix("/v1"))
+        _control(origin, secret, "DELETE", f"/__rec/recordings/{opened['id']}")
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    return seen
+
+
+def _control(origin: str, secret: str, method: str, path: str, body: Any = None) -> Any:
+    request = urllib.request.Request(f"{origin}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"x-rec-recorder-secret": secret, "content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
 
 
 def replay(run_client: Callable[[str], Seen], cassettes: list[Path], *options: str,
@@ -61,9 +96,9 @@ def replay(run_client: Callable[[str], Seen], cassettes: list[Path], *options: s
     return seen, process.returncode, dict(zip(keys, map(int, found.groups()), strict=True)), err
 
 
-def round_trip(run_client: Callable[[str], Any], tmp_path: Path, *options: str) -> RoundTrip:
+def round_trip(run_client: Callable[[str], Any], tmp_path: Path, *options: str, routed: bool = False) -> RoundTrip:
     cassette = tmp_path / "run.mpk"
-    recorded = record(run_client, cassette)
+    recorded = record(run_client, cassette, routed=routed)
     replayed, rc, summary, log = replay(run_client, [cassette], *options)
     return RoundTrip(recorded, replayed, rc, summary, log)
 

@@ -35,10 +35,12 @@ def _answer(run: CodexRun) -> str:
     return run.stdout.strip()
 
 
-@pytest.mark.parametrize("websocket", [False, True], ids=["http", "websocket"])
-def test_a_session_replays_by_body_from_another_home_and_folder(tmp_path: Path, websocket: bool) -> None:
+@pytest.mark.parametrize(("websocket", "routed"), [(False, False), (True, False), (True, True)],
+                         ids=["http", "websocket", "websocket-routed"])
+def test_a_session_replays_by_body_from_another_home_and_folder(tmp_path: Path, websocket: bool, routed: bool) -> None:
+    """Routed: recorded through `rec record --routes`, under a recording's prefix, as the pytest plugin records."""
     cassette = tmp_path / "session.mpk"
-    recorded = record(session(tmp_path / "laptop", websocket), cassette)
+    recorded = record(session(tmp_path / "laptop", websocket), cassette, routed=routed)
     assert all(answer.startswith("The command printed:") and answer.endswith("hi") for answer in recorded)
     replayed, rc, summary, log = replay(session(tmp_path / "ci-runner", websocket), [cassette], "--match", "body")
     assert rc == 0 and replayed == recorded, log

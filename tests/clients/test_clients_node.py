@@ -32,9 +32,11 @@ def test_streams_helper_chained_json_and_models_replay_clean(tmp_path: Path) -> 
     assert_clean(trip)
 
 
-@pytest.mark.parametrize("mode", ["websocket", "websocket-deflate"])
-def test_websocket_mode_with_two_chained_turns_replays_clean(tmp_path: Path, mode: str) -> None:
-    trip = round_trip(node_client(mode), tmp_path)
+@pytest.mark.parametrize(("mode", "routed"), [("websocket", False), ("websocket-deflate", False),
+                                               ("websocket", True)], ids=["plain", "deflate", "routed"])
+def test_websocket_mode_with_two_chained_turns_replays_clean(tmp_path: Path, mode: str, routed: bool) -> None:
+    """Routed: recorded through `rec record --routes`, under a recording's prefix, as the pytest plugin records."""
+    trip = round_trip(node_client(mode), tmp_path, routed=routed)
     assert trip.recorded["websocket"] == ["Hello from the stand-in.", "Hello from the stand-in."]
     assert_clean(trip)
     [socket] = [e for e in load_cassette(tmp_path / "run.mpk").exchanges if isinstance(e, WebSocketExchange)]
