@@ -31,6 +31,9 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 _CLOSE = [("connection", "close")]
+# The most of a refused request's remaining body read and thrown away so its client can finish sending and read
+# the refusal: a client stating a larger body than this gets a reset once it is reached.
+_MAX_DISCARDED = 1024**3
 
 
 def _refusal(status: int, code: str, message: str) -> Refused:
@@ -77,7 +80,11 @@ class HttpConnection(asyncio.Protocol):
         self._max_header_bytes, self._max_headers = self.limits.header_bytes, self.limits.headers
         self._header_bytes = 0
         self._body_bytes = 0
+        self._stated_length = 0  # the request's Content-Length, when it states one
         self._expect_continue = False
+        # Once a request is refused as it arrives: how much more of it may still be read and thrown away.
+        self._discard_left: int | None = None
+        self._discard_until = 0.0
         # For sweep_timeouts: when the request now arriving began (None: between requests), and
         # when the connection last did anything.
         self._request_began: float | None = None
@@ -123,6 +130,9 @@ class HttpConnection(asyncio.Protocol):
         if self.websocket is not None:
             self.websocket.data_received(data)
             return
+        if self._discard_left is not None:
+            self._discard(data)
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -139,15 +149,33 @@ class HttpConnection(asyncio.Protocol):
             self._refuse(_refusal(400, "rec_bad_request", f"rec: malformed HTTP/1.1 request ({err})"))
 
     def _refuse(self, refusal: Refused) -> None:
-        """Answer a request that cannot be read whole, count it, and close: the rest of its bytes are unread."""
+        """Answer a request that cannot be read whole, count it, and end the connection gracefully."""
         transport = self.transport
         assert transport is not None
+        self._request_began = None
         found = self.hub.core_for(self._url.decode("latin-1"))
         if found is not None:
             found[0].note_refused(self._url.decode("latin-1")[:200], refusal.message)
-        if not transport.is_closing():
-            transport.write(error_answer(refusal).immediate or b"")
+        if transport.is_closing():
+            return
+        transport.write(error_answer(refusal).immediate or b"")
+        if not transport.can_write_eof():
             transport.close()
+            return
+        # Closing a socket with unread bytes sends a reset, which a client still sending its body (urllib, requests)
+        # meets instead of the answer. So the answer is followed by an end of stream, and what the client still
+        # sends is read and thrown away until it hangs up: at most the rest of the body it stated (or as much as a
+        # body may be), within the time a request has to arrive.
+        transport.write_eof()
+        self._discard_left = min(max(self.limits.body, self._stated_length - self._body_bytes), _MAX_DISCARDED)
+        self._discard_until = time.monotonic() + self.limits.request_timeout
+
+    def _discard(self, data: bytes) -> None:
+        """Throw away what a refused request still sends; past the bound, close (a reset, as the bound is spent)."""
+        assert self._discard_left is not None and self.transport is not None
+        self._discard_left -= len(data)
+        if self._discard_left < 0:
+            self.transport.close()
 
     def cores_in_use(self) -> list[ReplayCore]:
         """The cores this connection serves from now: its open WebSocket's, or the one whose answer is going out."""
@@ -159,6 +187,10 @@ class HttpConnection(asyncio.Protocol):
     def check_timeouts(self, now: float) -> None:
         """Refuse a request that is arriving too slowly (slowloris), close a connection idle too long."""
         if self.websocket is not None or self.transport is None or self.transport.is_closing():
+            return
+        if self._discard_left is not None:
+            if now > self._discard_until:
+                self.transport.close()
             return
         if self._request_began is not None and now - self._request_began > self.limits.request_timeout:
             self._refuse(_refusal(408, "rec_request_timeout", "the request did not arrive whole within "
@@ -172,7 +204,7 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._body = []
-        self._header_bytes = self._body_bytes = 0
+        self._header_bytes = self._body_bytes = self._stated_length = 0
         self._expect_continue = False
         self._request_began = time.monotonic()
 
@@ -191,8 +223,12 @@ class HttpConnection(asyncio.Protocol):
                            "of them (--limit headers, --limit header_bytes)")
         if len(name) == 6 and name.lower() == b"expect":  # the length first: most headers are not it
             self._expect_continue = value.lower() == b"100-continue"
+        elif len(name) == 14 and name.lower() == b"content-length" and value.strip().isdigit():
+            self._stated_length = int(value)  # httptools refuses a malformed or repeated one
 
     def on_headers_complete(self) -> None:
+        if self._stated_length > self.limits.body:  # refused before any of it is sent (or read)
+            raise self._body_too_large()
         if self._expect_continue:
             assert self.transport is not None
             self.transport.write(_CONTINUE)
@@ -201,8 +237,10 @@ class HttpConnection(asyncio.Protocol):
         self._body.append(body)
         self._body_bytes += len(body)
         if self._body_bytes > self.limits.body:
-            raise _refusal(413, "rec_body_too_large", f"the request body is over {self.limits.body} bytes "
-                                                      "(--limit body)")
+            raise self._body_too_large()
+
+    def _body_too_large(self) -> Refused:
+        return _refusal(413, "rec_body_too_large", f"the request body is over {self.limits.body} bytes (--limit body)")
 
     def on_message_complete(self) -> None:
         self._request_began = None

@@ -1,16 +1,20 @@
 """What a client cannot do to the replay server: oversized or slow requests, bombs, broken WebSocket frames.
 
-Every case is sent over a raw socket (no client would send it), and every case ends with a
-well-behaved request on a fresh connection to show the server still serves.
+Every case is sent over a raw socket (no client would send it), or by a real client where one
+would (an oversized body), and every case ends with a well-behaved request on a fresh connection
+to show the server still serves.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import urllib.error
+import urllib.request
 import zlib
 from typing import Any
 
+import openai
 import pytest
 import zstandard
 
@@ -59,6 +63,33 @@ def test_an_oversized_body_is_a_413(small: ReplayServer) -> None:
     still_serves(small)
 
 
+def test_a_client_sending_a_body_far_over_the_limit_reads_its_413_not_a_reset(small: ReplayServer) -> None:
+    """urllib writes the whole body before it reads: the server answers, ends its side, and throws away the rest
+    of the body as it comes, so the client reads the 413 rather than a reset on its next write."""
+    body = b"x" * (8 * 1024 * 1024)  # more than the sockets on both sides hold
+    request = urllib.request.Request(f"{small.url}/responses", data=body, headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 413
+    assert json.loads(refused.value.read())["error"]["code"] == "rec_body_too_large"
+    client = openai.OpenAI(base_url=small.url, api_key="k", max_retries=0)
+    with pytest.raises(openai.APIStatusError) as sdk_refused:
+        client.responses.create(model="gpt-test", input="x" * (8 * 1024 * 1024))
+    assert sdk_refused.value.status_code == 413 and "--limit body" in sdk_refused.value.message
+    still_serves(small)
+
+
+def test_what_a_refused_request_may_still_send_is_bounded(small: ReplayServer) -> None:
+    """The rest of a refused body is thrown away only as far as the client said it would go: past that, cut off."""
+    with socket.create_connection((small.host, small.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+        with pytest.raises(OSError):  # a reset, once the server stops reading
+            for _ in range(1024):
+                sock.sendall(b"x" * 1024 * 1024)
+    still_serves(small)
+
+
 def test_a_zstd_bomb_is_refused_without_inflating_it(small: ReplayServer) -> None:
     bomb = zstandard.ZstdCompressor(level=19).compress(b"\0" * (64 * 1024 * 1024))  # 64 MiB in a few kB
     assert len(bomb) < 4096
@@ -91,6 +122,9 @@ def test_expect_100_continue_gets_its_100(small: ReplayServer) -> None:
         assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
         sock.sendall(raw)
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    with socket.create_connection((small.host, small.port), timeout=10) as sock:  # a body over the limit: not sent
+        sock.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10000\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413")
 
 
 def test_malformed_http_is_a_400_and_counted(small: ReplayServer) -> None:
