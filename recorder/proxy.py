@@ -19,6 +19,7 @@ from mitmproxy.options import Options
 
 from rec.cassette import CassetteWriter, Exchange, HttpExchange, WebSocketExchange, WebSocketPart
 from rec.sse import is_event_stream, split_events
+from rec.urls import origin
 from recorder.addon import RecordAddon, in_responses_api
 from recorder.redact import Redactor
 from recorder.routing import RecordingRouter
@@ -149,7 +150,7 @@ async def _run(settings: RecordSettings, writer: CassetteWriter | None, say: Cal
         raise OSError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
     host, port = started.result()[0][:2]
     if router is not None:
-        router.origin = f"http://{host}:{port}"
+        router.origin = origin(host, port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -157,7 +158,7 @@ async def _run(settings: RecordSettings, writer: CassetteWriter | None, say: Cal
         loop.add_signal_handler(sig, stop.set)
     # The URL only now, as whoever reads it may stop the recorder at once, and that must be a clean stop: a
     # client's base URL, or with routes the control API's origin (each recording has its own base URL).
-    say(f"http://{host}:{port}/v1" if not settings.forward and router is None else f"http://{host}:{port}")
+    say(f"{origin(host, port)}/v1" if not settings.forward and router is None else origin(host, port))
     await stop.wait()
 
     # Close client connections first so every in-flight flow reaches its error or

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+from rec.urls import origin
 from replayer.answers import HttpAnswer
 from replayer.core import ReplayCore
 from replayer.hub import Connection
@@ -32,8 +33,7 @@ class Host:
     @property
     def origin(self) -> str:
         """``http://HOST:PORT``, an IPv6 address in brackets (RFC 3986 3.2.2) so the port is not read as part of it."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return origin(self.host, self.port)
 
     def core_for(self, target: str) -> tuple[ReplayCore, str] | None:
         """The core that serves a request target (``replayer.hub.Hub``); each host routes its own way."""

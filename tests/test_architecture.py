@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("rec", "recorder", "replayer")
 # The ground floor: the format and what every feature shares. They import no feature.
 FORMAT = {"rec", "rec.cassette", "rec.config", "rec.encoding", "rec.jsonpath", "rec.locking", "rec.normalize",
-          "rec.redaction", "rec.sse"}
+          "rec.redaction", "rec.sse", "rec.urls"}
 # The top: commands and test integrations, which may use any feature.
 TOP = ("rec.cli", "rec.testing", "rec.__main__")
 # Each feature, and the other features it may use (each arrow has a reason a reader can check).

@@ -14,6 +14,7 @@ import typer
 
 from rec import __version__
 from rec.cli.errors import fail
+from rec.urls import origin
 
 
 def check_upstream(upstream: str) -> str:
@@ -28,7 +29,7 @@ def check_upstream(upstream: str) -> str:
         port = parts.port
     except ValueError:
         raise ValueError(f"--upstream {upstream!r} has a bad port") from None
-    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+    return origin(parts.hostname, port, parts.scheme)
 
 
 def record(

@@ -6,6 +6,8 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from rec.urls import origin
+
 
 class PageServer:
     """Serves one page at ``/`` (and ``/index.html``) from a thread until ``close``; anything else is a 404."""
@@ -41,7 +43,7 @@ class PageServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self._server.server_address[1]}/"
+        return f"{origin(self.host, self._server.server_address[1])}/"
 
     def open(self) -> PageServer:
         """Listen (OSError when the address is taken) and serve from a thread."""

@@ -16,6 +16,7 @@ import pytest
 from openai import OpenAI
 
 from rec.cassette import HttpExchange, WebSocketExchange, load_cassette
+from rec.cli.record import check_upstream
 from rec.sse import split_events
 from tests.recorder.support import REC, Recorder, on_disk, start_recorder
 from tests.support.upstream import Upstream, running_upstream
@@ -176,6 +177,26 @@ def test_bad_arguments_name_the_problem(tmp_path: Path, args: list[str], message
     result = run_rec(*args, "-o", str(tmp_path / "x.mpk"))
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_ipv6_upstream_keeps_its_brackets() -> None:
+    assert check_upstream("http://[::1]:8080/") == "http://[::1]:8080"
+    assert check_upstream("https://API.openai.com") == "https://api.openai.com"
+
+
+def test_an_ipv6_listener_prints_its_url_in_brackets(upstream: Upstream, tmp_path: Path) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("::1 cannot be listened on here")
+    recorder = start_recorder(upstream.url, tmp_path / "six.mpk", "--host", "::1")
+    try:
+        assert recorder.url.startswith("http://[::1]:") and recorder.url.endswith("/v1"), recorder.url
+        assert client(recorder.url).models.list().data[0].id == "gpt-5"  # the printed URL is a working base URL
+    finally:
+        rc, _, err = recorder.stop()
+    assert rc == 0 and "recorded 1 exchange(s)" in err
 
 
 def test_unwritable_output_is_refused_before_listening(tmp_path: Path) -> None:
