@@ -48,10 +48,16 @@ MAX_UNSIZED_RECORD_BYTES = 16 * 1024 * 1024
 # The largest zstd window a frame may ask the reader to hold: rec writes level 3 (a 2 MiB window).
 MAX_WINDOW_BYTES = 32 * 1024 * 1024
 # What one record may expand to once unpacked: every msgpack value counts one, each list and map one
-# more. Far above any exchange (a record holds one WebSocket turn, or one answer: room for 150,000 frames
-# or 375,000 chunks), far below what a few kilobytes of zstd can describe (16 million empty lists are
-# 16 MB of msgpack and 1.2 GB as objects): at most about 90 MB of objects, beside the record's bytes.
+# more (a WebSocket frame is 9, a chunk 3). Whatever its size, a record may hold MAX_RECORD_VALUES (room for
+# 166,000 frames or 500,000 chunks; about 100 MB of the emptiest objects), far below what a few kilobytes of
+# zstd can describe (16 million empty lists are 16 MB of msgpack and 1.2 GB as objects). Beyond that, a
+# record may hold VALUES_PER_STORED_BYTE for each byte it takes in the file, so a connection of hours merged
+# into one record reads whole: a recorded connection holds about 0.5 value per byte stored, a synthesized
+# one repeating the same answer 4.6; only thousands of identical frames at identical times hold more. What
+# a record builds then grows with what the file holds (at most about 550 bytes of the emptiest objects per
+# byte), not with what a crafted frame inflates to.
 MAX_RECORD_VALUES = 1_500_000
+VALUES_PER_STORED_BYTE = 8
 # How deep a value rec does not know the shape of (an unknown field, the header's metadata) may nest.
 MAX_NESTING = 100
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -75,7 +81,8 @@ class NewerVersionError(CassetteError):
 
 
 class RecordTooLargeError(ValueError):
-    """An exchange bigger than a reader takes (``MAX_RECORD_BYTES``): refused, so the cassette stays readable."""
+    """An exchange bigger than a reader takes (``MAX_RECORD_BYTES``, ``values_bound``): refused, so the cassette
+    stays readable."""
 
 
 class RecordError(ValueError):
@@ -694,6 +701,11 @@ class CassetteWriter:
             raise RecordTooLargeError(f"the exchange is {len(payload)} bytes as a record, over the "
                                       f"{self.max_record_bytes} a cassette reader takes; it was not written")
         frame = self._compressor.compress(payload)
+        if 2 * len(payload) > values_bound(len(frame)):  # a record that may hold more values than a reader builds
+            try:
+                unpack_record(payload, stored_bytes=len(frame))
+            except RecordBoundsError as err:
+                raise RecordTooLargeError(f"the exchange was not written: {err}") from None
         start = self._stream.tell()
         try:
             view = memoryview(frame)
@@ -768,13 +780,18 @@ class _TooManyValues(Exception):
     pass
 
 
-def _counting_hooks() -> dict[str, Any]:
-    """msgpack hooks that count the values built so far and stop past ``MAX_RECORD_VALUES``.
+def values_bound(stored_bytes: int) -> int:
+    """How many values a record may expand to, given the bytes it takes in the file (``MAX_RECORD_VALUES``)."""
+    return max(MAX_RECORD_VALUES, VALUES_PER_STORED_BYTE * stored_bytes)
+
+
+def _counting_hooks(bound: int) -> dict[str, Any]:
+    """msgpack hooks that count the values built so far and stop past ``bound``.
 
     msgpack builds a list's items before the list, so each hook sees a finished list or map; the
     longest one it may announce is capped too, so nothing is allocated for a claimed length.
     """
-    left = MAX_RECORD_VALUES
+    left = bound
 
     def counted_list(value: list[Any]) -> list[Any]:
         nonlocal left
@@ -790,62 +807,71 @@ def _counting_hooks() -> dict[str, Any]:
             raise _TooManyValues
         return value
 
-    return {"list_hook": counted_list, "object_hook": counted_map, "max_array_len": MAX_RECORD_VALUES,
-            "max_map_len": MAX_RECORD_VALUES}
+    return {"list_hook": counted_list, "object_hook": counted_map, "max_array_len": bound, "max_map_len": bound}
 
 
-def _too_much(err: BaseException) -> str | None:
+def _too_much(err: BaseException, bound: int) -> str | None:
     """What an unpacking error says of a record that expands too far; None for a record that is not msgpack."""
     # msgpack refuses a list or map announcing more than max_array_len / max_map_len with this ValueError.
     if isinstance(err, _TooManyValues) or (isinstance(err, ValueError) and "exceeds max_" in str(err)):
-        return f"holds over {MAX_RECORD_VALUES:,} values, more than a record may expand to"
+        return f"holds over {bound:,} values, more than a record of its size may expand to"
     if isinstance(err, msgpack.StackError):
         return "nests deeper than msgpack reads"
     return None
 
 
-def unpack_record(payload: bytes, use_list: bool = True) -> Any:
-    """A record's msgpack as Python values, built only within ``MAX_RECORD_VALUES``.
+def unpack_record(payload: bytes, use_list: bool = True, stored_bytes: int = 0) -> Any:
+    """A record's msgpack as Python values, built only within ``values_bound(stored_bytes)``.
 
     RecordBoundsError names the field that expands too far; any other error means the bytes are
     not msgpack (a reader treats the record as damage).
     """
-    try:
-        # Each value takes a byte at least, and counts two at most: a short record cannot hold too many.
-        if 2 * len(payload) <= MAX_RECORD_VALUES:
+    bound = values_bound(stored_bytes)
+    # Each value takes a byte at least, and counts two at most: a short record cannot hold too many.
+    if 2 * len(payload) <= bound:
+        try:
             return msgpack.unpackb(payload, raw=False, strict_map_key=False, use_list=use_list)
-        return msgpack.unpackb(payload, raw=False, strict_map_key=False, use_list=use_list, **_counting_hooks())
-    except Exception as err:
-        problem = _too_much(err)
-        if problem is None:
-            raise
-    raise RecordBoundsError(_field_too_large(payload), problem) from None
+        except Exception as err:
+            if _too_much(err, bound) is None:
+                raise
+            # Read again, field by field, to name the field that nests too deep or claims too many values.
+    return _unpack_by_field(payload, use_list, bound)
 
 
-def _field_too_large(payload: bytes) -> str:
-    """The field of a record that expands too far (``response.chunks``), found by unpacking it field by field."""
-    unpacker = msgpack.Unpacker(io.BytesIO(payload), raw=False, strict_map_key=False, **_counting_hooks())
+def _unpack_by_field(payload: bytes, use_list: bool, bound: int) -> Any:
+    """Unpack a record counting its values, the maps of its first two levels field by field, so a record that
+    expands too far is refused in the same pass that finds its field (``response.chunks``)."""
+    hooks = _counting_hooks(bound)
+    unpacker = msgpack.Unpacker(io.BytesIO(payload), raw=False, strict_map_key=False, use_list=use_list,
+                                max_buffer_size=max(len(payload), 1), **hooks)
+    spend_map = hooks["object_hook"]
     found = "record"
 
-    def walk(field: str, depth: int) -> None:
+    def walk(field: str, depth: int) -> Any:
         nonlocal found
         found = field
-        kind = payload[unpacker.tell()]
-        if depth < 2 and (kind >> 4 == 0x8 or kind in (0xDE, 0xDF)):  # a map: fixmap, map 16, map 32
+        kind = payload[unpacker.tell()] if unpacker.tell() < len(payload) else None
+        if depth < 2 and kind is not None and (kind >> 4 == 0x8 or kind in (0xDE, 0xDF)):  # fixmap, map 16, map 32
             count = unpacker.read_map_header()
-            if count > MAX_RECORD_VALUES:
+            if count > bound:
                 raise _TooManyValues
+            fields = {}
             for _ in range(count):
                 key = unpacker.unpack()
-                walk(f"{field}.{key}" if field != "record" else str(key), depth + 1)
-            return
-        unpacker.unpack()
+                fields[key] = walk(f"{field}.{key}" if field != "record" else str(key), depth + 1)
+            return spend_map(fields)  # counted as msgpack counts the maps it builds
+        return unpacker.unpack()
 
     try:
-        walk("record", 0)
-    except Exception:  # where it failed is what the record's reader is told
-        return found[:80]
-    return "record"
+        record = walk("record", 0)
+    except Exception as err:
+        problem = _too_much(err, bound)
+        if problem is None:
+            raise
+        raise RecordBoundsError(found[:80], problem) from None
+    if unpacker.tell() != len(payload):
+        raise msgpack.ExtraData(record, payload[unpacker.tell():])
+    return record
 
 
 def _free_form(value: Any, field: str) -> Any:
@@ -952,7 +978,7 @@ class CassetteReader:
             self.close()
             raise NotACassetteError(f"{name}: not a cassette: the header record is {err.reason}") from None
         try:
-            record = unpack_record(payload)
+            record = unpack_record(payload, stored_bytes=len(self.last_frame))
         except RecordError as err:
             self.close()
             raise CassetteError(f"{name}: the header record: {err}; the file was not written by rec") from None
@@ -1077,7 +1103,7 @@ class CassetteReader:
                 yield from _unclosed(open_sockets)
                 return
             try:
-                record = unpack_record(payload)
+                record = unpack_record(payload, stored_bytes=len(self.last_frame))
             except RecordError as err:
                 self.close()
                 raise bad_record(self.path, number, offset, err) from None
@@ -1160,7 +1186,8 @@ class IndexedRecord:
         on its first serve); unknown keys in ``extra`` hold tuples where a full read holds lists.
         """
         try:
-            return exchange_from_record(unpack_record(self.decompressor.decompress(self.frame), use_list=False))
+            return exchange_from_record(unpack_record(self.decompressor.decompress(self.frame), use_list=False,
+                                                      stored_bytes=len(self.frame)))
         except RecordError as err:
             raise bad_record(self.source, self.number, None, err) from None
         except (ValueError, TypeError, msgpack.UnpackException) as err:  # its request line read, the rest not
@@ -1171,7 +1198,8 @@ class IndexedRecord:
 def _request_line(payload: bytes, with_content: bool = False) -> tuple[str, str, str, bytes] | None:
     """The record's type and its request's method, path and (``with_content``) content, read without decoding
     the rest."""
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    # Counted as a full read counts: a bomb in place of a method is left to that read to name.
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, **_counting_hooks(MAX_RECORD_VALUES))
     unpacker.feed(payload)
     kind = None
     request: dict[str, Any] = {}
@@ -1190,7 +1218,7 @@ def _request_line(payload: bytes, with_content: bool = False) -> tuple[str, str,
                         unpacker.skip()
             else:
                 unpacker.skip()
-    except (ValueError, msgpack.UnpackException, msgpack.ExtraData):
+    except (ValueError, msgpack.UnpackException, msgpack.ExtraData, _TooManyValues):
         return None
     method, path = request.get("method"), request.get("path")
     if not isinstance(kind, str) or not isinstance(method, str) or not isinstance(path, str):
@@ -1229,7 +1257,7 @@ def index_cassette(path: str | os.PathLike[str], content_hashes: bool = False,
                 number += 1
                 continue
             try:
-                record = unpack_record(payload)
+                record = unpack_record(payload, stored_bytes=len(reader.last_frame))
             except RecordError as err:
                 raise bad_record(path, number, offset, err) from None
             except Exception:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import io
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,19 @@ from rec.cassette import (
     MAX_RECORD_VALUES,
     MAX_UNSIZED_RECORD_BYTES,
     CassetteError,
+    CassetteWriter,
+    Frame,
     Header,
+    HttpExchange,
     IndexedRecord,
+    RecordTooLargeError,
+    Request,
+    Response,
+    WebSocketExchange,
     index_cassette,
     load_cassette,
+    values_bound,
+    write_cassette,
 )
 from rec.cli import app
 from replayer.answers import BodyAnswer, StreamAnswer, WebSocketAnswer, compile_exchange
@@ -254,6 +264,61 @@ def test_a_large_record_within_the_bounds_reads_whole(tmp_path: Path) -> None:
     record = {**GOOD_HTTP, "response": {**GOOD_HTTP["response"], "chunks": chunks}}
     cassette = load_cassette(write(tmp_path / "long.mpk", HEADER, record))
     assert len(cassette.exchanges[0].response.chunks) == 250_000  # type: ignore[union-attr]
+
+
+WORDS = ("the", "file", "test", "error", "value", "change", "return", "list", "folder", "build")
+
+
+def long_connection(frames: int) -> WebSocketExchange:
+    """A WebSocket connection as a Codex session of hours records it: a text delta per frame, a few words each, at
+    the irregular times a model streams."""
+    rng = random.Random(frames)
+    at, sent = 0.0, []
+    for n in range(frames):
+        at += rng.uniform(5.0, 40.0)
+        delta = (f'{{"type":"response.output_text.delta","sequence_number":{n},"item_id":"msg_1","output_index":0,'
+                 f'"delta":" {rng.choice(WORDS)}","obfuscation":"{rng.getrandbits(40):x}"}}')
+        sent.append(Frame(round(at, 3), False, True, delta.encode()))
+    return WebSocketExchange(Request("GET", "/v1/responses"), Response(101), frames=sent)
+
+
+@pytest.mark.slow  # 170,000 frames built, written and read twice
+def test_a_connection_of_hours_merged_into_one_record_reads_whole(tmp_path: Path) -> None:
+    """Written as one record (a recording appended to a cassette merges its turns), a connection far past the
+    values any record may hold reads, as it takes its share of the file: no false alarm on a long session."""
+    connection = long_connection(170_000)  # 9 values a frame: 1,530,000 and more
+    path = tmp_path / "long.mpk"
+    write_cassette(path, Header(), [connection])
+    [read] = load_cassette(path).exchanges
+    assert isinstance(read, WebSocketExchange) and read.frames == connection.frames
+    _, [indexed], _ = index_cassette(path)
+    assert isinstance(indexed, IndexedRecord) and len(indexed.exchange().frames) == 170_000  # type: ignore[union-attr]
+
+
+def test_a_record_a_reader_would_refuse_is_never_written(tmp_path: Path) -> None:
+    # 600,000 identical chunks at the same time: 1,800,000 values in a few kilobytes of zstd, as a bomb is.
+    same = HttpExchange(Request("POST", "/v1/responses"), Response(200, chunks=[(0.0, b"data: {}\n\n")] * 600_000))
+    path = tmp_path / "same.mpk"
+    with CassetteWriter.create(path, Header()) as writer:
+        writer.append(long_connection(10))
+        with pytest.raises(RecordTooLargeError, match=r"`response\.chunks` holds over 1,500,000 values"):
+            writer.append(same)
+    assert len(load_cassette(path).exchanges) == 1  # the cassette reads, with what was written before
+
+
+def test_a_bomb_padded_to_raise_its_bound_is_refused_at_that_bound(tmp_path: Path) -> None:
+    """Bytes that do not compress buy a record room for more values, in proportion: a bomb beside them is still
+    refused, at the bound its stored size gives."""
+    padding = msgpack.packb(random.Random(0).randbytes(200_000), use_bin_type=True)
+    head = msgpack.packb({**GOOD_HTTP, "pad": None, "x": None}, use_bin_type=True)
+    record = head[:-len(b"\xc0\xa1x\xc0")] + padding + b"\xa1x" + EXPANDING["16M empty lists"]
+    stored = sized_frame(record)
+    path = tmp_path / "padded.mpk"
+    path.write_bytes(packed(HEADER) + stored)
+    with pytest.raises(CassetteError) as raised:
+        load_cassette(path)
+    assert f"`x` holds over {values_bound(len(stored)):,} values" in str(raised.value)
+    assert values_bound(len(stored)) > MAX_RECORD_VALUES
 
 
 def test_a_value_nested_to_the_limit_reads_and_shows(tmp_path: Path) -> None:
