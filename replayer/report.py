@@ -1,8 +1,10 @@
 """What a replay saw: counters, one event per noteworthy request, and the `--report` JSON.
 
-The JSON schema (``rec_report`` 1) is read back by ``rec diff --report``:
+The JSON schema (``rec_report`` 1) is read back by ``rec diff --report`` and ``rec view --report``:
 ``{"rec_report": 1, "cassettes": [...], "summary": {served, unmatched, unused, unconsumed,
-violations, drifted}, "events": [{kind, route, exchange, message, diff, recorded, received}]}``.
+violations, drifted}, "events": [{kind, route, exchange, message, diff, recorded, received}]}``,
+with ``omitted`` (per kind, the events counted but not kept) and ``unused_exchanges`` (every
+exchange never requested, kept or not, as ``[first, last]`` runs of numbers) when there are any.
 """
 
 from __future__ import annotations
@@ -46,12 +48,43 @@ def unified_json_diff(recorded: Any, received: Any) -> str:
 EVENTS_KEPT_PER_KIND = 100
 
 
+def never_requested(event: ReportEvent) -> int | None:
+    """The exchange an `unused` event says was never requested; None for any other event, and for a turn a served
+    WebSocket left (replayer/matching.py's words: "turn N of WebSocket exchange ...")."""
+    if event.kind != "unused" or event.message.startswith("turn "):
+        return None
+    return event.exchange
+
+
+def _add_to_runs(runs: list[list[int]], number: int) -> None:
+    """Add a number to ``[first, last]`` runs: unused exchanges come in order, so a run grows at its end."""
+    if runs and runs[-1][0] <= number <= runs[-1][1]:
+        return
+    if runs and number == runs[-1][1] + 1:
+        runs[-1][1] = number
+    else:
+        runs.append([number, number])
+
+
+def _merged(runs: list[list[int]]) -> list[list[int]]:
+    """The runs sorted and joined where they touch (numbers that came out of order)."""
+    merged: list[list[int]] = []
+    for first, last in sorted(runs):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return merged
+
+
 @dataclass
 class Report:
     """Counters and events of one replay; ``emit`` gets each event's log line as it happens.
 
     The first ``EVENTS_KEPT_PER_KIND`` events of each kind are kept with their details;
-    later ones are counted (``omitted``) and still emitted as log lines.
+    later ones are counted (``omitted``) and still emitted as log lines. Every exchange never
+    requested is listed (``unused_exchanges``, a few numbers however many there are), so a page
+    marks each one, not only those whose event was kept.
     """
 
     cassettes: list[str] = field(default_factory=list)
@@ -66,6 +99,7 @@ class Report:
     omitted: dict[str, int] = field(default_factory=dict)
     # Per route, the one event that stands for every request that arrived out of recorded order, and how many.
     reordered: dict[str, tuple[ReportEvent, int]] = field(default_factory=dict)
+    _never_requested: list[list[int]] = field(default_factory=list)  # [first, last] runs of exchange numbers
     _kept: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -78,6 +112,8 @@ class Report:
                 self._kept[event.kind] = kept + 1
             else:
                 self.omitted[event.kind] = self.omitted.get(event.kind, 0) + 1
+            if (number := never_requested(event)) is not None:
+                _add_to_runs(self._never_requested, number)
             if event.kind in ("violation", "bad_request"):
                 self.violations += 1
             elif event.kind == "unmatched":
@@ -136,6 +172,7 @@ class Report:
             events = [asdict(event) for event in self.events]
             summary, omitted = self.summary(), dict(self.omitted)
             room = EVENTS_KEPT_PER_KIND - self._kept.get("unused", 0)
+            runs = [list(run) for run in self._never_requested]
         for event in unused:
             summary["unused"] += 1
             if room > 0:
@@ -143,6 +180,8 @@ class Report:
                 room -= 1
             else:
                 omitted["unused"] = omitted.get("unused", 0) + 1
+            if (number := never_requested(event)) is not None:
+                _add_to_runs(runs, number)
         document: dict[str, Any] = {
             "rec_report": REPORT_VERSION,
             "cassettes": list(self.cassettes),
@@ -151,6 +190,8 @@ class Report:
         }
         if omitted:
             document["omitted"] = omitted  # events counted in the summary but not kept
+        if runs:
+            document["unused_exchanges"] = _merged(runs)
         return document
 
     def write(self, path: str | os.PathLike[str]) -> None:

@@ -18,7 +18,7 @@ from replayer.match_modes import MatchMode
 from replayer.matching import Matcher, NoMatch
 from replayer.outcome import PYTEST, REPLAY_EXIT, REPORT_GATE, Policy, event_line
 from replayer.pacing import parse_timing
-from replayer.report import ReportEvent
+from replayer.report import Report, ReportEvent
 from replayer.request_log import ResponsesRequest
 from replayer.routes import route_of
 from replayer.served import Served
@@ -213,3 +213,18 @@ def test_each_policy_fails_on_its_own_kinds() -> None:
     assert [e.kind for e in PYTEST.failures(events)] == ["drift", "unused"]
     assert Policy().failures([{"kind": "violation"}]) == [{"kind": "violation"}]
     assert event_line(events[0]) == "drift: POST /v1/responses exchange #3: m"
+
+
+def test_a_report_lists_every_exchange_never_requested_as_runs() -> None:
+    report = Report()
+    for number in (*range(3, 150), 1, 200, 151, 150):  # mostly in order, as a replay finds them; some not
+        report.add(ReportEvent("unused", "GET /v1/models", number, f"exchange #{number} (c.mpk) was never requested"),
+                   emit=False)
+    report.add(ReportEvent("unused", "GET /v1/responses", 160, "turn 2 of WebSocket exchange #160 (c.mpk) was never "
+                                                                "requested"), emit=False)  # a served connection
+    document = report.to_json()
+    assert document["unused_exchanges"] == [[1, 1], [3, 151], [200, 200]]
+    assert document["omitted"] == {"unused": 52} and document["summary"]["unused"] == 152
+    # A session's report while it runs: the exchanges unused so far, as they would be added.
+    running = Report().to_json(unused=[ReportEvent("unused", "GET /v1/models", n, "") for n in (7, 8, 9)])
+    assert running["unused_exchanges"] == [[7, 9]] and "unused_exchanges" not in Report().to_json()

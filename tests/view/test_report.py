@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from openai import OpenAI
 
+from rec.synth.events import user_message_item
 from rec.view.build import ViewError, build, load_report
 from rec.view.sides import side_by_side
+from replayer.match_modes import MatchMode
+from replayer.server import ReplayServer
 
 
 def test_each_exchange_is_marked_from_a_real_replay(codex_cassette: Path, replay_report: Path) -> None:
@@ -52,6 +56,28 @@ def test_a_websocket_served_in_part_is_served(tmp_path: Path) -> None:
          "message": "turn 1 of WebSocket exchange #0 (ws.mpk) was never requested"}]}))
     data, _ = build([ws], report)
     assert data.exchanges[0]["marks"] == ["served", "unused"]
+
+
+def test_every_exchange_never_requested_is_marked_past_the_events_a_report_keeps(tmp_path: Path) -> None:
+    """A report keeps the first 100 events of a kind whole and counts the rest; its list of unused exchanges is
+    whole, so the page marks each of the 130 a replay that asked two of 132 left."""
+    from tests.view import cassettes
+
+    many = cassettes.write(cassettes.many_exchanges(132), tmp_path, "many")
+    with ReplayServer.from_cassettes([many], match=MatchMode.body) as server:
+        client = OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
+        for n in (0, 131):
+            asked = [user_message_item(f"question number {n}")]
+            with client.responses.create(model="gpt-5", stream=True, input=asked) as stream:
+                assert [event.type for event in stream][-1] == "response.completed"
+    report = tmp_path / "report.json"
+    server.finish().write(report)
+    document = json.loads(report.read_text())
+    assert document["omitted"] == {"unused": 30} and document["unused_exchanges"] == [[1, 130]]
+    data, _ = build([many], report)
+    marks = [view["marks"] for view in data.exchanges]
+    assert marks[0] == marks[131] == ["served"]
+    assert marks[1:131] == [["unused"]] * 130
 
 
 @pytest.mark.parametrize(("content", "error"), [

@@ -707,7 +707,8 @@
         h("div", {class: "facts"}, Object.entries(report.summary).map(([k, v]) => fact(k, fmtCount(v), v && k !== "served" ? "warn" : null)),
           fact("report", basename(report.path), "muted"))),
       report.omitted ? h("div", {class: "problem-banner small"}, "Events past the report's limit were counted, not kept: " +
-        Object.entries(report.omitted).map(([k, v]) => `${v} ${k}`).join(", ")) : null,
+        Object.entries(report.omitted).map(([k, v]) => `${v} ${k}`).join(", ") +
+        (report.omitted.unused && report.unused_listed ? "; every exchange never requested is still marked unused in the list" : "")) : null,
       card("Requests that matched no exchange", outside.length ? `${outside.length}` : null,
         outside.length ? outside.map((event) => noteView({kind: event.kind, message: `${event.route}: ${event.message}`,
           received: event.received})) : h("div", {class: "hint"}, "None: every request found its recorded exchange.")),
