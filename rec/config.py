@@ -64,7 +64,8 @@ def load_normalizer(extra_ignore: Sequence[str] = (), start: Path | None = None,
                     masks: Sequence[str] = ()) -> Normalizer:
     """The defaults, plus the project's settings, plus ``extra_ignore`` (--ignore) and ``masks`` (--mask).
 
-    ConfigError names a bad key, or a mask that is not a valid regular expression.
+    ConfigError names a bad key, or a mask that is not a valid regular expression. The project's own masks may
+    use lookaround and backreferences (as rec took them before it matched masks with RE2): see ``compile_mask``.
     """
     return normalizer_from(find_settings(start), extra_ignore, masks)
 
@@ -81,11 +82,11 @@ def normalizer_from(found: tuple[Path, dict[str, Any]] | None, extra_ignore: Seq
         normalizer = Normalizer(ignore=(*normalizer.ignore, *_strings(path, table, "ignore")), mask_volatile=mask,
                                 ignore_headers=_strings(path, table, "ignore_headers"))
         try:
-            normalizer = normalizer.with_masks(_strings(path, table, "mask"))
+            normalizer = normalizer.with_masks(_strings(path, table, "mask"), backtracking=True)
         except ValueError as err:
             raise ConfigError(f"{path}: {err}") from None
     try:
-        return normalizer.with_ignored(extra_ignore).with_masks(masks)
+        return normalizer.with_ignored(extra_ignore).with_masks(masks, backtracking=True)
     except ValueError as err:
         raise ConfigError(f"--mask: {err}") from None
 

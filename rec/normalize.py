@@ -153,16 +153,54 @@ class Mask(Protocol):
 # replay server on a request; a bad pattern is an error for the user, not a line in RE2's log.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
+# How long a mask RE2 cannot match (below) may take on one string before the run stops on it.
+BACKTRACKING_MASK_SECONDS = 1.0
 
 
-def compile_mask(pattern: str) -> Mask:
-    """A mask compiled with RE2 (Python's syntax less lookaround and backreferences); ValueError if it is not one."""
+class MaskTimeoutError(ValueError):
+    """A mask matched by the backtracking engine that ran past ``BACKTRACKING_MASK_SECONDS`` on one string."""
+
+
+@dataclass(frozen=True)
+class _BacktrackingMask:
+    """A mask with lookaround or a backreference, which RE2 does not have, as Python's engine took them before
+    rec matched masks with RE2: matched by the `regex` module (Python's syntax), each string within a time bound,
+    so a setting written for an older rec keeps working and still cannot stall a run."""
+
+    pattern: str
+    compiled: Any
+
+    def sub(self, repl: str, text: str) -> str:
+        try:
+            return str(self.compiled.sub(repl, text, timeout=BACKTRACKING_MASK_SECONDS))
+        except TimeoutError:
+            raise MaskTimeoutError(
+                f"mask {self.pattern!r} ran over {BACKTRACKING_MASK_SECONDS:g} s on a string of {len(text):,} "
+                "characters: it uses lookaround or a backreference, so it is matched by a backtracking engine, and "
+                "it backtracks too far; rewrite it without them (a mask replaces its whole match with <masked>, so "
+                "the text a lookaround checked can be matched with it)") from None
+
+
+def compile_mask(pattern: str, backtracking: bool = False) -> Mask:
+    """A mask compiled with RE2 (Python's syntax less lookaround and backreferences); with ``backtracking`` (the
+    project's own settings), a pattern RE2 refuses and Python's syntax takes is matched within a time bound
+    instead. ValueError if it is neither."""
     try:
         return cast(Mask, re2.compile(pattern, options=_RE2_OPTIONS))
     except re2.error as err:
         detail = err.args[0].decode(errors="replace") if err.args and isinstance(err.args[0], bytes) else str(err)
-        raise ValueError(f"mask {pattern!r} is not a valid regular expression: {detail} (masks are matched by RE2: "
-                         "Python's syntax without lookaround or backreferences)") from None
+    import regex  # only for a mask RE2 refuses
+
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error:
+        raise ValueError(f"mask {pattern!r} is not a valid regular expression: {detail}") from None
+    if backtracking:
+        return _BacktrackingMask(pattern, compiled)
+    raise ValueError(f"mask {pattern!r} uses lookaround or a backreference ({detail}), which a mask sent here may "
+                     "not: masks are matched by RE2, in time linear in the text, so no mask can stall the server; "
+                     "rewrite it without them (a mask replaces its whole match with <masked>, so the text a "
+                     "lookaround checked can be matched with it)")
 
 
 @dataclass(frozen=True)
@@ -221,9 +259,11 @@ class Normalizer:
     def with_ignored(self, paths: Iterable[str]) -> Normalizer:
         return dataclasses.replace(self, ignore=(*self.ignore, *paths))
 
-    def with_masks(self, patterns: Iterable[str]) -> Normalizer:
-        """This normalizer with more masks; ValueError names a pattern that is not a valid regex."""
-        return dataclasses.replace(self, masks=(*self.masks, *(compile_mask(pattern) for pattern in patterns)))
+    def with_masks(self, patterns: Iterable[str], backtracking: bool = False) -> Normalizer:
+        """This normalizer with more masks; ValueError names a pattern that is not a valid regex (``backtracking``:
+        see ``compile_mask``)."""
+        return dataclasses.replace(self, masks=(*self.masks, *(compile_mask(pattern, backtracking)
+                                                               for pattern in patterns)))
 
     def body(self, value: Any) -> Any:
         """A JSON value with ignored paths dropped and volatile values masked."""

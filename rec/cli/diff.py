@@ -122,6 +122,7 @@ def _compare(paths: list[Path], git: str | None, fmt: Format, fail_on: FailOn, i
     from rec.diff.report import Report, compare_sources, fails
     from rec.diff.rules import Rules
     from rec.diff.sources import Source, SourceError, folder_pairs, git_pairs
+    from rec.normalize import MaskTimeoutError
 
     # The renderers of rec.diff write every format but html, which is a page and never reaches them.
     text_format = cast("TextFormat", fmt.value)
@@ -171,7 +172,7 @@ def _compare(paths: list[Path], git: str | None, fmt: Format, fail_on: FailOn, i
             with git_pairs(git, paths) as sources:
                 result = compare_sources(sources, normalizer, rules, git, "working tree", parts)
                 text = rendered(result, sources) if result.pairs else ""
-    except (CassetteError, SourceError) as err:
+    except (CassetteError, SourceError, MaskTimeoutError) as err:
         raise fail(str(err)) from None
     for warning in result.warnings:
         warn(warning)

@@ -160,6 +160,21 @@ def test_ignore_paths_from_the_command_line_and_from_pyproject(tmp_path: Path) -
     assert bad.returncode == 2 and "`ignore` must be a list of strings" in bad.stderr
 
 
+def test_a_mask_with_lookaround_in_the_project_compares_as_it_did_before_re2(tmp_path: Path) -> None:
+    write(tmp_path / "a.mpk", conversation("one", tool_output="a.txt"))
+    write(tmp_path / "b.mpk", conversation("two", tool_output="b.txt"))
+    (tmp_path / "pyproject.toml").write_text('[tool.rec]\nmask = ["[ab](?=\\\\.txt)"]\n')  # a lookahead
+    result = subprocess.run([str(REC), "diff", "a.mpk", "b.mpk", "--requests-only"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # One that backtracks without end is stopped, named, in one line: no traceback, no stall.
+    write(tmp_path / "c.mpk", conversation("three", tool_output="a" * 28 + "!"))
+    stalled = subprocess.run([str(REC), "diff", "a.mpk", "c.mpk", "--mask", "(a|a)+$(?!x)"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+    assert stalled.returncode == 2 and stalled.stderr.count("\n") == 1, stalled.stderr
+    assert "mask '(a|a)+$(?!x)' ran over 1 s" in stalled.stderr
+
+
 def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     good = write(tmp_path / "good.mpk", conversation("one"))
     (tmp_path / "junk.mpk").write_bytes(b"junk")

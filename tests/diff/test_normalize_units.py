@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from rec import normalize
 from rec.config import ConfigError, load_normalizer
-from rec.normalize import Normalizer, machine_folders
+from rec.normalize import MaskTimeoutError, Normalizer, machine_folders
 
 ENVIRONMENT = ("<environment_context>\n  <cwd>{cwd}</cwd>\n  <shell>{shell}</shell>\n  <current_date>{day}"
                "</current_date>\n  <timezone>{tz}</timezone>\n  <filesystem><workspace_roots><root>{cwd}</root>"
@@ -55,6 +56,28 @@ def test_user_masks_replace_matches_in_every_string() -> None:
     normalizer = Normalizer().with_masks([r"run-\d+"])
     assert normalizer.body({"a": ["run-12 started", {"b": "run-7"}]}) == {"a": ["<masked> started", {"b": "<masked>"}]}
     assert Normalizer(mask_volatile=False).with_masks(["x"]).body({"id": "resp_x1"}) == {"id": "resp_<masked>1"}
+
+
+def test_a_projects_mask_with_lookaround_is_matched_as_before_rec_used_re2(tmp_path: Path) -> None:
+    """Lookaround and backreferences (which RE2 has not) in the project's own masks, as an older rec took them."""
+    (tmp_path / "rec.toml").write_text('mask = ["(?<=build-)[0-9]+"]\n')
+    normalizer = load_normalizer(start=tmp_path, masks=[r"(['\"])secret\1"])
+    assert normalizer.body({"a": "build-42 'secret' \"secret'"}) == {"a": "build-<masked> <masked> \"secret'"}
+
+
+def test_a_lookaround_mask_sent_to_a_shared_server_is_refused_in_one_line() -> None:
+    # rec serve takes masks from whoever creates a session: RE2 only, so none can stall another session.
+    with pytest.raises(ValueError, match=r"uses lookaround or a backreference .* masks are matched by RE2"):
+        Normalizer().with_masks(["(?<=build-)[0-9]+"])
+    with pytest.raises(ValueError, match="is not a valid regular expression"):
+        Normalizer().with_masks(["(?<=build-"], backtracking=True)
+
+
+def test_a_backtracking_mask_that_runs_too_long_stops_the_run_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(normalize, "BACKTRACKING_MASK_SECONDS", 0.05)
+    normalizer = Normalizer().with_masks([r"(a|a)+$(?!x)"], backtracking=True)  # 2^28 ways to split the a's
+    with pytest.raises(MaskTimeoutError, match=r"mask '\(a\|a\)\+\$\(\?!x\)' ran over 0\.05 s on a string of 29"):
+        normalizer.body({"a": "a" * 28 + "!"})
 
 
 def test_masks_from_settings_and_arguments_and_a_bad_one_named(tmp_path: Path) -> None:

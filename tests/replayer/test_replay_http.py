@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import zstandard
-from openai import APIConnectionError, AsyncOpenAI, ConflictError, NotFoundError, OpenAI
+from openai import APIConnectionError, AsyncOpenAI, ConflictError, InternalServerError, NotFoundError, OpenAI
 
+from rec import normalize
 from rec.cassette import End, HttpExchange, Request, Response
+from rec.config import load_normalizer
 from replayer.server import ReplayServer
 from tests.replayer.builders import (
     json_exchange,
@@ -134,6 +136,19 @@ def test_body_mode_ignores_volatile_fields_and_extra_ignored_paths(serve: Any) -
     status, _, body = post(server, "/v1/responses", received)
     assert status == 200 and b"matched" in body
     assert server.report.drifted == 0
+
+
+def test_a_projects_lookaround_mask_matches_and_one_that_backtracks_too_far_is_a_500_naming_it(
+        serve: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "rec.toml").write_text('mask = ["(?<=build )[0-9]+", "(a|a)+$(?!x)"]\n')  # as an older rec took
+    monkeypatch.setattr(normalize, "BACKTRACKING_MASK_SECONDS", 0.05)
+    server = serve([sse_exchange(request_body([user_message("build 41")]), text_events("resp_1", "matched"))],
+                   match="body", repeat=True, normalizer=load_normalizer(start=tmp_path))
+    assert stream_text(client_for(server), "build 42")[1] == "matched"
+    with pytest.raises(InternalServerError) as stalled:  # 2^28 ways to split the a's: stopped, and named
+        stream_text(client_for(server), "a" * 28 + "!")
+    assert "ran over 0.05 s" in stalled.value.message and "(a|a)+$(?!x)" in stalled.value.message
+    assert stream_text(client_for(server), "build 43")[1] == "matched"  # and the server goes on
 
 
 def test_drift_is_reported_with_a_unified_diff(serve: Any, tmp_path: Any) -> None:
