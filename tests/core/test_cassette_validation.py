@@ -83,6 +83,27 @@ def test_a_badly_typed_field_is_one_line_naming_the_record_and_field(tmp_path: P
     assert "exchange #1" in message and str(where[0]) in message and "\n" not in message
 
 
+def test_a_header_value_folded_over_lines_reads_as_one(tmp_path: Path) -> None:
+    folded = with_field(GOOD_HTTP, ("response", "headers"), [["x-trace", "first\r\n second\r\n\t\tthird"]])
+    path = write_raw(tmp_path / "folded.mpk", folded)
+    [exchange] = load_cassette(path).exchanges
+    assert exchange.response.headers == [("x-trace", "first second third")]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("where", "text"), [
+    (("response", "headers"), [["x-injected", "a\r\nset-cookie: b"]]),  # a CRLF that starts another header
+    (("response", "headers"), [["x-lf", "a\n b"]]),  # a bare LF is no folding
+    (("response", "headers"), [["x-nul", "a\0b"]]),
+    (("response", "headers"), [["x-\r\n name", "v"]]),  # a name is never folded
+    (("response", "reason"), "OK\r\n more"),
+])
+def test_a_line_break_that_is_not_a_folded_value_is_refused(tmp_path: Path, where: tuple[Any, ...],
+                                                            text: Any) -> None:
+    path = write_raw(tmp_path / "broken.mpk", with_field(GOOD_HTTP, where, text))
+    with pytest.raises(CassetteError, match="header text without CR, LF or NUL"):
+        load_cassette(path)
+
+
 def run_rec(*args: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rec", *map(str, args)], capture_output=True, text=True, timeout=60)
 
