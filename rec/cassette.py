@@ -52,10 +52,11 @@ MAX_WINDOW_BYTES = 32 * 1024 * 1024
 # 166,000 frames or 500,000 chunks; about 100 MB of the emptiest objects), far below what a few kilobytes of
 # zstd can describe (16 million empty lists are 16 MB of msgpack and 1.2 GB as objects). Beyond that, a
 # record may hold VALUES_PER_STORED_BYTE for each byte it takes in the file, so a connection of hours merged
-# into one record reads whole: a recorded connection holds about 0.5 value per byte stored, a synthesized
-# one repeating the same answer 4.6; only thousands of identical frames at identical times hold more. What
-# a record builds then grows with what the file holds (at most about 550 bytes of the emptiest objects per
-# byte), not with what a crafted frame inflates to.
+# into one record reads whole: a connection streamed as a model streams (deltas of their own, at irregular
+# times) holds about 0.5 value per byte stored, a synthesized one repeating the same answer 4.6; only
+# thousands of identical frames at identical times hold more. What a record builds then grows with what the
+# file holds (about 350 bytes of the emptiest objects per byte, bench/hostile_bench.py), not with what a
+# crafted frame inflates to.
 MAX_RECORD_VALUES = 1_500_000
 VALUES_PER_STORED_BYTE = 8
 # How deep a value rec does not know the shape of (an unknown field, the header's metadata) may nest.
