@@ -49,7 +49,7 @@ from replayer.match_modes import MatchMode
 from replayer.matching import Matcher, NoMatch, Rule
 from replayer.recorded import Recorded, TurnMatch
 from replayer.report import Report, ReportEvent, unified_json_diff
-from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, WebSocketRequest
+from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake
 from replayer.routes import Route, endpoint_of, query_difference, query_of, route_of, show_route
 from replayer.turns import ServerFrame, Turn
 
@@ -294,9 +294,9 @@ class ReplayCore:
             self.count(route, entry, f"{answer.status} to an upgrade")
             return answer  # a recorded refusal (e.g. 426) is replayed as such
         handshake = WebSocketHandshake(target.partition("?")[0], headers)
-        logs = [self.log.add_connection(handshake)]
+        logs = [(self.log, self.log.add_connection(handshake))]
         if rule is not None:
-            logs.append(rule.log.add_connection(handshake))
+            logs.append((rule.log, rule.log.add_connection(handshake)))
         self.count(route, entry, "101")
         return WebSocketConversation(self, route, target, answer, entry, logs)
 
@@ -383,7 +383,7 @@ class WebSocketConversation:
     """One client's WebSocket conversation with the core: picks and prepares the answer to each message."""
 
     def __init__(self, core: ReplayCore, route: Route, target: str, answer: WebSocketAnswer, entry: Recorded | None,
-                 logs: list[list[WebSocketRequest]]) -> None:
+                 logs: list[tuple[RequestLog, int]]) -> None:
         self.core = core
         self.route = route
         self.target = target
@@ -409,8 +409,8 @@ class WebSocketConversation:
         """The plan for one client message; raises Refused (sent as an ``error`` event) when there is none."""
         content = message.encode() if isinstance(message, str) else message
         body = self._decode(content)
-        for log in self.logs:
-            log.append(WebSocketRequest(body))
+        for log, connection in self.logs:  # logs the bytes already read: parsed only if the log is read
+            log.add_message(connection, content)
         kind = body.get("type")
         if kind == "response.create":
             self.core.check_invariants(self.route, body)

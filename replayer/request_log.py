@@ -2,16 +2,19 @@
 
 ``RequestLog`` is filled by the server (one per server, one per mounted rule) and read by
 tests: HTTP requests as ``ResponsesRequest``, WebSocket connections as lists of
-``WebSocketRequest`` and their handshakes as ``WebSocketHandshake``. Appends happen on
-the server's thread; readers get copies, so a test thread can read while it serves.
+``WebSocketRequest`` and their handshakes as ``WebSocketHandshake``; it keeps the newest
+``KEPT`` of each and counts the rest. Appends happen on the server's thread; readers get
+copies, so a test thread can read while it serves. ``journal`` renders a log as `rec serve`
+answers it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Sized
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,6 +23,7 @@ import orjson
 
 from rec.cassette import Headers, header_value
 from rec.encoding import decode_body
+from rec.redaction import DEFAULT_SECRET_HEADERS as SECRET_HEADERS  # a journal never shows them
 
 
 def _texts_of(items: list[Any], role: str, span_type: str, key: str) -> list[str]:
@@ -159,28 +163,55 @@ class WebSocketHandshake:
         return header_value(self.headers, name)
 
 
-@dataclass
-class RequestLog:
-    """Requests served: HTTP requests, and per WebSocket connection its handshake and messages."""
+# How many of each a RequestLog keeps, the newest: HTTP requests, WebSocket connections, and WebSocket messages
+# (over all connections). What is older is counted (``omitted``), so a session serving for days holds a bounded
+# journal. Far above what one test sends.
+KEPT = 1_000
 
-    _requests: list[ResponsesRequest] = field(default_factory=list)
-    _connections: list[list[WebSocketRequest]] = field(default_factory=list)
-    _handshakes: list[WebSocketHandshake] = field(default_factory=list)
-    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+class RequestLog:
+    """Requests served: HTTP requests, and per WebSocket connection its handshake and messages, the newest ``kept``.
+
+    Filled on the server's thread at the cost of a reference: a request is the object the server already made, a
+    WebSocket message the bytes it already read. Nothing is parsed or copied until it is read.
+    """
+
+    def __init__(self, kept: int = KEPT) -> None:
+        self._requests: deque[ResponsesRequest] = deque(maxlen=kept)
+        # (connection number, handshake), and (connection number, message as sent) over every connection.
+        self._handshakes: deque[tuple[int, WebSocketHandshake]] = deque(maxlen=kept)
+        self._messages: deque[tuple[int, bytes]] = deque(maxlen=kept)
+        self.seen = {"requests": 0, "websockets": 0, "messages": 0}
+        self._changed = threading.Condition()
+        self._on_handshake: list[Callable[[], None]] = []  # an async waiter's wake-up (wait_for_handshakes_async)
 
     # --- filled by the server -------------------------------------------------------
 
     def add_request(self, request: ResponsesRequest) -> None:
         self._requests.append(request)
+        self.seen["requests"] += 1
 
-    def add_connection(self, handshake: WebSocketHandshake) -> list[WebSocketRequest]:
-        """Log a handshake; returns the list the connection's messages are appended to."""
-        messages: list[WebSocketRequest] = []
+    def add_connection(self, handshake: WebSocketHandshake) -> int:
+        """Log a handshake; returns the connection's number, which its messages are logged under."""
         with self._changed:
-            self._connections.append(messages)
-            self._handshakes.append(handshake)
+            number = self.seen["websockets"]
+            self._handshakes.append((number, handshake))
+            self.seen["websockets"] = number + 1
             self._changed.notify_all()
-        return messages
+            for wake in self._on_handshake:
+                wake()
+        return number
+
+    def add_message(self, connection: int, message: bytes) -> None:
+        """Log a client message (JSON, as the client sent it) on the connection ``add_connection`` numbered."""
+        self._messages.append((connection, message))
+        self.seen["messages"] += 1
+
+    # --- what was left out -----------------------------------------------------------
+
+    def omitted(self) -> dict[str, int]:
+        """How many of each were left out, the older ones past what the log keeps; only kinds with any."""
+        return _omitted(self.seen, self._requests, self.websockets())
 
     # --- HTTP helpers ---------------------------------------------------------------
 
@@ -188,10 +219,9 @@ class RequestLog:
         return list(self._requests)
 
     def single_request(self) -> ResponsesRequest:
-        requests = self.requests()
-        if len(requests) != 1:
-            raise AssertionError(f"expected 1 request, got {len(requests)}")
-        return requests[0]
+        if self.seen["requests"] != 1:
+            raise AssertionError(f"expected 1 request, got {self.seen['requests']}")
+        return self.requests()[0]
 
     def last_request(self) -> ResponsesRequest | None:
         requests = self.requests()
@@ -211,37 +241,98 @@ class RequestLog:
 
     # --- WebSocket helpers ----------------------------------------------------------
 
+    def websockets(self) -> list[tuple[WebSocketHandshake, list[WebSocketRequest]]]:
+        """Each connection kept, its handshake and its messages kept (parsed now), in order."""
+        # Copies first (each one step under the GIL): the server's thread may be logging meanwhile.
+        handshakes, messages = list(self._handshakes), list(self._messages)
+        by_connection: dict[int, list[WebSocketRequest]] = {number: [] for number, _ in handshakes}
+        for number, message in messages:
+            if number in by_connection:
+                by_connection[number].append(WebSocketRequest(orjson.loads(message)))
+        return [(handshake, by_connection[number]) for number, handshake in handshakes]
+
     def connections(self) -> list[list[WebSocketRequest]]:
-        return [list(messages) for messages in self._connections]
+        """Per connection kept (as ``handshakes()``), its messages kept."""
+        return [messages for _, messages in self.websockets()]
 
     def single_connection(self) -> list[WebSocketRequest]:
-        connections = self.connections()
-        if len(connections) != 1:
-            raise AssertionError(f"expected 1 connection, got {len(connections)}")
-        return connections[0]
+        if self.seen["websockets"] != 1:
+            raise AssertionError(f"expected 1 connection, got {self.seen['websockets']}")
+        return self.connections()[0]
 
     def handshakes(self) -> list[WebSocketHandshake]:
-        return list(self._handshakes)
+        return [handshake for _, handshake in list(self._handshakes)]
 
     def single_handshake(self) -> WebSocketHandshake:
-        handshakes = self.handshakes()
-        if len(handshakes) != 1:
-            raise AssertionError(f"expected 1 handshake, got {len(handshakes)}")
-        return handshakes[0]
+        if self.seen["websockets"] != 1:
+            raise AssertionError(f"expected 1 handshake, got {self.seen['websockets']}")
+        return self.handshakes()[0]
 
     def wait_for_handshakes(self, expected: int, timeout: float) -> bool:
         """Block until ``expected`` handshakes were seen or ``timeout`` seconds passed (server on another thread)."""
         with self._changed:
-            return self._changed.wait_for(lambda: len(self._handshakes) >= expected, timeout)
+            return self._changed.wait_for(lambda: self.seen["websockets"] >= expected, timeout)
 
     async def wait_for_handshakes_async(self, expected: int, timeout: float) -> bool:
-        """As wait_for_handshakes, for a test whose server runs on the same event loop."""
-        deadline = time.monotonic() + timeout
-        while len(self._handshakes) < expected:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+        """As wait_for_handshakes, for a test whose server runs on the same event loop: woken by the handshake."""
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[None] = loop.create_future()
+
+        def check() -> None:
+            if self.seen["websockets"] >= expected and not arrived.done():
+                arrived.set_result(None)
+
+        def wake() -> None:  # on whichever thread logs the handshake
+            loop.call_soon_threadsafe(check)
+
+        with self._changed:
+            self._on_handshake.append(wake)
+        try:
+            check()
+            await asyncio.wait_for(arrived, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with self._changed:
+                self._on_handshake.remove(wake)
+
+
+def journal(log: RequestLog) -> dict[str, Any]:
+    """The journal (GET /__rec/sessions/ID/requests): what the clients sent, decoded, in order, without their
+    credentials, and ``omitted`` counting the older ones left out (when any). Rendered only when asked."""
+    seen, requests, websockets = dict(log.seen), log.requests(), log.websockets()
+    document: dict[str, Any] = {
+        "requests": [{"method": request.method, "path": request.path(), "body": _body_shown(request),
+                      "headers": _headers_shown(request.headers)} for request in requests],
+        "websockets": [{"path": handshake.path, "headers": _headers_shown(handshake.headers),
+                        "messages": [message.body for message in messages]} for handshake, messages in websockets]}
+    omitted = _omitted(seen, requests, websockets)
+    if omitted:
+        document["omitted"] = omitted
+    return document
+
+
+def _omitted(seen: dict[str, int], requests: Sized,
+             websockets: list[tuple[WebSocketHandshake, list[WebSocketRequest]]]) -> dict[str, int]:
+    kept = {"requests": len(requests), "websockets": len(websockets),
+            "messages": sum(len(messages) for _, messages in websockets)}
+    return {kind: seen[kind] - kept[kind] for kind in kept if seen[kind] > kept[kind]}
+
+
+def _body_shown(request: ResponsesRequest) -> Any:
+    """The body as JSON (its Content-Encoding undone), as text when it is not JSON, None when empty; parsed here and
+    not kept, so reading the journal leaves nothing behind."""
+    if not request.body:
+        return None
+    try:
+        return orjson.loads(decode_body(request.body, request.header("content-encoding")))
+    except ValueError:
+        return request.body.decode(errors="replace")
+
+
+def _headers_shown(headers: Headers) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers if name.lower() not in SECRET_HEADERS}
 
 
 def journal_log(journal: dict[str, Any]) -> RequestLog:
@@ -251,6 +342,10 @@ def journal_log(journal: dict[str, Any]) -> RequestLog:
         body = b"" if request.get("body") is None else orjson.dumps(request["body"])
         log.add_request(ResponsesRequest(request["method"], request["path"], list(request["headers"].items()), body))
     for connection in journal.get("websockets", []):
-        messages = log.add_connection(WebSocketHandshake(connection["path"], list(connection["headers"].items())))
-        messages.extend(WebSocketRequest(message) for message in connection["messages"])
+        number = log.add_connection(WebSocketHandshake(connection["path"], list(connection["headers"].items())))
+        for message in connection["messages"]:
+            log.add_message(number, orjson.dumps(message))
+    for kind, count in journal.get("omitted", {}).items():
+        if kind in log.seen:
+            log.seen[kind] += count
     return log

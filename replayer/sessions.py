@@ -38,7 +38,6 @@ from urllib.parse import urlsplit
 import orjson
 
 from rec.cassette import CassetteError, Exchange, Response
-from rec.redaction import DEFAULT_SECRET_HEADERS as _SECRET_HEADERS  # a journal never shows the client's credentials
 from replayer.answers import BodyAnswer, HttpAnswer, error_answer, json_answer
 from replayer.core import ReplayCore
 from replayer.errors import Refused, internal_error
@@ -48,7 +47,7 @@ from replayer.limits import Limits
 from replayer.match_modes import MatchMode
 from replayer.pacing import parse_timing
 from replayer.report import ReportEvent
-from replayer.request_log import RequestLog, ResponsesRequest
+from replayer.request_log import ResponsesRequest, journal
 from replayer.routes import PathPattern, show_route
 
 CONTROL = "/__rec"
@@ -427,23 +426,6 @@ def _scenario_exchanges(document: Any) -> list[Exchange]:
         return list(scenario_from_json(document).exchanges)
     except ValueError as err:
         raise Refused(400, "rec_bad_scenario", f"scenario: {err}", param="scenario") from None
-
-
-def journal(log: RequestLog) -> dict[str, Any]:
-    """What the clients sent, decoded, in order, without their credentials."""
-    requests = []
-    for request in log.requests():
-        try:
-            body: Any = request.body_json() if request.body else None
-        except ValueError:
-            body = request.body.decode(errors="replace")
-        requests.append({"method": request.method, "path": request.path(), "body": body,
-                         "headers": {k.lower(): v for k, v in request.headers if k.lower() not in _SECRET_HEADERS}})
-    connections = [{"path": handshake.path,
-                    "headers": {k.lower(): v for k, v in handshake.headers if k.lower() not in _SECRET_HEADERS},
-                    "messages": [message.body_json() for message in messages]}
-                   for handshake, messages in zip(log.handshakes(), log.connections(), strict=False)]
-    return {"requests": requests, "websockets": connections}
 
 
 def report_now(core: ReplayCore) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from rec.cassette import CassetteError, CassetteWriter, HttpExchange, WebSocketExchange, load_cassette
 from rec.locking import CassetteLock
-from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, WebSocketRequest
+from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake
 
 START_TIMEOUT_S = 60.0
 
@@ -62,18 +62,22 @@ def request_log_of(cassette: Path) -> RequestLog:
         if isinstance(exchange, HttpExchange) and request is not None:
             log.add_request(ResponsesRequest(request.method, request.path, request.headers, request.body))
         elif isinstance(exchange, WebSocketExchange) and request is not None:
-            messages = log.add_connection(WebSocketHandshake(request.path, request.headers))
-            messages.extend(WebSocketRequest(_json(frame.payload)) for frame in exchange.frames if frame.from_client)
+            connection = log.add_connection(WebSocketHandshake(request.path, request.headers))
+            for frame in exchange.frames:
+                if frame.from_client:
+                    log.add_message(connection, _json_or_null(frame.payload))
     return log
 
 
-def _json(payload: bytes) -> object:
+def _json_or_null(payload: bytes) -> bytes:
+    """The message as the log keeps it (JSON): as sent, or ``null`` when it is not JSON."""
     import orjson
 
     try:
-        return orjson.loads(payload)
+        orjson.loads(payload)
     except orjson.JSONDecodeError:
-        return None
+        return b"null"
+    return payload
 
 
 def worth_keeping(cassette: Path) -> str | None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from rec.redaction import DEFAULT_SECRET_HEADERS
 from rec.synth.scenario import Scenario
 from replayer.report import EVENTS_KEPT_PER_KIND
+from replayer.request_log import KEPT
 from replayer.runner import ThreadedRunner
 from replayer.sessions import SessionHub
 from tests.core.test_cassette_bounds import EXPANDING, bomb
@@ -154,6 +155,19 @@ def test_the_journal_hides_every_credential_header_the_recorder_redacts(hub: Ses
     assert request["headers"]["x-kept"] == "yes"
     assert not set(request["headers"]) & set(secrets)
     assert not any(value.startswith("secret-") for value in request["headers"].values())
+
+
+def test_a_long_sessions_journal_keeps_the_newest_requests_and_counts_the_rest(hub: SessionHub) -> None:
+    control = Control(hub.port)
+    session = control.create(scenario=SCENARIO, repeat=True)[1]
+    path = session["base_url"].split(str(hub.port), 1)[1] + "/responses"
+    for n in range(KEPT + 2):
+        assert control.call("POST", path, {"model": "gpt-test", "input": f"hi {n}"})[0] == 200
+    status, document = control.call("GET", f"/__rec/sessions/{session['id']}/requests")
+    assert status == 200
+    assert len(document["requests"]) == KEPT
+    assert [r["body"]["input"] for r in document["requests"][-2:]] == [f"hi {KEPT}", f"hi {KEPT + 1}"]
+    assert document["omitted"] == {"requests": 2}
 
 
 def test_a_web_page_cannot_drive_the_control_api(hub: SessionHub) -> None:
