@@ -181,7 +181,8 @@ class RequestLog:
         # (connection number, handshake), and (connection number, message as sent) over every connection.
         self._handshakes: deque[tuple[int, WebSocketHandshake]] = deque(maxlen=kept)
         self._messages: deque[tuple[int, bytes]] = deque(maxlen=kept)
-        self.seen = {"requests": 0, "websockets": 0, "messages": 0}
+        # How many were ever logged (plain counters: one addition per request on the hot path).
+        self.requests_seen = self.websockets_seen = self.messages_seen = 0
         self._changed = threading.Condition()
         self._on_handshake: list[Callable[[], None]] = []  # an async waiter's wake-up (wait_for_handshakes_async)
 
@@ -189,14 +190,14 @@ class RequestLog:
 
     def add_request(self, request: ResponsesRequest) -> None:
         self._requests.append(request)
-        self.seen["requests"] += 1
+        self.requests_seen += 1
 
     def add_connection(self, handshake: WebSocketHandshake) -> int:
         """Log a handshake; returns the connection's number, which its messages are logged under."""
         with self._changed:
-            number = self.seen["websockets"]
+            number = self.websockets_seen
             self._handshakes.append((number, handshake))
-            self.seen["websockets"] = number + 1
+            self.websockets_seen = number + 1
             self._changed.notify_all()
             for wake in self._on_handshake:
                 wake()
@@ -205,13 +206,17 @@ class RequestLog:
     def add_message(self, connection: int, message: bytes) -> None:
         """Log a client message (JSON, as the client sent it) on the connection ``add_connection`` numbered."""
         self._messages.append((connection, message))
-        self.seen["messages"] += 1
+        self.messages_seen += 1
 
     # --- what was left out -----------------------------------------------------------
 
     def omitted(self) -> dict[str, int]:
         """How many of each were left out, the older ones past what the log keeps; only kinds with any."""
-        return _omitted(self.seen, self._requests, self.websockets())
+        return _omitted(self.seen(), self._requests, self.websockets())
+
+    def seen(self) -> dict[str, int]:
+        """How many of each were ever logged, kept or not."""
+        return {"requests": self.requests_seen, "websockets": self.websockets_seen, "messages": self.messages_seen}
 
     # --- HTTP helpers ---------------------------------------------------------------
 
@@ -219,8 +224,8 @@ class RequestLog:
         return list(self._requests)
 
     def single_request(self) -> ResponsesRequest:
-        if self.seen["requests"] != 1:
-            raise AssertionError(f"expected 1 request, got {self.seen['requests']}")
+        if self.requests_seen != 1:
+            raise AssertionError(f"expected 1 request, got {self.requests_seen}")
         return self.requests()[0]
 
     def last_request(self) -> ResponsesRequest | None:
@@ -256,22 +261,22 @@ class RequestLog:
         return [messages for _, messages in self.websockets()]
 
     def single_connection(self) -> list[WebSocketRequest]:
-        if self.seen["websockets"] != 1:
-            raise AssertionError(f"expected 1 connection, got {self.seen['websockets']}")
+        if self.websockets_seen != 1:
+            raise AssertionError(f"expected 1 connection, got {self.websockets_seen}")
         return self.connections()[0]
 
     def handshakes(self) -> list[WebSocketHandshake]:
         return [handshake for _, handshake in list(self._handshakes)]
 
     def single_handshake(self) -> WebSocketHandshake:
-        if self.seen["websockets"] != 1:
-            raise AssertionError(f"expected 1 handshake, got {self.seen['websockets']}")
+        if self.websockets_seen != 1:
+            raise AssertionError(f"expected 1 handshake, got {self.websockets_seen}")
         return self.handshakes()[0]
 
     def wait_for_handshakes(self, expected: int, timeout: float) -> bool:
         """Block until ``expected`` handshakes were seen or ``timeout`` seconds passed (server on another thread)."""
         with self._changed:
-            return self._changed.wait_for(lambda: self.seen["websockets"] >= expected, timeout)
+            return self._changed.wait_for(lambda: self.websockets_seen >= expected, timeout)
 
     async def wait_for_handshakes_async(self, expected: int, timeout: float) -> bool:
         """As wait_for_handshakes, for a test whose server runs on the same event loop: woken by the handshake."""
@@ -279,7 +284,7 @@ class RequestLog:
         arrived: asyncio.Future[None] = loop.create_future()
 
         def check() -> None:
-            if self.seen["websockets"] >= expected and not arrived.done():
+            if self.websockets_seen >= expected and not arrived.done():
                 arrived.set_result(None)
 
         def wake() -> None:  # on whichever thread logs the handshake
@@ -301,7 +306,7 @@ class RequestLog:
 def journal(log: RequestLog) -> dict[str, Any]:
     """The journal (GET /__rec/sessions/ID/requests): what the clients sent, decoded, in order, without their
     credentials, and ``omitted`` counting the older ones left out (when any). Rendered only when asked."""
-    seen, requests, websockets = dict(log.seen), log.requests(), log.websockets()
+    seen, requests, websockets = log.seen(), log.requests(), log.websockets()
     document: dict[str, Any] = {
         "requests": [{"method": request.method, "path": request.path(), "body": _body_shown(request),
                       "headers": _headers_shown(request.headers)} for request in requests],
@@ -345,7 +350,8 @@ def journal_log(journal: dict[str, Any]) -> RequestLog:
         number = log.add_connection(WebSocketHandshake(connection["path"], list(connection["headers"].items())))
         for message in connection["messages"]:
             log.add_message(number, orjson.dumps(message))
-    for kind, count in journal.get("omitted", {}).items():
-        if kind in log.seen:
-            log.seen[kind] += count
+    omitted = journal.get("omitted", {})
+    log.requests_seen += omitted.get("requests", 0)
+    log.websockets_seen += omitted.get("websockets", 0)
+    log.messages_seen += omitted.get("messages", 0)
     return log

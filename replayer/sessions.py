@@ -52,6 +52,8 @@ from replayer.routes import PathPattern, show_route
 
 CONTROL = "/__rec"
 SESSION_PREFIX = "/s/"
+# Session targets remembered with their session (for core_for): past this many, the memory starts again.
+_TARGETS_REMEMBERED = 4096
 # Every option a session takes, and what it must be (as a refusal says it).
 _OPTIONS = {
     "cassettes": "a list of cassette paths",
@@ -75,12 +77,16 @@ ControlHandler = Callable[[ResponsesRequest, dict[str, str]], Awaitable[tuple[in
 
 @dataclass
 class Session:
-    """One client's replay: its core and when it was last used (for reaping)."""
+    """One client's replay: its core, and what the reaper needs to tell whether it is idle."""
 
     id: str
     core: ReplayCore
     created: float = field(default_factory=time.monotonic)
-    last_used: float = field(default_factory=time.monotonic)
+    last_used: float = field(default_factory=time.monotonic)  # when the reaper last saw it in use
+    # Requests routed to it: counted (one addition) rather than timed per request; the reaper, which looks every few
+    # seconds, takes a change since its last look as a use.
+    requests: int = 0
+    requests_seen: int = 0
 
 
 class ControlAnswer(HttpAnswer):
@@ -116,6 +122,7 @@ class SessionHub(Host):
         self.idle_timeout = idle_timeout
         self.emit = emit
         self.sessions: dict[str, Session] = {}
+        self._targets: dict[str, tuple[Session, tuple[ReplayCore, str]]] = {}  # core_for's memory of targets seen
         # The control API under CONTROL, as data: adding an endpoint is one line and its handler.
         self._routes: tuple[tuple[str, PathPattern, Callable[..., Awaitable[tuple[int, Any]]]], ...] = (
             ("GET", PathPattern("/health"), self._health),
@@ -137,14 +144,28 @@ class SessionHub(Host):
     # --- replayer.http.Hub ------------------------------------------------------------
 
     def core_for(self, target: str) -> tuple[ReplayCore, str] | None:
+        # Every request to every session passes here, and a client asks for the same few targets again and again:
+        # one lookup of the whole target answers most, without taking it apart.
+        known = self._targets.get(target)
+        if known is None:
+            known = self._session_target(target)
+            if known is None:
+                return None
+        known[0].requests += 1
+        return known[1]
+
+    def _session_target(self, target: str) -> tuple[Session, tuple[ReplayCore, str]] | None:
+        """The session a target reaches and the target as its core sees it, remembered for the next time."""
         if not target.startswith(SESSION_PREFIX):
             return None
         session_id, slash, rest = target[len(SESSION_PREFIX):].partition("/")
         session = self.sessions.get(session_id)
         if session is None:
             return None
-        session.last_used = time.monotonic()
-        return session.core, slash + rest
+        if len(self._targets) >= _TARGETS_REMEMBERED:
+            self._targets.clear()
+        known = self._targets[target] = (session, (session.core, slash + rest))
+        return known
 
     def control(self, request: ResponsesRequest) -> HttpAnswer:
         try:
@@ -220,6 +241,7 @@ class SessionHub(Host):
         """A session ended or reaped; with the last one gone, what was frozen goes back to the collector (a cycle
         made anywhere before a freeze is collected then, when no session can be held up by it)."""
         del self.sessions[session.id]
+        self._targets.clear()  # none may lead to a session that is gone
         if not self.sessions:
             gc.unfreeze()
 
@@ -330,7 +352,8 @@ class SessionHub(Host):
             now = time.monotonic()
             in_use = {id(core) for connection in self.connections for core in connection.cores_in_use()}
             for session in list(self.sessions.values()):
-                if id(session.core) in in_use:
+                if id(session.core) in in_use or session.requests != session.requests_seen:
+                    session.requests_seen = session.requests
                     session.last_used = now
                 elif now - session.last_used > self.idle_timeout:
                     self._forget(session)

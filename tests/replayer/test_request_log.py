@@ -91,7 +91,7 @@ def test_a_journal_rebuilt_as_a_log_keeps_its_counts() -> None:
     number = log.add_connection(WebSocketHandshake("/v1/responses", []))
     log.add_message(number, b'{"type": "response.create"}')
     rebuilt = journal_log(orjson.loads(orjson.dumps(journal(log))))
-    assert rebuilt.seen == log.seen
+    assert rebuilt.seen() == log.seen() == {"requests": 2, "websockets": 1, "messages": 1}
     assert rebuilt.last_request().body_json() == {"input": "prompt 1"}  # type: ignore[union-attr]
     assert rebuilt.single_connection()[0].body_json() == {"type": "response.create"}
 
