@@ -6,6 +6,7 @@ mitmproxy's master is process-global (``ctx.master``): one recorder per process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import tempfile
@@ -24,6 +25,8 @@ from recorder.addon import RecordAddon, in_responses_api
 from recorder.redact import Redactor
 from recorder.routing import RecordingRouter
 
+# How long a stop waits for the client connections it closed to be done with (each in-flight flow written).
+_CLOSE_WAIT_S = 2.0
 # Addons that could change or answer traffic on their own; a recorder must not.
 _SKIPPED_ADDONS = {"errorcheck", "serverplayback", "clientplayback", "maplocal", "mapremote", "modifybody",
                    "modifyheaders", "anticache", "anticomp", "stickyauth", "stickycookie", "blocklist", "block"}
@@ -39,6 +42,25 @@ class RecordSettings:
     redactor: Redactor = field(default_factory=Redactor)
     ssl_insecure: bool = False
     routes_secret: str = ""  # with no output: recordings opened over recorder.routing's control API
+
+
+class _OpenClients:
+    """Counts the client connections open; ``none_open`` is set when the last has ended. mitmproxy calls
+    ``client_disconnected`` once a connection is done with, its flows' ``error`` and ``websocket_end`` hooks run."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.none_open = asyncio.Event()
+        self.none_open.set()
+
+    def client_connected(self, client: object) -> None:
+        self.open += 1
+        self.none_open.clear()
+
+    def client_disconnected(self, client: object) -> None:
+        self.open -= 1
+        if self.open == 0:
+            self.none_open.set()
 
 
 @dataclass
@@ -141,7 +163,8 @@ async def _run(settings: RecordSettings, writer: CassetteWriter | None, say: Cal
             if not started.done():
                 started.set_result(proxyserver.listen_addrs())
 
-    master.addons.add(Ready())
+    clients = _OpenClients()
+    master.addons.add(Ready(), clients)
     run = asyncio.create_task(master.run())
     done, _ = await asyncio.wait([run, started], return_when=asyncio.FIRST_COMPLETED)
     if run in done or not started.result():
@@ -167,10 +190,8 @@ async def _run(settings: RecordSettings, writer: CassetteWriter | None, say: Cal
         for io in list(handler.transports.values()):
             if io.writer is not None:
                 io.writer.close()
-    for _ in range(100):
-        if not proxyserver.connections:
-            break
-        await asyncio.sleep(0.02)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(clients.none_open.wait(), _CLOSE_WAIT_S)
     if router is not None:
         await router.close_all()
     master.shutdown()

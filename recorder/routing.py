@@ -18,6 +18,7 @@ everything that addon promises holds per recording.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from collections.abc import Callable
@@ -51,6 +52,19 @@ class Recording:
     writer: CassetteWriter
     addon: RecordAddon
     flows: set[str] = field(default_factory=set)  # flows seen and not finished yet
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # set while no flow is unfinished
+
+    def __post_init__(self) -> None:
+        self.settled.set()
+
+    def began(self, flow_id: str) -> None:
+        self.flows.add(flow_id)
+        self.settled.clear()
+
+    def ended(self, flow_id: str) -> None:
+        self.flows.discard(flow_id)
+        if not self.flows:
+            self.settled.set()
 
 
 class RecordingRouter:
@@ -81,7 +95,7 @@ class RecordingRouter:
         if recording is not None:
             flow.request.path = "/" + rest
             flow.metadata[RECORDING] = recording_id
-            recording.flows.add(flow.id)
+            recording.began(flow.id)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         """A control request is answered here, its body in; a flow of no recording is a 404, never forwarded."""
@@ -107,7 +121,7 @@ class RecordingRouter:
     def _finished(self, flow: http.HTTPFlow) -> None:
         recording = self.recordings.get(flow.metadata.get(RECORDING, ""))
         if recording is not None:
-            recording.flows.discard(flow.id)
+            recording.ended(flow.id)
 
     # --- the control API --------------------------------------------------------------
 
@@ -153,12 +167,11 @@ class RecordingRouter:
         return _json(201, {"id": recording_id, "base_url": f"{self.origin}{PREFIX}{recording_id}/v1"})
 
     async def close(self, recording_id: str) -> dict[str, Any]:
-        """Wait for the recording's unfinished exchanges (up to CLOSE_WAIT_S), then close its cassette."""
+        """Wait for the recording's unfinished exchanges (up to CLOSE_WAIT_S), then close its cassette; the wait
+        ends the moment the last of them is written."""
         recording = self.recordings[recording_id]
-        waited = 0.0
-        while recording.flows and waited < CLOSE_WAIT_S:
-            await asyncio.sleep(0.01)
-            waited += 0.01
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(recording.settled.wait(), CLOSE_WAIT_S)
         del self.recordings[recording_id]
         self.remove_addon(recording.addon)
         recording.writer.close()

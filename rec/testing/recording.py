@@ -12,17 +12,19 @@ import importlib.util
 import json
 import os
 import secrets
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rec.cassette import CassetteError, CassetteWriter, HttpExchange, WebSocketExchange, load_cassette
 from rec.locking import CassetteLock
@@ -97,7 +99,8 @@ def worth_keeping(cassette: Path) -> str | None:
 class Recorder:
     """`rec record --routes` for a whole pytest process: each recording test opens its own recording on it.
 
-    Output goes to files, as a pipe nobody reads could fill. A recording is opened with the cassette
+    Its stderr goes to a file (read when it fails); its stdout is read, the first line as the URL it
+    listens on, the rest to its end. A recording is opened with the cassette
     to write and its redaction rules, answered with the base URL its client uses, and closed when the
     test ends (``recorder.routing``).
     """
@@ -106,7 +109,6 @@ class Recorder:
         self.args = [*command, "record", "--upstream", upstream, "--routes"]
         self.secret = secrets.token_hex(16)
         self.output = tempfile.TemporaryDirectory(prefix="rec-record-")
-        self.stdout = Path(self.output.name) / "stdout"
         self.stderr = Path(self.output.name) / "stderr"
         self.process: subprocess.Popen[bytes] | None = None
         self.origin = ""
@@ -136,9 +138,9 @@ class Recorder:
 
     def start(self) -> None:
         """Start the recorder; RecordingError when it does not start."""
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
+        with self.stderr.open("wb") as err:
             try:
-                self.process = subprocess.Popen(self.args, stdout=out, stderr=err,
+                self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=err,
                                                 env={**os.environ, "PYTHONUNBUFFERED": "1",
                                                      "REC_RECORDER_SECRET": self.secret})
             except OSError as error:
@@ -150,16 +152,26 @@ class Recorder:
         self.origin = origin
 
     def _first_line(self) -> str:
-        assert self.process is not None
+        """The recorder's first line on stdout, its URL, read the moment it is written (it prints it once it
+        listens); "" when it exits first or says nothing for START_TIMEOUT_S. The rest of stdout is read to its
+        end on a thread of its own, so the pipe never fills."""
+        assert self.process is not None and self.process.stdout is not None
+        pipe = self.process.stdout
+        received = b""
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            text = self.stdout.read_text(errors="replace")
-            if "\n" in text:
-                return text.partition("\n")[0].strip()
-            if self.process.poll() is not None:
-                return ""
-            time.sleep(0.02)
-        return ""
+        with selectors.DefaultSelector() as selector:
+            selector.register(pipe, selectors.EVENT_READ)
+            while b"\n" not in received:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    pipe.close()
+                    return ""
+                chunk = os.read(pipe.fileno(), 4096)
+                if not chunk:  # it exited
+                    pipe.close()
+                    return ""
+                received += chunk
+        threading.Thread(target=_read_to_the_end, args=(pipe,), name="rec-recorder-stdout", daemon=True).start()
+        return received.partition(b"\n")[0].decode(errors="replace").strip()
 
     def errors(self) -> str:
         return self.stderr.read_text(errors="replace").strip()
@@ -178,6 +190,12 @@ class Recorder:
 
     def close(self) -> None:
         self.output.cleanup()
+
+
+def _read_to_the_end(pipe: IO[bytes]) -> None:
+    with pipe:
+        while os.read(pipe.fileno(), 65536):
+            pass
 
 
 def keep(partial: Path, cassette: Path, append: bool, run_started: float) -> str | None:

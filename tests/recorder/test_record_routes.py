@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -66,3 +68,37 @@ def test_each_recording_gets_its_own_clients_exchanges_and_nothing_else(tmp_path
     assert recorded == {"a": [("/v1/responses", "first of a"), ("/v1/responses", "second of a")],
                         "b": [("/v1/responses", "only b")]}
     assert b"sk-proj-routes" not in (tmp_path / "a.mpk").read_bytes() + (tmp_path / "b.mpk").read_bytes()
+
+
+def test_closing_a_recording_waits_for_the_stream_still_flowing_and_keeps_it_whole(tmp_path: Path) -> None:
+    with running_upstream(gap_s=0.1) as upstream:
+        process = subprocess.Popen([str(REC), "record", "--upstream", upstream.url, "--routes"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "REC_RECORDER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"})
+        assert process.stdout is not None
+        origin = process.stdout.readline().strip()
+        try:
+            _, opened = control(origin, "POST", "/__rec/recordings", {"output": str(tmp_path / "s.mpk")})
+            host, port = origin.removeprefix("http://").split(":")
+            body = json.dumps({"model": "gpt-test", "input": "stream it", "stream": True}).encode()
+            closed: list[tuple[int, Any]] = []
+            closing = threading.Thread(target=lambda: closed.append(
+                control(origin, "DELETE", f"/__rec/recordings/{opened['id']}")))
+            with socket.create_connection((host, int(port))) as client:
+                client.sendall(b"POST %s/responses HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                               b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                               % (opened["base_url"].split(port, 1)[1].encode(), len(body), body))
+                received = client.recv(65536)
+                closing.start()  # the stream has begun, and goes on (an event every 0.1 s) while it is closed
+                while chunk := client.recv(65536):
+                    received += chunk
+            closing.join()
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+    assert b"response.completed" in received
+    assert closed == [(200, {"id": opened["id"], "output": str(tmp_path / "s.mpk"), "unfinished": 0})]
+    [exchange] = load_cassette(tmp_path / "s.mpk").exchanges
+    assert exchange.end.state == "completed"
+    assert exchange.response is not None and b"response.completed" in b"".join(c for _, c in exchange.response.chunks)
