@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import pytest
 from openai import ConflictError, OpenAI
@@ -22,7 +24,7 @@ from rec.synth.events import (
     ev_response_created,
 )
 from rec.synth.scenario import Scenario
-from replayer.serve_client import ServeError, ServeProcess
+from replayer.serve_client import RecServe, ServeError, ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,15 +138,35 @@ def test_unknown_routes_and_bodies_that_are_not_json(serve: ServeProcess) -> Non
     assert serve.health()["status"] == "ok"
 
 
+def lines_of(stream: IO[str]) -> queue.Queue[str]:
+    """The lines of ``stream`` as they come, read on a thread of their own (a test waits with a bound)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
 def test_an_idle_session_is_reaped(tmp_path: Path) -> None:
     cassette = prompts_cassette(tmp_path / "c.mpk", "c", 1)
-    with ServeProcess("--root", str(tmp_path), "--idle-timeout", "1") as serve:
+    process = subprocess.Popen([sys.executable, "-m", "rec", "serve", "--root", str(tmp_path), "--idle-timeout", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        serve = RecServe(process.stdout.readline().strip())
         session = serve.create_session(cassettes=[str(cassette)])
-        deadline = time.monotonic() + 30  # polled, not timed: the reaper runs every quarter timeout
-        while time.monotonic() < deadline and serve.health()["sessions"]:
-            time.sleep(0.2)
+        # Waited for as rec serve says it (a line on stderr), never for a fixed time.
+        said = lines_of(process.stderr)
+        while not said.get(timeout=60).startswith(f"rec serve: reaped session {session.id}: idle for 1 s"):
+            pass
         with pytest.raises(ServeError, match="no session"):
             session.report()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_rec_serve_never_imports_mitmproxy() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -258,7 +259,8 @@ def open_websocket(port: int, path: str) -> socket.socket:
 
 
 def test_a_session_in_use_is_never_reaped(start_hub: Callable[..., SessionHub]) -> None:
-    hub = start_hub(idle_timeout=2.0)
+    said: queue.Queue[str] = queue.Queue()
+    hub = start_hub(idle_timeout=2.0, emit=said.put)
     control = Control(hub.port)
     idle = control.create(scenario=SCENARIO)[1]
     socket_session = control.create(scenario={"exchanges": [{"kind": "websocket", "deflate": False, "turns": [
@@ -272,9 +274,10 @@ def test_a_session_in_use_is_never_reaped(start_hub: Callable[..., SessionHub]) 
     stream.sendall(f"POST /s/{streaming['id']}/v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                    f"Content-Length: {len(body)}\r\ncontent-type: application/json\r\n\r\n{body}".encode())
     assert stream.recv(4096).startswith(b"HTTP/1.1 200")  # the first event; the next is a minute away
-    # Polled, not timed: the idle session goes at its timeout; the two in use stay however long that takes.
-    while idle["id"] in hub.sessions:
-        control.call("GET", "/__rec/health")
+    # The idle session goes at its timeout (the hub says so); the two in use stay however long that takes.
+    while not said.get(timeout=60).startswith(f"reaped session {idle['id']}"):
+        pass
+    assert idle["id"] not in hub.sessions
     assert socket_session["id"] in hub.sessions and streaming["id"] in hub.sessions
     stream.close()
     websocket.close()
