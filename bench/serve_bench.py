@@ -2,7 +2,8 @@
 one session's latency while another loads a large cassette.
 
 Server CPU per request (from /proc), at one connection and at 16 concurrent connections, each case in
-interleaved rounds beside its peer. Run: .venv/bin/python -m bench serve_bench
+interleaved rounds beside its peer (which of the two goes first alternating round by round).
+Run: .venv/bin/python -m bench serve_bench
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from bench.paths_bench import PYTHON, Server, body, http_cassette, rec_replay
 from replayer.serve_client import RecServe
 
-ROUNDS = 5
+ROUNDS = 15
 REQUESTS = 8000
 CONNECTIONS = (1, 16)
 # The cassette a second session loads while the first is measured (its report lists every one unused).
@@ -115,12 +116,13 @@ def main() -> None:
         try:
             session = control.create_session(cassettes=[str(cassette)], repeat=True)
             prefix = session.base_url.split(f":{serve.port}", 1)[1].removesuffix("/v1").encode()
-            for _ in range(ROUNDS):
+            for round_number in range(ROUNDS):
                 for connections in CONNECTIONS:
-                    results.setdefault(f"rec replay, {connections} conn", []).append(
-                        cpu_per_request(replay, raw, b"", connections))
-                    results.setdefault(f"rec serve session, {connections} conn", []).append(
-                        cpu_per_request(serve, raw, prefix, connections))
+                    # Which goes first alternates, so neither always runs on the machine the other left behind.
+                    cases = [("rec replay", replay, b""), ("rec serve session", serve, prefix)]
+                    for name, server, target_prefix in cases[::1 if round_number % 2 == 0 else -1]:
+                        results.setdefault(f"{name}, {connections} conn", []).append(
+                            cpu_per_request(server, raw, target_prefix, connections))
                 started = time.perf_counter()
                 for _ in range(200):
                     control.create_session(cassettes=[str(cassette)]).delete()
