@@ -77,7 +77,8 @@ class ReplayCore:
                  repeat: bool = False, ignore: Sequence[str] = (), validate: bool = True,
                  keep_requests: bool = True, faults: Sequence[str | Fault] = (), pace: float | None = None,
                  report: Report | None = None, log_served: bool = False,
-                 decoded_body_limit: int = Limits.decoded_body, forward_to: tuple[str, int] | None = None) -> None:
+                 decoded_body_limit: int = Limits.decoded_body, forward_to: tuple[str, int] | None = None,
+                 log_kept: int | None = None) -> None:
         # Body matching and drift compare normalized bodies (rec.normalize, shared with rec diff).
         self.matcher = Matcher(match, (normalizer or Normalizer()).with_ignored(ignore), repeat)
         self.validate = validate
@@ -92,7 +93,8 @@ class ReplayCore:
         self.log_served = log_served and self.report.emit is not None
         # A spec string raises FaultSpecError naming the bad part.
         self.faults = [parse_fault(f) if isinstance(f, str) else f for f in faults]
-        self.log = RequestLog()
+        # Every request, as a test reads them (``log_kept`` the newest only: a `rec serve` session serving for days).
+        self.log = RequestLog(log_kept)
         self.conversation = Conversation(_RecordedPrevious(self.matcher, relayed=forward_to is not None))
 
     def load(self, paths: Iterable[str | os.PathLike[str]]) -> list[str]:

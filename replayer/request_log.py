@@ -2,8 +2,8 @@
 
 ``RequestLog`` is filled by the server (one per server, one per mounted rule) and read by
 tests: HTTP requests as ``ResponsesRequest``, WebSocket connections as lists of
-``WebSocketRequest`` and their handshakes as ``WebSocketHandshake``; it keeps the newest
-``KEPT`` of each and counts the rest. Appends happen on the server's thread; readers get
+``WebSocketRequest`` and their handshakes as ``WebSocketHandshake``; a `rec serve` session's
+keeps the newest ``KEPT`` of each and counts the rest. Appends happen on the server's thread; readers get
 copies, so a test thread can read while it serves. ``journal`` renders a log as `rec serve`
 answers it.
 """
@@ -163,20 +163,21 @@ class WebSocketHandshake:
         return header_value(self.headers, name)
 
 
-# How many of each a RequestLog keeps, the newest: HTTP requests, WebSocket connections, and WebSocket messages
-# (over all connections). What is older is counted (``omitted``), so a session serving for days holds a bounded
-# journal. Far above what one test sends.
+# How many of each a `rec serve` session's log keeps, the newest: HTTP requests, WebSocket connections, and
+# WebSocket messages (over all connections). What is older is counted (``omitted``), so a session serving for days
+# holds a bounded journal. A log in a test's own process keeps everything (the test reads it).
 KEPT = 1_000
 
 
 class RequestLog:
-    """Requests served: HTTP requests, and per WebSocket connection its handshake and messages, the newest ``kept``.
+    """Requests served: HTTP requests, and per WebSocket connection its handshake and messages (the newest ``kept``
+    of each when given).
 
     Filled on the server's thread at the cost of a reference: a request is the object the server already made, a
     WebSocket message the bytes it already read. Nothing is parsed or copied until it is read.
     """
 
-    def __init__(self, kept: int = KEPT) -> None:
+    def __init__(self, kept: int | None = None) -> None:
         self._requests: deque[ResponsesRequest] = deque(maxlen=kept)
         # (connection number, handshake), and (connection number, message as sent) over every connection.
         self._handshakes: deque[tuple[int, WebSocketHandshake]] = deque(maxlen=kept)

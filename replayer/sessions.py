@@ -47,7 +47,7 @@ from replayer.limits import Limits
 from replayer.match_modes import MatchMode
 from replayer.pacing import parse_timing
 from replayer.report import ReportEvent
-from replayer.request_log import ResponsesRequest, journal
+from replayer.request_log import KEPT, ResponsesRequest, journal
 from replayer.routes import PathPattern, show_route
 
 CONTROL = "/__rec"
@@ -291,7 +291,7 @@ class SessionHub(Host):
         faults = _strings(options, "faults")
         core = _parsed("faults", lambda specs: ReplayCore(
             match=match, normalizer=normalizer, repeat=repeat, validate=validate, faults=specs, pace=pace,
-            keep_requests=True, decoded_body_limit=self.limits.decoded_body), faults)
+            keep_requests=True, decoded_body_limit=self.limits.decoded_body, log_kept=KEPT), faults)
         if ("cassettes" in options) == ("scenario" in options):
             raise Refused(400, "rec_bad_option", "give either \"cassettes\": [paths] or \"scenario\": {...}")
         if "scenario" in options:

@@ -1,4 +1,4 @@
-"""The request log: a bounded ring of what clients sent, rendered as `rec serve`'s journal only when read."""
+"""The request log: what clients sent (a `rec serve` session's bounded), rendered as the journal only when read."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import zstandard
 
 from rec.redaction import DEFAULT_SECRET_HEADERS
-from replayer.request_log import RequestLog, ResponsesRequest, WebSocketHandshake, journal, journal_log
+from replayer.request_log import KEPT, RequestLog, ResponsesRequest, WebSocketHandshake, journal, journal_log
 
 
 def request(n: int, headers: list[tuple[str, str]] | None = None, body: bytes | None = None) -> ResponsesRequest:
@@ -112,3 +112,11 @@ def test_waiting_for_handshakes_on_the_loop_wakes_when_one_is_logged() -> None:
         return still_waiting, arrived, missed
 
     assert asyncio.run(scenario()) == (True, True, False)
+
+
+def test_a_log_keeps_every_request_unless_bounded() -> None:
+    """A test reads its own process's log whole; only a `rec serve` session's log is bounded (KEPT)."""
+    log = RequestLog()
+    for number in range(KEPT + 5):
+        log.add_request(request(number))
+    assert len(log.requests()) == KEPT + 5 and log.omitted() == {}
