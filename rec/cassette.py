@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import msgpack
+import msgspec
 import zstandard
 
 from rec.locking import CassetteLock
@@ -1163,10 +1164,87 @@ class RecordDecompressor:
 
     def decompress(self, frame: bytes) -> bytes:
         with self._lock:
+            if zstandard.frame_content_size(frame) >= 0:
+                # A frame that states its size (rec writes every one so, and the index checked it against the
+                # limit) inflates in one call, straight into its buffer; a streaming object copies it once more.
+                return self._decompressor.decompress(frame)
             return self._decompressor.decompressobj().decompress(frame)
 
 
 _PLAIN = RecordDecompressor(None)
+
+
+# --- an HTTP record of the shape rec writes, read in one pass -------------------------------
+# A replayer decodes each answer of a large cassette on its first serve. msgspec reads an HTTP
+# record of exactly the shape rec writes and checks every type while it builds the values (in C:
+# the chunks of an answer are hundreds of pairs); anything else (an unknown key, a value of
+# another type, a record too large to read without counting its values) goes the generic way,
+# which keeps unknown keys and names the field at fault. Every record this way takes, the generic
+# way reads to the same exchange (tests/core/test_cassette_bounds.py holds the two together).
+
+
+class _RequestRecord(msgspec.Struct, forbid_unknown_fields=True):
+    method: str
+    path: str
+    query: list[tuple[str, str]] | None = None
+    headers: list[tuple[str, str]] | None = None
+    body: bytes | None = None
+    decoded_body: bytes | None = None
+    started_at: float = 0.0
+
+
+class _ResponseRecord(msgspec.Struct, forbid_unknown_fields=True):
+    status: int
+    reason: str | None = None
+    headers: list[tuple[str, str]] | None = None
+    chunks: list[tuple[float, bytes]] = msgspec.field(default_factory=list)
+
+
+class _EndRecord(msgspec.Struct, forbid_unknown_fields=True):
+    state: Literal["completed", "error"] = "completed"
+    error: str | None = None
+    message: str | None = None
+    at_ms: float = 0.0
+
+
+class _HttpRecord(msgspec.Struct, forbid_unknown_fields=True):
+    type: Literal["http"]
+    request: _RequestRecord
+    response: _ResponseRecord | None = None
+    end: _EndRecord | None = None
+
+
+_HTTP_RECORD = msgspec.msgpack.Decoder(_HttpRecord)
+
+
+def _common_http(payload: bytes) -> HttpExchange | None:
+    """The exchange of an HTTP record of the shape rec writes, or None for any other record (read the generic
+    way: ``unpack_record``, ``exchange_from_record``)."""
+    if 2 * len(payload) > MAX_RECORD_VALUES:
+        return None  # read by counting its values (unpack_record)
+    try:
+        record = _HTTP_RECORD.decode(payload)
+    except msgspec.MsgspecError:
+        return None
+    request, response, end = record.request, record.response, record.end
+    headers = request.headers or []
+    # Header text goes on a line of its own: one with a CR, LF or NUL (a folded value, read as one line, or one
+    # refused) goes the generic way.
+    texts = [name + value for name, value in headers]
+    if response is not None:
+        if not 100 <= response.status <= 599:
+            return None
+        texts += [name + value for name, value in response.headers or ()]
+        texts.append(response.reason or "")
+    if _LINE_BREAKS.search("".join(texts)):
+        return None
+    return HttpExchange(
+        request=Request(request.method, request.path, request.query or [], headers, request.body or b"",
+                        request.decoded_body, request.started_at),
+        response=None if response is None else Response(response.status, response.reason or "",
+                                                        response.headers or [], response.chunks),
+        end=End() if end is None else End(end.state, end.error, end.message or "", end.at_ms),
+    )
 
 
 @dataclass
@@ -1196,12 +1274,19 @@ class IndexedRecord:
     def exchange(self) -> Exchange:
         """The whole exchange (decoded and checked now); CassetteError names the record if it is malformed.
 
-        Arrays are unpacked as tuples: a record's chunks are then taken as they come (a replayer decodes one
-        on its first serve); unknown keys in ``extra`` hold tuples where a full read holds lists.
+        A replayer decodes one on its first serve: an HTTP record of the shape rec writes is read in one
+        pass (``_common_http``); any other is unpacked with arrays as tuples, so its chunks are taken as
+        they come, and its unknown keys in ``extra`` hold tuples where a full read holds lists.
         """
         try:
-            return exchange_from_record(unpack_record(self.decompressor.decompress(self.frame), use_list=False,
-                                                      stored_bytes=len(self.frame)))
+            payload = self.decompressor.decompress(self.frame)
+        except zstandard.ZstdError as err:  # the frame inflated whole when indexed: one line all the same
+            raise CassetteError(f"{self.source}: exchange #{self.number}: the record is corrupt ({err})") from None
+        common = _common_http(payload) if self.kind == "http" else None
+        if common is not None:
+            return common
+        try:
+            return exchange_from_record(unpack_record(payload, use_list=False, stored_bytes=len(self.frame)))
         except RecordError as err:
             raise bad_record(self.source, self.number, None, err) from None
         except (ValueError, TypeError, msgpack.UnpackException) as err:  # its request line read, the rest not

@@ -108,12 +108,11 @@ class ReplayCore:
             for path in paths:
                 _, records, damage = index_cassette(path, self.matcher.strategy.indexes_content)
                 stored = sum(len(r.frame) for r in records if isinstance(r, IndexedRecord))
-                if stored <= DECODE_AT_LOAD_UP_TO:
-                    # A cassette of a test's size is decoded now, so no request pays for a first decode;
-                    # a larger one keeps each answer compressed until it is first served.
-                    records = [r.exchange() if isinstance(r, IndexedRecord) else r for r in records]
+                # A cassette of a test's size is decoded now, so no request pays for a first decode; a larger
+                # one keeps each answer compressed until it is first served.
+                decode = stored <= DECODE_AT_LOAD_UP_TO
+                self.matcher.add_exchanges(records, source=os.fspath(path), decode=decode)
                 self.report.cassettes.append(str(path))
-                self.matcher.add_exchanges(records, source=os.fspath(path))
                 if damage is not None:
                     warnings.append(f"{path}: {damage.describe()}; kept {len(records)} whole exchange(s)")
         self.check_fault_targets()

@@ -106,10 +106,15 @@ class Matcher:
 
     # --- loading ----------------------------------------------------------------------
 
-    def add_exchanges(self, exchanges: Iterable[Exchange | IndexedRecord], source: str = "") -> int:
-        """Add recorded exchanges (or indexed records, decoded on first use); returns how many can be served."""
+    def add_exchanges(self, exchanges: Iterable[Exchange | IndexedRecord], source: str = "",
+                      decode: bool = False) -> int:
+        """Add recorded exchanges, or indexed records: decoded on first use, or with ``decode`` now (every one
+        before any is added, so a malformed record raises CassetteError and adds nothing). Returns how many can
+        be served."""
+        # An indexed record decoded now keeps its size: what the cache of decoded exchanges counts it as.
+        records = [(r.exchange(), r.size) if decode and isinstance(r, IndexedRecord) else (r, -1) for r in exchanges]
         added = 0
-        for exchange in exchanges:
+        for exchange, size in records:
             if isinstance(exchange, IndexedRecord):
                 method, path = exchange.method, exchange.path
             elif isinstance(exchange, HttpExchange | WebSocketExchange):
@@ -118,7 +123,7 @@ class Matcher:
                 continue  # a record of a type this version does not serve
             with self._lock:
                 entry = Recorded(len(self.recorded), source, route_of(method, path), exchange, self.cache,
-                                 query_string=path.partition("?")[2])
+                                 query_string=path.partition("?")[2], size=size)
                 self.recorded.append(entry)
                 self._pools.setdefault(entry.route, RoutePool()).entries.append(entry)
                 self.strategy.index(entry)

@@ -88,7 +88,7 @@ class DecodedCache:
             if isinstance(record, IndexedRecord):
                 decoded = Decoded(record.exchange(), entry.index, entry.source, record.size)
             else:
-                decoded = Decoded(record, entry.index, entry.source)
+                decoded = Decoded(record, entry.index, entry.source, entry.size)
             entry.alive = weakref.ref(decoded)
         entry.decoded = decoded
         self._kept[entry] = decoded
@@ -114,6 +114,7 @@ class Recorded:
     record: IndexedRecord | HttpExchange | WebSocketExchange
     cache: DecodedCache
     query_string: str = ""  # the recorded request's query as sent (most requests have none)
+    size: int = -1  # the decoded size of its record, when it was decoded at load (an indexed record knows its own)
     key: Any = None  # the match mode's key for its request, once it has one (``replayer.match_modes``)
     used: bool = False
     turns_used: set[int] = field(default_factory=set)
