@@ -69,9 +69,15 @@ class DecodedCache:
     An exchange pushed out is decoded again from its record when next asked for (a cassette decoded at
     load keeps its exchanges; only their compiled answers and parsed bodies go). One still held
     elsewhere (``Recorded.hold``: a WebSocket connection open on it) is found again, not decoded twice.
+
+    It keeps few: what a replay asks for again is what it served last (``--repeat``, a request that
+    continues the answer before it). A decoded answer is hundreds of objects (its chunks); kept
+    for hundreds of serves, they outlive young collections and are walked by the cyclic collector,
+    then freed long cold: that cost a first serve of a large cassette more than decoding its
+    record (bench/README.md, "First serve at any size").
     """
 
-    def __init__(self, max_entries: int = 512, max_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, max_entries: int = 32, max_bytes: int = 16 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._kept: OrderedDict[Recorded, Decoded] = OrderedDict()
