@@ -111,8 +111,10 @@ class Matcher:
         """Add recorded exchanges, or indexed records: decoded on first use, or with ``decode`` now (every one
         before any is added, so a malformed record raises CassetteError and adds nothing). Returns how many can
         be served."""
-        # An indexed record decoded now keeps its size: what the cache of decoded exchanges counts it as.
-        records = [(r.exchange(), r.size) if decode and isinstance(r, IndexedRecord) else (r, -1) for r in exchanges]
+        records: Iterable[tuple[Exchange | IndexedRecord, int]] = (
+            # Each keeps its record's size: what the cache of decoded exchanges counts it as.
+            [(r.exchange(), r.size) if isinstance(r, IndexedRecord) else (r, -1) for r in exchanges] if decode
+            else ((r, -1) for r in exchanges))
         added = 0
         for exchange, size in records:
             if isinstance(exchange, IndexedRecord):
@@ -123,7 +125,9 @@ class Matcher:
                 continue  # a record of a type this version does not serve
             with self._lock:
                 entry = Recorded(len(self.recorded), source, route_of(method, path), exchange, self.cache,
-                                 query_string=path.partition("?")[2], size=size)
+                                 query_string=path.partition("?")[2])
+                if size >= 0:
+                    self.cache.sizes[entry] = size
                 self.recorded.append(entry)
                 self._pools.setdefault(entry.route, RoutePool()).entries.append(entry)
                 self.strategy.index(entry)

@@ -80,6 +80,8 @@ class DecodedCache:
     def __init__(self, max_entries: int = 32, max_bytes: int = 16 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        # The decoded size of each record decoded at load (an indexed record reads its own from its frame).
+        self.sizes: dict[Recorded, int] = {}
         self._kept: OrderedDict[Recorded, Decoded] = OrderedDict()
         self._bytes = 0
 
@@ -94,7 +96,7 @@ class DecodedCache:
             if isinstance(record, IndexedRecord):
                 decoded = Decoded(record.exchange(), entry.index, entry.source, record.size)
             else:
-                decoded = Decoded(record, entry.index, entry.source, entry.size)
+                decoded = Decoded(record, entry.index, entry.source, self.sizes.get(entry, -1))
             entry.alive = weakref.ref(decoded)
         entry.decoded = decoded
         self._kept[entry] = decoded
@@ -120,7 +122,6 @@ class Recorded:
     record: IndexedRecord | HttpExchange | WebSocketExchange
     cache: DecodedCache
     query_string: str = ""  # the recorded request's query as sent (most requests have none)
-    size: int = -1  # the decoded size of its record, when it was decoded at load (an indexed record knows its own)
     key: Any = None  # the match mode's key for its request, once it has one (``replayer.match_modes``)
     used: bool = False
     turns_used: set[int] = field(default_factory=set)
