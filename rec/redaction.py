@@ -254,6 +254,11 @@ class Rules:
         """A found value the project said is not a secret (an `allow:` rule matches it whole)."""
         return any(pattern.fullmatch(value) for pattern in self.allowed)
 
+    def may_hold_credentials(self, data: bytes) -> bool:
+        """Whether ``credentials`` may find something in ``data``; when not, it finds nothing in any piece of it
+        either (so the pieces of one exchange, joined, are looked over at once)."""
+        return bool(self.patterns) or bool(detectors_for(data))
+
     def credentials(self, data: bytes) -> list[tuple[int, int, str]]:
         """(start, end, kind) of each credential found by shape or by a regex: rule, in order, overlaps merged."""
         if not data:

@@ -23,6 +23,8 @@ Only events of the response itself are held to these rules: unknown types (keepa
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +73,7 @@ _FIX = {
 }
 
 
+@functools.lru_cache(maxsize=1024)  # a stream holds few kinds of event, over and over
 def _belongs_to_response(kind: str) -> bool:
     """Whether an event is part of the response's own stream (the rest may come anywhere)."""
     return kind == "error" or (kind.startswith("response.") and not kind.startswith("response.steer."))
@@ -82,8 +85,13 @@ def stream_problems(events: Iterable[Any], *, cut: bool = False, resumed: bool =
     ``cut``: the recording ended mid-stream (no terminal is due). ``resumed``: the stream
     continues an earlier one (a retrieve with `starting_after`), so it starts mid-response.
     """
-    typed = [(n, e) for n, e in enumerate(events) if isinstance(e, dict) and isinstance(e.get("type"), str)]
-    own = [(n, e) for n, e in typed if _belongs_to_response(e["type"])]
+    typed: list[tuple[int, dict[str, Any]]] = []
+    own: list[tuple[int, dict[str, Any]]] = []
+    for n, event in enumerate(events):
+        if isinstance(event, dict) and isinstance(kind := event.get("type"), str):
+            typed.append((n, event))
+            if _belongs_to_response(kind):
+                own.append((n, event))
     if not own:
         return [] if cut else [Problem("one_terminal", "the stream holds no event of a response", _FIX["one_terminal"])]
     found = [
@@ -166,12 +174,23 @@ def _items(own: list[tuple[int, dict[str, Any]]], resumed: bool) -> list[Problem
     lifetime: Problem | None = None
     identity: Problem | None = None
     done: list[tuple[int | None, Any]] = []
+    # The (item_id, output_index) of deltas already checked since the items last changed: a delta naming them
+    # again finds what the first found (a stream's deltas name one item over and over).
+    settled: set[tuple[str | None, int | None]] = set()
     for n, event in own:
         kind = event["type"]
-        index = event.get("output_index") if isinstance(event.get("output_index"), int) else None
-        item = event.get("item") if isinstance(event.get("item"), dict) else None
-        item_id = (item or {}).get("id") if kind.startswith("response.output_item.") else event.get("item_id")
+        index = event.get("output_index")
+        index = index if isinstance(index, int) else None
+        if kind.startswith("response.output_item."):
+            item = event.get("item")
+            item = item if isinstance(item, dict) else None
+            item_id = None if item is None else item.get("id")
+        else:
+            item, item_id = None, event.get("item_id")
         item_id = item_id if isinstance(item_id, str) else None
+        delta = kind.endswith(".delta") and not (kind in RESPONSE_DELTAS and item_id is None and index is None)
+        if delta and (item_id, index) in settled:
+            continue
         if identity is None and index is not None and item_id is not None and kind != "response.output_item.added":
             added = next((i.id for i in reversed(items) if i.index == index and i.id is not None), None)
             if added not in (None, item_id):
@@ -183,14 +202,17 @@ def _items(own: list[tuple[int, dict[str, Any]]], resumed: bool) -> list[Problem
                 identity = Problem("item_identity", f"{_at(n, event)} adds a second item at output_index {index} "
                                    f"(event {twin.opened_at} added the first)", _FIX["item_identity"])
             items.append(_Item(index, item_id, n))
+            settled.clear()
         elif kind == "response.output_item.done" and item is not None:
             match = _find_open(items, item_id, index)
             if match is not None:
                 match.closed_at = n
             done.append((index, item))
-        elif kind.endswith(".delta") and lifetime is None and not (
-                kind in RESPONSE_DELTAS and item_id is None and index is None):
-            lifetime = _delta_lifetime(n, event, items, item_id, index, own, resumed)
+            settled.clear()
+        elif delta:
+            if lifetime is None:
+                lifetime = _delta_lifetime(n, event, items, item_id, index, own, resumed)
+            settled.add((item_id, index))
         elif kind in COMPLETE and lifetime is None:
             lifetime = _unfinished(n, event, items)
     return [lifetime, identity, None if resumed else _output(own, done)]
@@ -303,16 +325,54 @@ def _sse_stream(exchange: HttpExchange) -> list[tuple[str, list[Any], bool, bool
         body = decode_body(response.body, response.header("content-encoding"))
     except ContentEncodingError:
         body = response.body
-    events = []
-    for event in split_events(body):
-        parsed = _json(event.data.encode()) if event.data else None
-        if not isinstance(parsed, dict) and event.event:
-            parsed = {"type": event.event}  # the harness's sse(): an event that is only a type has no data line
-        elif isinstance(parsed, dict) and "type" not in parsed and event.event:
-            parsed = {**parsed, "type": event.event}
-        events.append(parsed)
     resumed = exchange.request.method == "GET" and any(name == "starting_after" for name, _ in exchange.request.query)
-    return [("SSE answer", events, exchange.end.state == "error", resumed)]
+    return [("SSE answer", sse_events(body), exchange.end.state == "error", resumed)]
+
+
+# A body of events each an optional `event: NAME` line and one `data: DATA` line, as the API writes them.
+_PLAIN_EVENTS = re.compile(rb"(?:(?:event: [^\n]*\n)?data: [^\n]*\n\n)*")
+_PLAIN_EVENT = re.compile(rb"(?:event: ([^\n]*)\n)?data: ([^\n]*)\n\n")
+
+
+def sse_events(body: bytes) -> list[Any]:
+    """The events of an SSE body as the rules read them: each event's data parsed as JSON (None when it is not),
+    typed by its `event:` name when the data does not say (the harness's sse(): an event that is only a type has
+    no data line).
+
+    A body as the API writes it (UTF-8, plain events) is read by one regular expression; any other body by
+    ``rec.sse.split_events``, which reads such a body alike.
+    """
+    normalized = body.replace(b"\r\n", b"\n")
+    fields: list[tuple[bytes | str | None, bytes]]
+    if _PLAIN_EVENTS.fullmatch(normalized) and _is_utf8(normalized):
+        fields = _PLAIN_EVENT.findall(normalized)
+    else:
+        fields = [(event.event, (event.data or "").encode()) for event in split_events(body)]
+    events = []
+    for name, data in fields:
+        try:
+            parsed = orjson.loads(data) if data else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        if name:  # b"" and "" are no name, as None is
+            if not isinstance(parsed, dict):
+                parsed = {"type": _text(name)}
+            elif "type" not in parsed:
+                parsed = {**parsed, "type": _text(name)}
+        events.append(parsed)
+    return events
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _text(name: bytes | str) -> str:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 def _websocket_turns(exchange: WebSocketExchange) -> list[tuple[str, list[Any], bool, bool]]:

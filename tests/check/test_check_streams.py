@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from rec.check.streams import stream_problems
+from rec.check.streams import sse_events, stream_problems
+from rec.sse import split_events
 from tests.check.support import BUILDER_CALLS, call, changed, message_stream, numbered, tool_stream
 
 
@@ -119,3 +124,56 @@ def test_every_builder_is_in_the_support_table() -> None:
 
     public = {name for name in dir(events) if name.startswith("ev_")}
     assert public == set(BUILDER_CALLS)
+
+
+def events_as_split_events_reads_them(body: bytes) -> list[Any]:
+    """An SSE body's events read through rec.sse.split_events, each data parsed on its own: what sse_events gives."""
+    events = []
+    for event in split_events(body):
+        try:
+            parsed = orjson.loads(event.data.encode()) if event.data else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict) and event.event:
+            parsed = {"type": event.event}
+        elif isinstance(parsed, dict) and "type" not in parsed and event.event:
+            parsed = {**parsed, "type": event.event}
+        events.append(parsed)
+    return events
+
+
+def _sse(events: list[Any]) -> bytes:
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+# Lines an SSE body is made of: the API's, and every other shape split_events reads.
+LINES = [b"event: response.created", b"data: {\"type\": \"response.created\", \"response\": {\"id\": \"r\"}}",
+         b"data: {\"sequence_number\": 1}", b"data: {\"a\":", b"data: 1}", b"data: [1, 2]", b"data: \"caf\xc3\xa9\"",
+         b"data: {\"t\": \"\xff\"}", b"event: \xe2\x82", b"event:response.done", b"data:{}", b"data: ", b"data:",
+         b"event: ", b"event:  spaced", b": a comment", b"id: 7", b"retry: 10", b"event: a:b", b"data: {\"x\": \"\r\"}",
+         b"", b"\r", b"event", b"data"]
+
+
+EVENT_LINES = [line for line in LINES if line.startswith(b"event")]
+DATA_LINES = [line for line in LINES if line.startswith(b"data")]
+# An event as the API writes it (an event line, a data line), or any few lines.
+BLOCKS = (st.tuples(st.sampled_from(EVENT_LINES), st.sampled_from(DATA_LINES)).map(b"\n".join)
+          | st.sampled_from(DATA_LINES) | st.lists(st.sampled_from(LINES), max_size=4).map(b"\n".join))
+
+
+@settings(max_examples=300)
+@example([b"event:response.done\ndata: {\"sequence_number\": 1}"], b"\n", b"\n\n")  # no space after event:
+@example([b"event: a\ndata: \"\xff\""], b"\n", b"\n\n")  # not UTF-8: the data is read with U+FFFD
+@example([b"event: a\ndata: 1", b"data: 2"], b"\r\n", b"")  # a last event cut short
+@given(st.lists(BLOCKS, max_size=6), st.sampled_from([b"\n", b"\r\n"]), st.sampled_from([b"\n\n", b"\n", b""]))
+def test_sse_events_reads_any_body_as_split_events_does(blocks: list[bytes], newline: bytes, end: bytes) -> None:
+    body = b"".join(block + b"\n\n" for block in blocks).removesuffix(b"\n\n") + end
+    body = body.replace(b"\n", newline)
+    assert sse_events(body) == events_as_split_events_reads_them(body)
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_sse_events_reads_an_api_body_as_split_events_does(name: str) -> None:
+    events = [e for e in VALID[name] if isinstance(e, dict)]
+    for body in (_sse(events), _sse(events).replace(b"\n", b"\r\n"), _sse(events)[:-1]):
+        assert sse_events(body) == events_as_split_events_reads_them(body)
