@@ -222,7 +222,9 @@ def _unfinished(n: int, event: dict[str, Any], items: list[_Item]) -> Problem | 
     """An item still open at a completed response, unless the response lists it (the openai SDK's rule)."""
     response = event.get("response")
     output = response.get("output") if isinstance(response, dict) else None
-    listed = {item.get("id") for item in output if isinstance(item, dict)} if isinstance(output, list) else set()
+    # Only a text id can name an item (an id of any other JSON value names none, and may not even be hashable).
+    listed = {item.get("id") for item in output if isinstance(item, dict) and isinstance(item.get("id"), str)} \
+        if isinstance(output, list) else set()
     for item in items:
         if item.closed_at is None and (item.id is None or item.id not in listed):
             named = f"item {item.id!r}" if item.id is not None else f"the item at output_index {item.index}"

@@ -126,6 +126,13 @@ def test_every_builder_is_in_the_support_table() -> None:
     assert public == set(BUILDER_CALLS)
 
 
+def test_a_completed_response_listing_an_item_by_an_id_not_text_names_no_item() -> None:
+    events = message_stream("r5", "hi")
+    events = [e for e in events if e["type"] != "response.output_item.done"]
+    events[-1] = {**events[-1], "response": {"id": "r5", "output": [{"id": [], "type": "message"}, {"id": {"a": 1}}]}}
+    assert rules(events) == ["item_lifetime"]
+
+
 def events_as_split_events_reads_them(body: bytes) -> list[Any]:
     """An SSE body's events read through rec.sse.split_events, each data parsed on its own: what sse_events gives."""
     events = []
