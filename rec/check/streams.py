@@ -85,6 +85,12 @@ def stream_problems(events: Iterable[Any], *, cut: bool = False, resumed: bool =
     ``cut``: the recording ended mid-stream (no terminal is due). ``resumed``: the stream
     continues an earlier one (a retrieve with `starting_after`), so it starts mid-response.
     """
+    events = list(events)
+    return [] if _plainly_well_formed(events) else _problems(events, cut=cut, resumed=resumed)
+
+
+def _problems(events: list[Any], *, cut: bool, resumed: bool) -> list[Problem]:
+    """Every rule over the stream, each naming the event that breaks it."""
     typed: list[tuple[int, dict[str, Any]]] = []
     own: list[tuple[int, dict[str, Any]]] = []
     for n, event in enumerate(events):
@@ -102,6 +108,76 @@ def stream_problems(events: Iterable[Any], *, cut: bool = False, resumed: bool =
         *_items(own, resumed),
     ]
     return [problem for problem in found if problem is not None]
+
+
+def _plainly_well_formed(events: list[Any]) -> bool:
+    """Whether a stream is well formed on its plainest reading, as the API streams: response.created first, one
+    terminal last, one response id, sequence_numbers counting up, and each item added, streamed into and done by
+    its own id at its own output_index, then listed as done.
+
+    True means every rule passes (tests/check/test_check_streams.py holds it to that, over streams broken every
+    way); False means nothing, and the rules look. It is one pass that does little per delta, so a well-formed
+    stream costs little; a rule added to stream_problems must be enforced here too.
+    """
+    last_number: int | None = None
+    response_id: str | None = None
+    opened = ended = False
+    open_at: dict[int, str] = {}  # output_index -> the id of the item open there
+    added_at: dict[int, str] = {}  # output_index -> the id of the item added there
+    ids: set[str] = set()
+    done: list[tuple[int | None, Any]] = []
+    final: tuple[int, dict[str, Any]] | None = None
+    for n, event in enumerate(events):
+        if not isinstance(event, dict) or not isinstance(kind := event.get("type"), str):
+            continue
+        number = event.get("sequence_number")
+        if isinstance(number, int) and not isinstance(number, bool):
+            if last_number is not None and number <= last_number:
+                return False
+            last_number = number
+        if not _belongs_to_response(kind):
+            continue
+        if ended or opened is (kind == "response.created"):  # after the terminal; created not first, or again
+            return False
+        opened = True
+        index = event.get("output_index")
+        if kind.endswith(".delta"):
+            item_id = event.get("item_id")
+            if not isinstance(index, int) or not isinstance(item_id, str) or open_at.get(index) != item_id:
+                return False
+        elif kind.startswith("response.output_item."):
+            item = event.get("item")
+            item_id = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(index, int) or not isinstance(item_id, str):
+                return False
+            if kind == "response.output_item.added":
+                if index in added_at or item_id in ids:
+                    return False
+                open_at[index] = added_at[index] = item_id
+                ids.add(item_id)
+            elif kind == "response.output_item.done" and open_at.get(index) == item_id:
+                del open_at[index]
+                done.append((index, item))
+            else:
+                return False
+        elif isinstance(index, int) and isinstance(item_id := event.get("item_id"), str) \
+                and added_at.get(index, item_id) != item_id:
+            return False
+        if kind in LIFECYCLE:
+            response = event.get("response")
+            named = response.get("id") if isinstance(response, dict) else None
+            if isinstance(named, str):
+                if response_id is None:
+                    response_id = named
+                elif named != response_id:
+                    return False
+        if kind in TERMINAL:
+            ended = True
+            if kind in COMPLETE:
+                if open_at:
+                    return False
+                final = (n, event)
+    return ended and _output(final, done) is None
 
 
 def _at(n: int, event: dict[str, Any]) -> str:
@@ -177,6 +253,9 @@ def _items(own: list[tuple[int, dict[str, Any]]], resumed: bool) -> list[Problem
     # The (item_id, output_index) of deltas already checked since the items last changed: a delta naming them
     # again finds what the first found (a stream's deltas name one item over and over).
     settled: set[tuple[str | None, int | None]] = set()
+    first_at: dict[int, _Item] = {}  # output_index -> the first item added there
+    named_at: dict[int, str] = {}  # output_index -> the id of the latest item added there with an id
+    completed: tuple[int, dict[str, Any]] | None = None
     for n, event in own:
         kind = event["type"]
         index = event.get("output_index")
@@ -192,16 +271,20 @@ def _items(own: list[tuple[int, dict[str, Any]]], resumed: bool) -> list[Problem
         if delta and (item_id, index) in settled:
             continue
         if identity is None and index is not None and item_id is not None and kind != "response.output_item.added":
-            added = next((i.id for i in reversed(items) if i.index == index and i.id is not None), None)
+            added = named_at.get(index)
             if added not in (None, item_id):
                 identity = Problem("item_identity", f"{_at(n, event)} names item {item_id!r} at output_index "
                                    f"{index}, where {added!r} was added", _FIX["item_identity"])
         if kind == "response.output_item.added" and item is not None:
-            twin = next((i for i in items if index is not None and i.index == index), None)
+            twin = None if index is None else first_at.get(index)
             if twin is not None and identity is None:
                 identity = Problem("item_identity", f"{_at(n, event)} adds a second item at output_index {index} "
                                    f"(event {twin.opened_at} added the first)", _FIX["item_identity"])
             items.append(_Item(index, item_id, n))
+            if index is not None:
+                first_at.setdefault(index, items[-1])
+                if item_id is not None:
+                    named_at[index] = item_id
             settled.clear()
         elif kind == "response.output_item.done" and item is not None:
             match = _find_open(items, item_id, index)
@@ -213,9 +296,11 @@ def _items(own: list[tuple[int, dict[str, Any]]], resumed: bool) -> list[Problem
             if lifetime is None:
                 lifetime = _delta_lifetime(n, event, items, item_id, index, own, resumed)
             settled.add((item_id, index))
-        elif kind in COMPLETE and lifetime is None:
-            lifetime = _unfinished(n, event, items)
-    return [lifetime, identity, None if resumed else _output(own, done)]
+        elif kind in COMPLETE:
+            completed = (n, event)
+            if lifetime is None:
+                lifetime = _unfinished(n, event, items)
+    return [lifetime, identity, None if resumed else _output(completed, done)]
 
 
 def _unfinished(n: int, event: dict[str, Any], items: list[_Item]) -> Problem | None:
@@ -274,10 +359,11 @@ def _identity(item: Any) -> str:
     return str(item.get("id") or item.get("call_id") or item.get("type"))
 
 
-def _output(own: list[tuple[int, dict[str, Any]]], done: list[tuple[int | None, Any]]) -> Problem | None:
-    n, final = next(((m, e) for m, e in reversed(own) if e["type"] in COMPLETE), (0, None))
-    if final is None:
+def _output(completed: tuple[int, dict[str, Any]] | None, done: list[tuple[int | None, Any]]) -> Problem | None:
+    """``completed``: the stream's last response.completed (or .done), as (its number, the event)."""
+    if completed is None:
         return None
+    n, final = completed
     response = final.get("response")
     output = response.get("output") if isinstance(response, dict) else None
     if not isinstance(output, list) or not output or not done:
@@ -331,8 +417,7 @@ def _sse_stream(exchange: HttpExchange) -> list[tuple[str, list[Any], bool, bool
     return [("SSE answer", sse_events(body), exchange.end.state == "error", resumed)]
 
 
-# A body of events each an optional `event: NAME` line and one `data: DATA` line, as the API writes them.
-_PLAIN_EVENTS = re.compile(rb"(?:(?:event: [^\n]*\n)?data: [^\n]*\n\n)*")
+# An event as the API writes it: an optional `event: NAME` line and one `data: DATA` line.
 _PLAIN_EVENT = re.compile(rb"(?:event: ([^\n]*)\n)?data: ([^\n]*)\n\n")
 
 
@@ -344,10 +429,12 @@ def sse_events(body: bytes) -> list[Any]:
     A body as the API writes it (UTF-8, plain events) is read by one regular expression; any other body by
     ``rec.sse.split_events``, which reads such a body alike.
     """
-    normalized = body.replace(b"\r\n", b"\n")
-    fields: list[tuple[bytes | str | None, bytes]]
-    if _PLAIN_EVENTS.fullmatch(normalized) and _is_utf8(normalized):
-        fields = _PLAIN_EVENT.findall(normalized)
+    # Split at each plain event: [between, name, data, between, name, data, ..., after]. Nothing between them
+    # means the body is plain events alone.
+    pieces = _PLAIN_EVENT.split(body.replace(b"\r\n", b"\n"))
+    fields: Iterable[tuple[bytes | str | None, bytes]]
+    if not any(pieces[::3]) and _is_utf8(body):
+        fields = zip(pieces[1::3], pieces[2::3], strict=True)
     else:
         fields = [(event.event, (event.data or "").encode()) for event in split_events(body)]
     events = []
