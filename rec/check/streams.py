@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from rec.cassette import Exchange, HttpExchange, WebSocketExchange
+from rec.check.bodies import answer_of
 from rec.check.report import Finding
-from rec.encoding import ContentEncodingError, decode_body
 from rec.sse import is_event_stream, split_events
 
 TERMINAL = frozenset({"response.completed", "response.failed", "response.incomplete", "response.done", "error"})
@@ -141,11 +141,12 @@ def _plainly_well_formed(events: list[Any]) -> bool:
             return False
         opened = True
         index = event.get("output_index")
-        if kind.endswith(".delta"):
+        if kind.endswith(".delta"):  # most events: no delta is a lifecycle or terminal event
             item_id = event.get("item_id")
             if not isinstance(index, int) or not isinstance(item_id, str) or open_at.get(index) != item_id:
                 return False
-        elif kind.startswith("response.output_item."):
+            continue
+        if kind.startswith("response.output_item."):
             item = event.get("item")
             item_id = item.get("id") if isinstance(item, dict) else None
             if not isinstance(index, int) or not isinstance(item_id, str):
@@ -381,10 +382,11 @@ def _output(completed: tuple[int, dict[str, Any]] | None, done: list[tuple[int |
 # --- exchanges -----------------------------------------------------------------------------------
 
 
-def stream_findings(path: str, index: int, exchange: Exchange) -> Iterator[Finding]:
-    """Rule family `streams` over one exchange: its SSE answer, or each of its WebSocket turns."""
+def stream_findings(path: str, index: int, exchange: Exchange, answer: bytes | None = None) -> Iterator[Finding]:
+    """Rule family `streams` over one exchange: its SSE answer, or each of its WebSocket turns. ``answer``: the
+    response body as ``answer_of`` reads it, when the caller has read it already."""
     if isinstance(exchange, HttpExchange):
-        streams = _sse_stream(exchange)
+        streams = _sse_stream(exchange, answer)
     elif isinstance(exchange, WebSocketExchange):
         streams = _websocket_turns(exchange)
     else:
@@ -404,15 +406,12 @@ def _is_responses_path(path: str) -> bool:
     return len(parts) >= 2 and parts[-2] == "responses" and parts[-1] not in ("compact", "input_items", "cancel")
 
 
-def _sse_stream(exchange: HttpExchange) -> list[tuple[str, list[Any], bool, bool]]:
+def _sse_stream(exchange: HttpExchange, answer: bytes | None) -> list[tuple[str, list[Any], bool, bool]]:
     response = exchange.response
     if (response is None or response.status >= 400 or not is_event_stream(response.header("content-type"))
             or not _is_responses_path(exchange.request.path)):
         return []
-    try:
-        body = decode_body(response.body, response.header("content-encoding"))
-    except ContentEncodingError:
-        body = response.body
+    body = answer if answer is not None else answer_of(exchange) or b""
     resumed = exchange.request.method == "GET" and any(name == "starting_after" for name, _ in exchange.request.query)
     return [("SSE answer", sse_events(body), exchange.end.state == "error", resumed)]
 
@@ -453,6 +452,8 @@ def sse_events(body: bytes) -> list[Any]:
 
 
 def _is_utf8(data: bytes) -> bool:
+    if data.isascii():  # most answers, and a look that builds no text
+        return True
     try:
         data.decode()
     except UnicodeDecodeError:
@@ -472,7 +473,8 @@ def _websocket_turns(exchange: WebSocketExchange) -> list[tuple[str, list[Any], 
         message = _json(frame.payload) if frame.is_text else None
         if not isinstance(message, dict):
             continue
-        lane = message.get("stream_id") if isinstance(message.get("stream_id"), str) else None
+        lane = message.get("stream_id")
+        lane = lane if isinstance(lane, str) else None
         if frame.from_client:
             if message.get("type") == "response.create":
                 current[lane] = []
