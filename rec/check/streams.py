@@ -430,7 +430,7 @@ def sse_events(body: bytes) -> list[Any]:
     """
     # Split at each plain event: [between, name, data, between, name, data, ..., after]. Nothing between them
     # means the body is plain events alone.
-    pieces = _PLAIN_EVENT.split(body.replace(b"\r\n", b"\n"))
+    pieces = _PLAIN_EVENT.split(body.replace(b"\r\n", b"\n") if b"\r" in body else body)
     fields: Iterable[tuple[bytes | str | None, bytes]]
     if not any(pieces[::3]) and _is_utf8(body):
         fields = zip(pieces[1::3], pieces[2::3], strict=True)
