@@ -45,9 +45,9 @@ def secret_findings(path: str, index: int, exchange: Exchange, options: CheckOpt
         if name.lower() in SECRET_QUERY_NAMES and value and PLACEHOLDER not in value:
             yield Finding(path, index, "secrets", f"the query parameter {name!r} is not redacted", FIX)
     found: dict[bytes, tuple[str, list[Place]]] = {}  # each credential -> (its kind, where it stands)
-    contents = list(_contents(exchange, rules.headers, answer))
+    contents = _contents(exchange, rules.headers, answer)
     # Most exchanges hold no credential: one look over all their text at once says so.
-    shaped = rules.may_hold_credentials(b"\n".join(content for _, content in contents))
+    shaped = rules.may_hold_credentials(b"\n".join([content for _, content in contents]))
     for place, content in contents if shaped or rules.json_paths else ():
         for start, end, kind in rules.credentials(content) if shaped else ():
             _note(found, content[start:end], kind, place)
@@ -89,27 +89,30 @@ def _headers(exchange: HttpExchange | WebSocketExchange) -> Iterator[tuple[str, 
 
 
 def _contents(exchange: HttpExchange | WebSocketExchange, secret_headers: frozenset[str],
-              answer: bytes | None) -> Iterator[tuple[Place, bytes]]:
+              answer: bytes | None) -> list[tuple[Place, bytes]]:
     """Every byte string of an exchange a secret could hide in, decoded where it was encoded."""
     request = exchange.request
-    yield ("the request URL", None), (request.path + "?" + "&".join(f"{k}={v}" for k, v in request.query)).encode()
-    # Credential headers are the header rule's: their redacted values say nothing more here.
-    for name, value in request.headers:
-        if name.lower() not in secret_headers:
-            yield ("the request header", name), value.encode("utf-8", "surrogateescape")
-    yield ("the request body", None), request.content if request.decoded_body is not None else decoded(
-        request.body, request.header("content-encoding"))
+    contents: list[tuple[Place, bytes]] = [
+        (("the request URL", None), (request.path + "?" + "&".join(f"{k}={v}" for k, v in request.query)).encode()),
+        # Credential headers are the header rule's: their redacted values say nothing more here.
+        *[(("the request header", name), value.encode("utf-8", "surrogateescape")) for name, value in request.headers
+          if name.lower() not in secret_headers],
+        (("the request body", None), request.content if request.decoded_body is not None else decoded(
+            request.body, request.header("content-encoding"))),
+    ]
     response = exchange.response
     if response is not None:
-        yield ("the reason phrase", None), response.reason.encode()
-        for name, value in response.headers:
-            if name.lower() not in secret_headers:
-                yield ("the response header", name), value.encode("utf-8", "surrogateescape")
-        yield ("the response body", None), answer if answer is not None else answer_of(exchange) or b""
+        contents += [
+            (("the reason phrase", None), response.reason.encode()),
+            *[(("the response header", name), value.encode("utf-8", "surrogateescape"))
+              for name, value in response.headers if name.lower() not in secret_headers],
+            (("the response body", None), answer if answer is not None else answer_of(exchange) or b""),
+        ]
     if isinstance(exchange, WebSocketExchange):
-        yield from ((("WebSocket frame", number), frame.payload) for number, frame in enumerate(exchange.frames))
+        contents += [(("WebSocket frame", number), frame.payload) for number, frame in enumerate(exchange.frames)]
         if exchange.close is not None:
-            yield ("the close reason", None), exchange.close.reason.encode()
+            contents.append((("the close reason", None), exchange.close.reason.encode()))
+    return contents
 
 
 def _json_values(content: bytes, paths: tuple[tuple[str, ...], ...]) -> Iterator[str]:
