@@ -4,7 +4,8 @@ Each cassette holds what a test suite's does: four streamed answers shaped as th
 them (sequence numbers, content parts, deltas) and a WebSocket of two turns. Measured as the
 library call on one process (`check_paths`, CPU seconds) and as the command a CI job runs
 (`rec check FOLDER`: process start included, every CPU used, wall seconds), each round beside
-a read-only pass in the same round.
+a read-only pass in the same round. Then where the time goes: each part of the check alone over
+the exchanges of the first PART_CASSETTES cassettes as they are read, beside reading them.
 
 Run: .venv/bin/python -m bench check_bench
 """
@@ -20,12 +21,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rec.cassette import CassetteReader
+from rec.cassette import CassetteReader, Exchange, HttpExchange
 from rec.check import CheckOptions, check_paths
+from rec.check.bodies import answer_of
+from rec.check.secrets import secret_findings
+from rec.check.streams import sse_events, stream_findings
 from rec.synth.scenario import Scenario
 
 CASSETTES = 10_000
-ROUNDS = 3
+ROUNDS = 5
+PART_CASSETTES = 2_000
+PART_ROUNDS = 7
 
 
 def stream(response_id: str, text: str) -> list[dict[str, Any]]:
@@ -64,6 +70,42 @@ def read_all(folder: Path) -> None:
                 pass
 
 
+def _sse_events(exchange: Exchange) -> None:
+    if isinstance(exchange, HttpExchange):
+        sse_events(answer_of(exchange) or b"")
+
+
+# Each part of the check, as it runs on one exchange.
+PARTS: dict[str, Any] = {
+    "reading alone": lambda exchange: None,
+    "answer bodies joined (answer_of)": answer_of,
+    "SSE answers parsed (sse_events)": _sse_events,
+    "stream rules, parsing included": lambda exchange: list(stream_findings("c", 0, exchange)),
+    "secret scan": lambda exchange: list(secret_findings("c", 0, exchange, CheckOptions())),
+}
+
+
+def parts(folder: Path) -> None:
+    """CPU seconds of reading the first PART_CASSETTES cassettes with each part run over their exchanges; the
+    least of PART_ROUNDS interleaved rounds (the part's own cost, on a machine whose other work comes and goes)."""
+    paths = sorted(folder.glob("*.mpk"))[:PART_CASSETTES]
+    best: dict[str, float] = {}
+    for _ in range(PART_ROUNDS):
+        for name, part in PARTS.items():
+            started = time.process_time()
+            for path in paths:
+                with CassetteReader(path) as reader:
+                    for exchange in reader:
+                        part(exchange)
+            best[name] = min(best.get(name, float("inf")), time.process_time() - started)
+    read = best["reading alone"]
+    print(f"where the time goes: each part alone over {len(paths):,} cassettes as they are read, least CPU of "
+          f"{PART_ROUNDS} rounds, over reading them:")
+    for name, seconds in best.items():
+        print(f"  {name:<34} {seconds:6.2f} s CPU = {seconds / read:.2f}x" if name == "reading alone" else
+              f"  {name:<34} +{(seconds - read) / read:.2f}x")
+
+
 def timed(work: Any) -> tuple[float, float]:
     """Wall and CPU seconds of ``work`` (the CPU of this process and of the children it waited for)."""
     started, cpu = time.perf_counter(), _cpu()
@@ -88,14 +130,19 @@ def main() -> None:
             reads.append(timed(lambda: read_all(folder)))
             checks.append(timed(lambda: check_paths([folder], CheckOptions())))
             runs.append(timed(lambda: subprocess.run(command, check=True, capture_output=True)))
-        print(f"{CASSETTES:,} cassettes x (4 SSE answers + a 2-turn WebSocket), median of {ROUNDS} interleaved rounds:")
+        print(f"{CASSETTES:,} cassettes x (4 SSE answers + a 2-turn WebSocket), median of {ROUNDS} interleaved rounds "
+              f"({os.cpu_count()} CPUs):")
         read_wall, read_cpu = (statistics.median(x) for x in zip(*reads, strict=True))
         print(f"  reading them alone          {read_wall:6.2f} s wall, {read_cpu:6.2f} s CPU")
         for name, results in (("check_paths, one process", checks), ("rec check FOLDER (CLI)", runs)):
             wall, cpu = (statistics.median(x) for x in zip(*results, strict=True))
-            over_read = statistics.median(r[0] / read[0] for r, read in zip(results, reads, strict=True))
+            # Each round's ratio to the read in the same round, so a machine busier in one round than another
+            # weighs on both sides of it.
+            over_wall, over_cpu = (statistics.median(r[k] / read[k] for r, read in zip(results, reads, strict=True))
+                                   for k in (0, 1))
             print(f"  {name:<27} {wall:6.2f} s wall, {cpu:6.2f} s CPU = {wall / CASSETTES * 100:.3f} s per hundred, "
-                  f"{over_read:.2f}x reading (wall)")
+                  f"{over_wall:.2f}x reading (wall), {over_cpu:.2f}x (CPU)")
+        parts(folder)
 
 
 if __name__ == "__main__":

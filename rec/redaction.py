@@ -7,7 +7,8 @@ A secret is found three ways:
   (``SECRET_QUERY_NAMES``) or JSON key (``SECRET_JSON_KEYS``);
 - by shape: ``detectors()``, the credential shapes of the detect-secrets library's plugins
   (AWS, GitHub, GitLab, Slack, Stripe, JWTs, private keys, ...) plus the few it does not know
-  (OpenAI keys, GitHub fine-grained tokens, Google API keys, bearer tokens);
+  (OpenAI keys, GitHub fine-grained tokens, Google API keys, bearer tokens). Each runs only on
+  text holding one of the starts its pattern spells (``detectors_for``: one RE2 pass names them);
 - by the project's own rules (``--redact``, repeatable): ``header:NAME`` (that header's value),
   ``json:PATH`` (the value at a JSON path: ``metadata.user_id``, ``input[*].content``),
   ``regex:PATTERN`` (every match), and ``allow:PATTERN`` (a known false positive: a found
@@ -18,9 +19,12 @@ from __future__ import annotations
 
 import functools
 import re
+import re._parser as regex_parser  # type: ignore[import-not-found]  # typeshed has no stub for it
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 from rec.jsonpath import parse_path
 
@@ -64,19 +68,15 @@ class Detector:
 
     A ``secret`` group narrows the match to the credential; ``valid`` has the last word on a
     match; a match must start a token (not sit inside a longer run of letters and digits, as a
-    base64 blob holds by chance). ``marker`` is a lowercase text the data must hold for the
-    pattern to run at all: a case-blind pattern has no fast literal start of its own.
+    base64 blob holds by chance).
     """
 
     kind: str
     pattern: re.Pattern[bytes]
     valid: Callable[[bytes], bool] | None = None
-    marker: bytes | None = None
 
-    def spans(self, data: bytes, lowered: bytes) -> Iterator[tuple[int, int]]:
-        """Where this kind of credential stands in ``data`` (``lowered`` is ``data.lower()``)."""
-        if self.marker is not None and self.marker not in lowered:
-            return
+    def spans(self, data: bytes) -> Iterator[tuple[int, int]]:
+        """Where this kind of credential stands in ``data``."""
         named = "secret" in self.pattern.groupindex
         for match in self.pattern.finditer(data):
             start, end = match.span("secret") if named else match.span()
@@ -84,10 +84,6 @@ class Detector:
                 continue
             if self.valid is None or self.valid(data[start:end]):
                 yield start, end
-
-
-# The lowercase literal each case-blind detect-secrets pattern starts with (Slack's tokens and webhooks).
-_MARKERS = {"xox": b"xox", "https": b"hooks.slack.com"}
 
 
 @functools.cache
@@ -105,12 +101,8 @@ def detectors() -> tuple[Detector, ...]:
         # AWS's second pattern finds a secret key by the words around it; its key id is the shape.
         patterns = plugin.denylist[:1] if plugin is AWSKeyDetector else plugin.denylist
         for pattern in patterns:
-            blind = pattern.flags & re.IGNORECASE
-            marker = next((m for start, m in _MARKERS.items() if pattern.pattern.startswith(start)), None)
-            if blind and marker is None:
-                raise RuntimeError(f"detect-secrets' {name} pattern {pattern.pattern!r} needs a marker in rec")
             found.append(Detector(plugin.secret_type, re.compile(
-                b"(?:" + pattern.pattern.encode() + b")" + _TOKEN_TAIL, blind), marker=marker if blind else None))
+                b"(?:" + pattern.pattern.encode() + b")" + _TOKEN_TAIL, pattern.flags & re.IGNORECASE)))
     # detect-secrets finds a private key by its first line; the scrub takes the whole block, up to its END
     # line (or, cut short, to the end of its base64), never past a JSON string's closing quote.
     begins = b"|".join(re.escape(p.pattern.encode()) for p in PrivateKeyDetector.denylist
@@ -128,38 +120,97 @@ def detectors() -> tuple[Detector, ...]:
         Detector("GitHub Fine-Grained Token", re.compile(rb"github_pat_[A-Za-z0-9_]{22,}")),
         Detector("Google API Key", re.compile(rb"AIza[0-9A-Za-z_-]{35}" + _TOKEN_TAIL)),
         Detector("AWS Secret Access Key", re.compile(
-            rb"(?i)aws_?secret_?(?:access_?)?key[\"']?\s*[:=]\s*[\"']?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"),
-            marker=b"aws"),
+            rb"(?i)aws_?secret_?(?:access_?)?key[\"']?\s*[:=]\s*[\"']?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")),
         # A token with a digit in it: prose about "Bearer YOUR_TOKEN_HERE" is not a credential.
         Detector("Bearer Token", re.compile(
-            rb"(?i)\bbearer\s+(?P<secret>(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{16,})"), marker=b"bearer"),
+            rb"(?i)\bbearer\s+(?P<secret>(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{16,})")),
     ]
     return tuple(found)
 
 
-# Up to this size one search of every shape at once is quicker than one search per shape (a prompt's
-# strings, an event); past it, each shape's own fast literal start wins.
-_GATED_SIZE = 4096
+# A start shorter than this would let too much text through to the detectors.
+MIN_ANCHOR_ATOMS = 3
+# Past this many starts a pattern's start is cut short, not spelled out further.
+MAX_ANCHORS = 256
+
+
+def anchors(pattern: re.Pattern[bytes]) -> list[str] | None:
+    """The starts of ``pattern``'s matches, as RE2 patterns over Latin-1 (one of them begins every match), or None
+    when the pattern begins with no literal text worth looking for.
+
+    Read from the pattern as Python parses it: its leading literals, small character sets and alternations,
+    under the pattern's case-blindness; zero-width assertions are passed over (they only narrow a match).
+    """
+    blind = bool(pattern.flags & re.IGNORECASE)
+    starts, _ = _starts(regex_parser.parse(pattern.pattern.decode("latin-1"), pattern.flags), blind)
+    return ["".join(start) for start in starts] if min(map(len, starts)) >= MIN_ANCHOR_ATOMS else None
+
+
+_ZERO_WIDTH = (regex_parser.AT, regex_parser.ASSERT, regex_parser.ASSERT_NOT)
+
+
+def _starts(items: Any, blind: bool) -> tuple[list[tuple[str, ...]], bool]:
+    """The literal starts of a parsed sequence, each a tuple of RE2 atoms, and whether they spell it whole."""
+    starts: list[tuple[str, ...]] = [()]
+    for op, value in items:
+        if op in _ZERO_WIDTH:
+            continue
+        choices: list[tuple[str, ...]]
+        if op is regex_parser.LITERAL:
+            choices, whole = [(_atom(value, blind),)], True
+        elif op is regex_parser.IN and all(kind is regex_parser.LITERAL for kind, _ in value):
+            choices, whole = [(_atom(char, blind),) for _, char in value], True
+        elif op is regex_parser.SUBPATTERN:
+            _, added, removed, inner = value
+            choices, whole = _starts(inner, (blind or bool(added & re.IGNORECASE)) and not removed & re.IGNORECASE)
+        elif op is regex_parser.BRANCH:
+            branches = [_starts(branch, blind) for branch in value[1]]
+            choices, whole = [start for found, _ in branches for start in found], all(w for _, w in branches)
+        else:
+            return starts, False
+        if len(starts) * len(choices) > MAX_ANCHORS:
+            return starts, False
+        starts = [start + choice for start in starts for choice in choices]
+        if not whole:
+            return starts, False
+    return starts, True
+
+
+def _atom(char: int, blind: bool) -> str:
+    """One byte as RE2 matches it; a letter of a case-blind pattern in either case (ASCII only, as ``re`` folds
+    bytes)."""
+    if blind and chr(char).isascii() and chr(char).isalpha():
+        return f"[\\x{ord(chr(char).lower()):02x}\\x{ord(chr(char).upper()):02x}]"
+    return f"\\x{char:02x}"
 
 
 @functools.cache
-def _every_shape() -> re.Pattern[bytes]:
-    """One pattern matching wherever any detector's pattern matches (a quick no for most strings)."""
-    alternatives = []
+def _anchor_set() -> tuple[re2.Set, tuple[Detector, ...], tuple[Detector, ...]]:
+    """An RE2 set of each detector's starts (one pass over the data names the detectors that may match), the
+    detectors it holds in its order, and those with no start to look for (they always run)."""
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.LATIN1
+    found = re2.Set.SearchSet(options)
+    held, unanchored = [], []
     for detector in detectors():
-        pattern = detector.pattern.pattern.replace(b"(?P<secret>", b"(?:")
-        if pattern.startswith(b"(?i)"):
-            pattern = b"(?i:" + pattern[4:] + b")"
-        elif detector.pattern.flags & re.IGNORECASE:
-            pattern = b"(?i:" + pattern + b")"
-        alternatives.append(pattern)
-    return re.compile(b"|".join(alternatives))
+        starts = anchors(detector.pattern)
+        if starts is None:
+            unanchored.append(detector)
+        else:
+            found.Add("|".join(starts).encode())
+            held.append(detector)
+    found.Compile()
+    return found, tuple(held), tuple(unanchored)
 
 
-def _may_hold_a_credential(data: bytes) -> bool:
+def detectors_for(data: bytes) -> tuple[Detector, ...]:
+    """The detectors that may find a credential in ``data``: every one whose start it holds, and every one
+    with no start (the rest cannot match, so they need not run)."""
     if len(data) < MIN_CREDENTIAL_LENGTH:
-        return False
-    return len(data) > _GATED_SIZE or _every_shape().search(data) is not None
+        return ()
+    found, held, unanchored = _anchor_set()
+    hits = found.Match(data)
+    return unanchored if hits is None else (*(held[n] for n in sorted(hits)), *unanchored)
 
 
 class RedactionRuleError(ValueError):
@@ -203,14 +254,16 @@ class Rules:
         """A found value the project said is not a secret (an `allow:` rule matches it whole)."""
         return any(pattern.fullmatch(value) for pattern in self.allowed)
 
+    def may_hold_credentials(self, data: bytes) -> bool:
+        """Whether ``credentials`` may find something in ``data``; when not, it finds nothing in any piece of it
+        either (so the pieces of one exchange, joined, are looked over at once)."""
+        return bool(self.patterns) or bool(detectors_for(data))
+
     def credentials(self, data: bytes) -> list[tuple[int, int, str]]:
         """(start, end, kind) of each credential found by shape or by a regex: rule, in order, overlaps merged."""
         if not data:
             return []
-        found = []
-        if _may_hold_a_credential(data):
-            lowered = data.lower()
-            found = [(start, end, d.kind) for d in detectors() for start, end in d.spans(data, lowered)]
+        found = [(start, end, d.kind) for d in detectors_for(data) for start, end in d.spans(data)]
         found += [(m.start(), m.end(), "a match of a --redact regex") for p in self.patterns
                   for m in p.finditer(data) if m.end() > m.start()]
         return [span for span in merge_spans(found) if not self.allows(data[span[0]:span[1]])]

@@ -1,8 +1,9 @@
 """`rec check`: what a folder of cassettes must keep true over the years (docs/check.md).
 
 One module per rule family: ``streams`` (well-formed answers), ``secrets`` (nothing left to
-redact), ``age`` (stale), ``size`` (outsized exchanges). ``check_paths`` runs them all over
-the cassettes under some paths and returns a ``CheckReport``; ``rec.check.render`` shows it.
+redact), ``age`` (stale), ``size`` (outsized exchanges); ``bodies`` reads an answer once for the
+rules that read it. ``check_paths`` runs them all over the cassettes under some paths and
+returns a ``CheckReport``; ``rec.check.render`` shows it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from rec.cassette import CassetteReader
 from rec.check.age import stale_finding
+from rec.check.bodies import answer_of
 from rec.check.report import CheckOptions, CheckReport, Finding
 from rec.check.secrets import secret_findings
 from rec.check.size import size_findings
@@ -48,8 +50,9 @@ def check_cassette(path: Path, options: CheckOptions) -> list[Finding]:
         for index, exchange in enumerate(reader):
             sizes.append(reader.whole_bytes - start)
             start = reader.whole_bytes
-            findings += stream_findings(name, index, exchange)
-            findings += secret_findings(name, index, exchange, options)
+            answer = answer_of(exchange)
+            findings += stream_findings(name, index, exchange, answer)
+            findings += secret_findings(name, index, exchange, options, answer)
         if reader.damage is not None:
             findings.append(Finding(name, len(sizes), "damage", reader.damage.describe(), DAMAGE_FIX))
     stale = stale_finding(path, options)

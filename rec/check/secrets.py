@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from rec.cassette import Exchange, HttpExchange, WebSocketExchange
+from rec.check.bodies import answer_of, decoded
 from rec.check.report import CheckOptions, Finding
-from rec.encoding import ContentEncodingError, decode_body
 from rec.jsonpath import values_at
 from rec.redaction import PLACEHOLDER, SECRET_QUERY_NAMES, scalars
 from rec.sse import split_events
@@ -31,8 +31,10 @@ SHOWN_PLACES = 3
 PREVIEW = 7
 
 
-def secret_findings(path: str, index: int, exchange: Exchange, options: CheckOptions) -> Iterator[Finding]:
-    """One finding per credential an exchange holds, naming its kind and where it stands."""
+def secret_findings(path: str, index: int, exchange: Exchange, options: CheckOptions,
+                    answer: bytes | None = None) -> Iterator[Finding]:
+    """One finding per credential an exchange holds, naming its kind and where it stands. ``answer``: the response
+    body as ``answer_of`` reads it, when the caller has read it already."""
     if not isinstance(exchange, HttpExchange | WebSocketExchange):
         return
     rules = options.redact
@@ -42,25 +44,40 @@ def secret_findings(path: str, index: int, exchange: Exchange, options: CheckOpt
     for name, value in exchange.request.query:
         if name.lower() in SECRET_QUERY_NAMES and value and PLACEHOLDER not in value:
             yield Finding(path, index, "secrets", f"the query parameter {name!r} is not redacted", FIX)
-    found: dict[bytes, tuple[str, list[str]]] = {}  # each credential -> (its kind, where it stands)
-    for where, content in _contents(exchange, rules.headers):
-        for start, end, kind in rules.credentials(content):
-            _note(found, content[start:end], kind, where)
+    found: dict[bytes, tuple[str, list[Place]]] = {}  # each credential -> (its kind, where it stands)
+    contents = _contents(exchange, rules.headers, answer)
+    # Most exchanges hold no credential: one look over all their text at once says so.
+    shaped = rules.may_hold_credentials(b"\n".join([content for _, content in contents]))
+    for place, content in contents if shaped or rules.json_paths else ():
+        for start, end, kind in rules.credentials(content) if shaped else ():
+            _note(found, content[start:end], kind, place)
         if rules.json_paths:
             for value in _json_values(content, rules.json_paths):
-                _note(found, value.encode(), JSON_RULE, where)
+                _note(found, value.encode(), JSON_RULE, place)
     for credential, (kind, places) in found.items():
-        shown = ", ".join(places[:SHOWN_PLACES]) + (f" and {len(places) - SHOWN_PLACES} more"
-                                                     if len(places) > SHOWN_PLACES else "")
+        shown = ", ".join(map(_named, places[:SHOWN_PLACES])) + (f" and {len(places) - SHOWN_PLACES} more"
+                                                                if len(places) > SHOWN_PLACES else "")
         preview = credential[:PREVIEW].decode(errors="replace")
         yield Finding(path, index, "secrets", f"{shown} hold{'s' if len(places) == 1 else ''} a credential: "
                       f"{kind} ({preview}…, {len(credential)} characters)", FIX)
 
 
-def _note(found: dict[bytes, tuple[str, list[str]]], value: bytes, kind: str, where: str) -> None:
+# Where a text stands: the kind of place, and which one (a header's name, a frame's number) when there are many.
+# Named only for a finding: most texts hold none.
+Place = tuple[str, str | int | None]
+
+
+def _named(place: Place) -> str:
+    kind, which = place
+    if which is None:
+        return kind
+    return f"{kind} {which!r}" if isinstance(which, str) else f"{kind} {which}"
+
+
+def _note(found: dict[bytes, tuple[str, list[Place]]], value: bytes, kind: str, place: Place) -> None:
     places = found.setdefault(value, (kind, []))[1]
-    if where not in places:
-        places.append(where)
+    if place not in places:
+        places.append(place)
 
 
 def _headers(exchange: HttpExchange | WebSocketExchange) -> Iterator[tuple[str, str, str]]:
@@ -71,29 +88,31 @@ def _headers(exchange: HttpExchange | WebSocketExchange) -> Iterator[tuple[str, 
             yield "response", name, value
 
 
-def _contents(exchange: HttpExchange | WebSocketExchange, secret_headers: frozenset[str]) -> Iterator[
-        tuple[str, bytes]]:
+def _contents(exchange: HttpExchange | WebSocketExchange, secret_headers: frozenset[str],
+              answer: bytes | None) -> list[tuple[Place, bytes]]:
     """Every byte string of an exchange a secret could hide in, decoded where it was encoded."""
     request = exchange.request
-    yield "the request URL", (request.path + "?" + "&".join(f"{k}={v}" for k, v in request.query)).encode()
-    # Credential headers are the header rule's: their redacted values say nothing more here.
-    for name, value in request.headers:
-        if name.lower() not in secret_headers:
-            yield f"the request header {name!r}", value.encode("utf-8", "surrogateescape")
-    yield "the request body", request.content if request.decoded_body is not None else _decoded(
-        request.body, request.header("content-encoding"))
+    contents: list[tuple[Place, bytes]] = [
+        (("the request URL", None), (request.path + "?" + "&".join(f"{k}={v}" for k, v in request.query)).encode()),
+        # Credential headers are the header rule's: their redacted values say nothing more here.
+        *[(("the request header", name), value.encode("utf-8", "surrogateescape")) for name, value in request.headers
+          if name.lower() not in secret_headers],
+        (("the request body", None), request.content if request.decoded_body is not None else decoded(
+            request.body, request.header("content-encoding"))),
+    ]
     response = exchange.response
     if response is not None:
-        yield "the reason phrase", response.reason.encode()
-        for name, value in response.headers:
-            if name.lower() not in secret_headers:
-                yield f"the response header {name!r}", value.encode("utf-8", "surrogateescape")
-        yield "the response body", _decoded(response.body, response.header("content-encoding"))
+        contents += [
+            (("the reason phrase", None), response.reason.encode()),
+            *[(("the response header", name), value.encode("utf-8", "surrogateescape"))
+              for name, value in response.headers if name.lower() not in secret_headers],
+            (("the response body", None), answer if answer is not None else answer_of(exchange) or b""),
+        ]
     if isinstance(exchange, WebSocketExchange):
-        for number, frame in enumerate(exchange.frames):
-            yield f"WebSocket frame {number}", frame.payload
+        contents += [(("WebSocket frame", number), frame.payload) for number, frame in enumerate(exchange.frames)]
         if exchange.close is not None:
-            yield "the close reason", exchange.close.reason.encode()
+            contents.append((("the close reason", None), exchange.close.reason.encode()))
+    return contents
 
 
 def _json_values(content: bytes, paths: tuple[tuple[str, ...], ...]) -> Iterator[str]:
@@ -114,10 +133,3 @@ def _json_values(content: bytes, paths: tuple[tuple[str, ...], ...]) -> Iterator
                 for value in scalars(found):
                     if value not in ("", PLACEHOLDER):
                         yield value
-
-
-def _decoded(data: bytes, encoding: str | None) -> bytes:
-    try:
-        return decode_body(data, encoding)
-    except ContentEncodingError:
-        return data

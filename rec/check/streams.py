@@ -23,6 +23,8 @@ Only events of the response itself are held to these rules: unknown types (keepa
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +33,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from rec.cassette import Exchange, HttpExchange, WebSocketExchange
+from rec.check.bodies import answer_of
 from rec.check.report import Finding
-from rec.encoding import ContentEncodingError, decode_body
 from rec.sse import is_event_stream, split_events
 
 TERMINAL = frozenset({"response.completed", "response.failed", "response.incomplete", "response.done", "error"})
@@ -71,6 +73,7 @@ _FIX = {
 }
 
 
+@functools.lru_cache(maxsize=1024)  # a stream holds few kinds of event, over and over
 def _belongs_to_response(kind: str) -> bool:
     """Whether an event is part of the response's own stream (the rest may come anywhere)."""
     return kind == "error" or (kind.startswith("response.") and not kind.startswith("response.steer."))
@@ -82,8 +85,19 @@ def stream_problems(events: Iterable[Any], *, cut: bool = False, resumed: bool =
     ``cut``: the recording ended mid-stream (no terminal is due). ``resumed``: the stream
     continues an earlier one (a retrieve with `starting_after`), so it starts mid-response.
     """
-    typed = [(n, e) for n, e in enumerate(events) if isinstance(e, dict) and isinstance(e.get("type"), str)]
-    own = [(n, e) for n, e in typed if _belongs_to_response(e["type"])]
+    events = list(events)
+    return [] if _plainly_well_formed(events) else _problems(events, cut=cut, resumed=resumed)
+
+
+def _problems(events: list[Any], *, cut: bool, resumed: bool) -> list[Problem]:
+    """Every rule over the stream, each naming the event that breaks it."""
+    typed: list[tuple[int, dict[str, Any]]] = []
+    own: list[tuple[int, dict[str, Any]]] = []
+    for n, event in enumerate(events):
+        if isinstance(event, dict) and isinstance(kind := event.get("type"), str):
+            typed.append((n, event))
+            if _belongs_to_response(kind):
+                own.append((n, event))
     if not own:
         return [] if cut else [Problem("one_terminal", "the stream holds no event of a response", _FIX["one_terminal"])]
     found = [
@@ -94,6 +108,77 @@ def stream_problems(events: Iterable[Any], *, cut: bool = False, resumed: bool =
         *_items(own, resumed),
     ]
     return [problem for problem in found if problem is not None]
+
+
+def _plainly_well_formed(events: list[Any]) -> bool:
+    """Whether a stream is well formed on its plainest reading, as the API streams: response.created first, one
+    terminal last, one response id, sequence_numbers counting up, and each item added, streamed into and done by
+    its own id at its own output_index, then listed as done.
+
+    True means every rule passes (tests/check/test_check_streams.py holds it to that, over streams broken every
+    way); False means nothing, and the rules look. It is one pass that does little per delta, so a well-formed
+    stream costs little; a rule added to stream_problems must be enforced here too.
+    """
+    last_number: int | None = None
+    response_id: str | None = None
+    opened = ended = False
+    open_at: dict[int, str] = {}  # output_index -> the id of the item open there
+    added_at: dict[int, str] = {}  # output_index -> the id of the item added there
+    ids: set[str] = set()
+    done: list[tuple[int | None, Any]] = []
+    final: tuple[int, dict[str, Any]] | None = None
+    for n, event in enumerate(events):
+        if not isinstance(event, dict) or not isinstance(kind := event.get("type"), str):
+            continue
+        number = event.get("sequence_number")
+        if isinstance(number, int) and not isinstance(number, bool):
+            if last_number is not None and number <= last_number:
+                return False
+            last_number = number
+        if not _belongs_to_response(kind):
+            continue
+        if ended or opened is (kind == "response.created"):  # after the terminal; created not first, or again
+            return False
+        opened = True
+        index = event.get("output_index")
+        if kind.endswith(".delta"):  # most events: no delta is a lifecycle or terminal event
+            item_id = event.get("item_id")
+            if not isinstance(index, int) or not isinstance(item_id, str) or open_at.get(index) != item_id:
+                return False
+            continue
+        if kind.startswith("response.output_item."):
+            item = event.get("item")
+            item_id = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(index, int) or not isinstance(item_id, str):
+                return False
+            if kind == "response.output_item.added":
+                if index in added_at or item_id in ids:
+                    return False
+                open_at[index] = added_at[index] = item_id
+                ids.add(item_id)
+            elif kind == "response.output_item.done" and open_at.get(index) == item_id:
+                del open_at[index]
+                done.append((index, item))
+            else:
+                return False
+        elif isinstance(index, int) and isinstance(item_id := event.get("item_id"), str) \
+                and added_at.get(index, item_id) != item_id:
+            return False
+        if kind in LIFECYCLE:
+            response = event.get("response")
+            named = response.get("id") if isinstance(response, dict) else None
+            if isinstance(named, str):
+                if response_id is None:
+                    response_id = named
+                elif named != response_id:
+                    return False
+        if kind in TERMINAL:
+            ended = True
+            if kind in COMPLETE:
+                if open_at:
+                    return False
+                final = (n, event)
+    return ended and _output(final, done) is None
 
 
 def _at(n: int, event: dict[str, Any]) -> str:
@@ -166,41 +251,66 @@ def _items(own: list[tuple[int, dict[str, Any]]], resumed: bool) -> list[Problem
     lifetime: Problem | None = None
     identity: Problem | None = None
     done: list[tuple[int | None, Any]] = []
+    # The (item_id, output_index) of deltas already checked since the items last changed: a delta naming them
+    # again finds what the first found (a stream's deltas name one item over and over).
+    settled: set[tuple[str | None, int | None]] = set()
+    first_at: dict[int, _Item] = {}  # output_index -> the first item added there
+    named_at: dict[int, str] = {}  # output_index -> the id of the latest item added there with an id
+    completed: tuple[int, dict[str, Any]] | None = None
     for n, event in own:
         kind = event["type"]
-        index = event.get("output_index") if isinstance(event.get("output_index"), int) else None
-        item = event.get("item") if isinstance(event.get("item"), dict) else None
-        item_id = (item or {}).get("id") if kind.startswith("response.output_item.") else event.get("item_id")
+        index = event.get("output_index")
+        index = index if isinstance(index, int) else None
+        if kind.startswith("response.output_item."):
+            item = event.get("item")
+            item = item if isinstance(item, dict) else None
+            item_id = None if item is None else item.get("id")
+        else:
+            item, item_id = None, event.get("item_id")
         item_id = item_id if isinstance(item_id, str) else None
+        delta = kind.endswith(".delta") and not (kind in RESPONSE_DELTAS and item_id is None and index is None)
+        if delta and (item_id, index) in settled:
+            continue
         if identity is None and index is not None and item_id is not None and kind != "response.output_item.added":
-            added = next((i.id for i in reversed(items) if i.index == index and i.id is not None), None)
+            added = named_at.get(index)
             if added not in (None, item_id):
                 identity = Problem("item_identity", f"{_at(n, event)} names item {item_id!r} at output_index "
                                    f"{index}, where {added!r} was added", _FIX["item_identity"])
         if kind == "response.output_item.added" and item is not None:
-            twin = next((i for i in items if index is not None and i.index == index), None)
+            twin = None if index is None else first_at.get(index)
             if twin is not None and identity is None:
                 identity = Problem("item_identity", f"{_at(n, event)} adds a second item at output_index {index} "
                                    f"(event {twin.opened_at} added the first)", _FIX["item_identity"])
             items.append(_Item(index, item_id, n))
+            if index is not None:
+                first_at.setdefault(index, items[-1])
+                if item_id is not None:
+                    named_at[index] = item_id
+            settled.clear()
         elif kind == "response.output_item.done" and item is not None:
             match = _find_open(items, item_id, index)
             if match is not None:
                 match.closed_at = n
             done.append((index, item))
-        elif kind.endswith(".delta") and lifetime is None and not (
-                kind in RESPONSE_DELTAS and item_id is None and index is None):
-            lifetime = _delta_lifetime(n, event, items, item_id, index, own, resumed)
-        elif kind in COMPLETE and lifetime is None:
-            lifetime = _unfinished(n, event, items)
-    return [lifetime, identity, None if resumed else _output(own, done)]
+            settled.clear()
+        elif delta:
+            if lifetime is None:
+                lifetime = _delta_lifetime(n, event, items, item_id, index, own, resumed)
+            settled.add((item_id, index))
+        elif kind in COMPLETE:
+            completed = (n, event)
+            if lifetime is None:
+                lifetime = _unfinished(n, event, items)
+    return [lifetime, identity, None if resumed else _output(completed, done)]
 
 
 def _unfinished(n: int, event: dict[str, Any], items: list[_Item]) -> Problem | None:
     """An item still open at a completed response, unless the response lists it (the openai SDK's rule)."""
     response = event.get("response")
     output = response.get("output") if isinstance(response, dict) else None
-    listed = {item.get("id") for item in output if isinstance(item, dict)} if isinstance(output, list) else set()
+    # Only a text id can name an item (an id of any other JSON value names none, and may not even be hashable).
+    listed = {item.get("id") for item in output if isinstance(item, dict) and isinstance(item.get("id"), str)} \
+        if isinstance(output, list) else set()
     for item in items:
         if item.closed_at is None and (item.id is None or item.id not in listed):
             named = f"item {item.id!r}" if item.id is not None else f"the item at output_index {item.index}"
@@ -250,10 +360,11 @@ def _identity(item: Any) -> str:
     return str(item.get("id") or item.get("call_id") or item.get("type"))
 
 
-def _output(own: list[tuple[int, dict[str, Any]]], done: list[tuple[int | None, Any]]) -> Problem | None:
-    n, final = next(((m, e) for m, e in reversed(own) if e["type"] in COMPLETE), (0, None))
-    if final is None:
+def _output(completed: tuple[int, dict[str, Any]] | None, done: list[tuple[int | None, Any]]) -> Problem | None:
+    """``completed``: the stream's last response.completed (or .done), as (its number, the event)."""
+    if completed is None:
         return None
+    n, final = completed
     response = final.get("response")
     output = response.get("output") if isinstance(response, dict) else None
     if not isinstance(output, list) or not output or not done:
@@ -271,10 +382,11 @@ def _output(own: list[tuple[int, dict[str, Any]]], done: list[tuple[int | None, 
 # --- exchanges -----------------------------------------------------------------------------------
 
 
-def stream_findings(path: str, index: int, exchange: Exchange) -> Iterator[Finding]:
-    """Rule family `streams` over one exchange: its SSE answer, or each of its WebSocket turns."""
+def stream_findings(path: str, index: int, exchange: Exchange, answer: bytes | None = None) -> Iterator[Finding]:
+    """Rule family `streams` over one exchange: its SSE answer, or each of its WebSocket turns. ``answer``: the
+    response body as ``answer_of`` reads it, when the caller has read it already."""
     if isinstance(exchange, HttpExchange):
-        streams = _sse_stream(exchange)
+        streams = _sse_stream(exchange, answer)
     elif isinstance(exchange, WebSocketExchange):
         streams = _websocket_turns(exchange)
     else:
@@ -294,25 +406,63 @@ def _is_responses_path(path: str) -> bool:
     return len(parts) >= 2 and parts[-2] == "responses" and parts[-1] not in ("compact", "input_items", "cancel")
 
 
-def _sse_stream(exchange: HttpExchange) -> list[tuple[str, list[Any], bool, bool]]:
+def _sse_stream(exchange: HttpExchange, answer: bytes | None) -> list[tuple[str, list[Any], bool, bool]]:
     response = exchange.response
     if (response is None or response.status >= 400 or not is_event_stream(response.header("content-type"))
             or not _is_responses_path(exchange.request.path)):
         return []
-    try:
-        body = decode_body(response.body, response.header("content-encoding"))
-    except ContentEncodingError:
-        body = response.body
-    events = []
-    for event in split_events(body):
-        parsed = _json(event.data.encode()) if event.data else None
-        if not isinstance(parsed, dict) and event.event:
-            parsed = {"type": event.event}  # the harness's sse(): an event that is only a type has no data line
-        elif isinstance(parsed, dict) and "type" not in parsed and event.event:
-            parsed = {**parsed, "type": event.event}
-        events.append(parsed)
+    body = answer if answer is not None else answer_of(exchange) or b""
     resumed = exchange.request.method == "GET" and any(name == "starting_after" for name, _ in exchange.request.query)
-    return [("SSE answer", events, exchange.end.state == "error", resumed)]
+    return [("SSE answer", sse_events(body), exchange.end.state == "error", resumed)]
+
+
+# An event as the API writes it: an optional `event: NAME` line and one `data: DATA` line.
+_PLAIN_EVENT = re.compile(rb"(?:event: ([^\n]*)\n)?data: ([^\n]*)\n\n")
+
+
+def sse_events(body: bytes) -> list[Any]:
+    """The events of an SSE body as the rules read them: each event's data parsed as JSON (None when it is not),
+    typed by its `event:` name when the data does not say (the harness's sse(): an event that is only a type has
+    no data line).
+
+    A body as the API writes it (UTF-8, plain events) is read by one regular expression; any other body by
+    ``rec.sse.split_events``, which reads such a body alike.
+    """
+    # Split at each plain event: [between, name, data, between, name, data, ..., after]. Nothing between them
+    # means the body is plain events alone.
+    pieces = _PLAIN_EVENT.split(body.replace(b"\r\n", b"\n") if b"\r" in body else body)
+    fields: Iterable[tuple[bytes | str | None, bytes]]
+    if not any(pieces[::3]) and _is_utf8(body):
+        fields = zip(pieces[1::3], pieces[2::3], strict=True)
+    else:
+        fields = [(event.event, (event.data or "").encode()) for event in split_events(body)]
+    events = []
+    for name, data in fields:
+        try:
+            parsed = orjson.loads(data) if data else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        if name:  # b"" and "" are no name, as None is
+            if not isinstance(parsed, dict):
+                parsed = {"type": _text(name)}
+            elif "type" not in parsed:
+                parsed = {**parsed, "type": _text(name)}
+        events.append(parsed)
+    return events
+
+
+def _is_utf8(data: bytes) -> bool:
+    if data.isascii():  # most answers, and a look that builds no text
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _text(name: bytes | str) -> str:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 def _websocket_turns(exchange: WebSocketExchange) -> list[tuple[str, list[Any], bool, bool]]:
@@ -323,7 +473,8 @@ def _websocket_turns(exchange: WebSocketExchange) -> list[tuple[str, list[Any], 
         message = _json(frame.payload) if frame.is_text else None
         if not isinstance(message, dict):
             continue
-        lane = message.get("stream_id") if isinstance(message.get("stream_id"), str) else None
+        lane = message.get("stream_id")
+        lane = lane if isinstance(lane, str) else None
         if frame.from_client:
             if message.get("type") == "response.create":
                 current[lane] = []
