@@ -71,8 +71,9 @@ def test_events_pass_through_live_with_their_times(tmp_path: Path) -> None:
         for _ in client(recorder.url).responses.create(model="gpt-5", input="hi", tools=TOOLS, stream=True):
             seen_at.append(time.time())
         recorder.stop()
-    # The client had the first event before the upstream even sent the second: nothing was held back.
-    assert seen_at[0] < upstream.sent_at[1]
+    # The client had the first event while the upstream was still sending (0.3 s between events): nothing was held
+    # back to the end. Not the second event: a loaded machine may delay the first one that long without buffering.
+    assert seen_at[0] < upstream.sent_at[-1]
     exchange = load_cassette(tmp_path / "live.mpk").exchanges[0]
     assert isinstance(exchange, HttpExchange) and exchange.response is not None
     offsets = [at for at, _ in exchange.response.chunks]
