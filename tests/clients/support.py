@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.recorder.support import start_recorder
+from tests.recorder.support import control, routed_recorder, start_recorder
 from tests.support.upstream import Upstream, running_upstream
 
 REC = Path(sys.executable).parent / "rec"
@@ -52,29 +49,16 @@ def record(run_client: Callable[[str], Seen], cassette: Path, kind: type[Upstrea
 
 
 def _record_routed(run_client: Callable[[str], Seen], cassette: Path, upstream: str) -> Seen:
-    secret = "client-tests-secret"
-    process = subprocess.Popen([str(REC), "record", "--upstream", upstream, "--routes"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "REC_RECORDER_SECRET": secret, "PYTHONUNBUFFERED": "1"})
-    assert process.stdout is not None
-    origin = process.stdout.readline().strip()
-    try:
-        opened = _control(origin, secret, "POST", "/__rec/recordings", {"output": str(cassette)})
-        seen = run_client(opened["base_url"].removesuffix("/v1"))
-        _control(origin, secret, "DELETE", f"/__rec/recordings/{opened['id']}")
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+    with routed_recorder(upstream) as recorder:
+        try:
+            status, opened = control(recorder.url, "POST", "/__rec/recordings", {"output": str(cassette)})
+            assert status == 201, opened
+            seen = run_client(opened["base_url"].removesuffix("/v1"))
+            assert control(recorder.url, "DELETE", f"/__rec/recordings/{opened['id']}")[0] == 200
+        finally:
+            rc, _, err = recorder.stop()
+    assert rc == 0, err
     return seen
-
-
-def _control(origin: str, secret: str, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(f"{origin}{path}", method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"x-rec-recorder-secret": secret, "content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())
 
 
 def replay(run_client: Callable[[str], Seen], cassettes: list[Path], *options: str,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REC = Path(sys.executable).parent / "rec"
 
@@ -20,7 +24,7 @@ class Recorder:
 
     process: subprocess.Popen[str]
     url: str
-    output: Path
+    output: Path | None  # None: `--routes`, where each recording names its own
 
     def stop(self, sig: int = signal.SIGINT) -> tuple[int, str, str]:
         if self.process.poll() is None:
@@ -51,6 +55,37 @@ def recording(upstream_url: str, output: Path, *extra: str) -> Iterator[Recorder
     finally:
         if recorder.process.poll() is None:
             recorder.stop()
+
+
+ROUTES_SECRET = "routes-test-secret"
+
+
+@contextmanager
+def routed_recorder(upstream_url: str) -> Iterator[Recorder]:
+    """`rec record --routes` (control secret ROUTES_SECRET) for a ``with`` block, its ``url`` the origin of the
+    control API and of every recording's prefix; stopped with SIGINT at the end if the block did not stop it."""
+    process = subprocess.Popen([str(REC), "record", "--upstream", upstream_url, "--routes"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "REC_RECORDER_SECRET": ROUTES_SECRET, "PYTHONUNBUFFERED": "1"})
+    assert process.stdout is not None
+    recorder = Recorder(process, process.stdout.readline().strip(), None)
+    try:
+        yield recorder
+    finally:
+        if process.poll() is None:
+            recorder.stop()
+
+
+def control(origin: str, method: str, path: str, body: Any = None, secret: str = ROUTES_SECRET) -> tuple[int, Any]:
+    """A request to a routed recorder's control API: (status, JSON answer)."""
+    request = urllib.request.Request(f"{origin}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"x-rec-recorder-secret": secret, "content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
 
 
 def on_disk(path: Path) -> str:

@@ -6,13 +6,9 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import brotli
@@ -22,7 +18,7 @@ from openai import OpenAI
 from rec.cassette import HttpExchange, WebSocketExchange, load_cassette
 from replayer.server import ReplayServer
 from tests.recorder.support import REC, on_disk, recording
-from tests.support.upstream import running_upstream
+from tests.support.upstream import raw_upstream, running_upstream
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaGF0Z3B0LXVzZXIifQ.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
@@ -132,39 +128,18 @@ def test_an_output_path_that_is_a_planted_symlink_is_replaced_not_followed(tmp_p
 MODELS = b'{"object": "list", "data": [{"id": "gpt-test", "object": "model", "created": 1, "owned_by": "x"}]}'
 
 
-@contextmanager
-def folding_upstream() -> Iterator[str]:
-    """An upstream of an older school: it folds a long header over two lines (RFC 9112 5.2's obs-fold)."""
-    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Trace: first part\r\n\t second part\r\n"
-              b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(MODELS), MODELS))
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            with connection:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += connection.recv(65536)
-                connection.sendall(answer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        listener.close()
-        thread.join(timeout=10)
+# An upstream of an older school: it folds a long header over two lines (RFC 9112 5.2's obs-fold).
+FOLDED_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"X-Trace: first part\r\n\t second part\r\n"
+                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(MODELS), MODELS))
 
 
 @pytest.mark.slow
 def test_a_folded_header_is_recorded_read_and_replayed_as_one_line(tmp_path: Path) -> None:
     """mitmproxy keeps a folded value as it came ("first part\\r\\n second part"): the cassette reads (no false alarm
     of a header that breaks its line), the value unfolded as the RFC says, and is served so."""
-    with folding_upstream() as upstream, recording(upstream, tmp_path / "fold.mpk") as recorder:
+    folding = raw_upstream(lambda connection: connection.sendall(FOLDED_ANSWER))
+    with folding as upstream, recording(upstream, tmp_path / "fold.mpk") as recorder:
         assert OpenAI(base_url=recorder.url, api_key="k", max_retries=0).models.list().data[0].id == "gpt-test"
     [exchange] = load_cassette(tmp_path / "fold.mpk").exchanges
     assert isinstance(exchange, HttpExchange) and exchange.response is not None

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +12,15 @@ import pytest
 from openai import OpenAI
 
 from rec.cassette import load_cassette
-from tests.recorder.support import REC
+from tests.recorder.support import control, routed_recorder
 from tests.support.upstream import running_upstream
 
 pytestmark = pytest.mark.slow
-SECRET = "routes-test-secret"
-
-
-def control(origin: str, method: str, path: str, body: Any = None, secret: str = SECRET) -> tuple[int, Any]:
-    request = urllib.request.Request(f"{origin}{path}", method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"x-rec-recorder-secret": secret, "content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def test_each_recording_gets_its_own_clients_exchanges_and_nothing_else(tmp_path: Path) -> None:
-    with running_upstream() as upstream:
-        process = subprocess.Popen([str(REC), "record", "--upstream", upstream.url, "--routes"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "REC_RECORDER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"})
-        assert process.stdout is not None
-        origin = process.stdout.readline().strip()
+    with running_upstream() as upstream, routed_recorder(upstream.url) as recorder:
+        origin = recorder.url
         try:
             assert control(origin, "POST", "/__rec/recordings", {"output": str(tmp_path / "x.mpk")},
                            secret="wrong")[0] == 403
@@ -59,9 +38,8 @@ def test_each_recording_gets_its_own_clients_exchanges_and_nothing_else(tmp_path
             for _, answer in opened.values():
                 assert control(origin, "DELETE", f"/__rec/recordings/{answer['id']}")[0] == 200
         finally:
-            process.send_signal(signal.SIGINT)
-            _, err = process.communicate(timeout=30)
-        assert process.returncode == 0, err
+            rc, _, err = recorder.stop()
+        assert rc == 0, err
         assert [r["path"] for r in upstream.requests] == ["/v1/responses"] * 3  # the prefix never went upstream
     recorded = {name: [(e.request.path, json.loads(e.request.body)["input"])
                        for e in load_cassette(tmp_path / f"{name}.mpk").exchanges] for name in ("a", "b")}
@@ -71,12 +49,8 @@ def test_each_recording_gets_its_own_clients_exchanges_and_nothing_else(tmp_path
 
 
 def test_closing_a_recording_waits_for_the_stream_still_flowing_and_keeps_it_whole(tmp_path: Path) -> None:
-    with running_upstream(gap_s=0.1) as upstream:
-        process = subprocess.Popen([str(REC), "record", "--upstream", upstream.url, "--routes"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "REC_RECORDER_SECRET": SECRET, "PYTHONUNBUFFERED": "1"})
-        assert process.stdout is not None
-        origin = process.stdout.readline().strip()
+    with running_upstream(gap_s=0.1) as upstream, routed_recorder(upstream.url) as recorder:
+        origin = recorder.url
         try:
             _, opened = control(origin, "POST", "/__rec/recordings", {"output": str(tmp_path / "s.mpk")})
             host, port = origin.removeprefix("http://").split(":")
@@ -94,9 +68,8 @@ def test_closing_a_recording_waits_for_the_stream_still_flowing_and_keeps_it_who
                     received += chunk
             closing.join()
         finally:
-            process.send_signal(signal.SIGINT)
-            _, err = process.communicate(timeout=30)
-        assert process.returncode == 0, err
+            rc, _, err = recorder.stop()
+        assert rc == 0, err
     assert b"response.completed" in received
     assert closed == [(200, {"id": opened["id"], "output": str(tmp_path / "s.mpk"), "unfinished": 0})]
     [exchange] = load_cassette(tmp_path / "s.mpk").exchanges

@@ -5,9 +5,7 @@ from __future__ import annotations
 import http.client
 import socket
 import struct
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from rec.cassette import End, HttpExchange, Request, load_cassette
 from replayer.server import ReplayServer
 from tests.recorder.support import recording
+from tests.support.upstream import raw_upstream
 
 BODY = b'{"model": "gpt-test", "input": "hi"}'
 
@@ -44,40 +43,21 @@ def test_an_exchange_without_a_response_is_the_recorders_502_then_a_close(serve:
     assert server.report.served == 1
 
 
-@contextmanager
-def upstream_that(mode: str) -> Iterator[str]:
-    """A raw TCP upstream that answers every request with garbage, or resets it, before any header."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data and (chunk := conn.recv(65536)):
-                    data += chunk
-                if mode == "garbage":
-                    conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
-                else:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        listener.close()
-        thread.join(timeout=10)
+def never_answer(mode: str) -> Callable[[socket.socket], None]:
+    """An upstream's answer to every request: garbage, or a reset, before any header."""
+    def answer(connection: socket.socket) -> None:
+        if mode == "garbage":
+            connection.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        else:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return answer
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["garbage", "reset"])
 def test_an_upstream_that_never_answered_replays_as_the_client_saw_it_live(tmp_path: Path, mode: str) -> None:
     cassette = tmp_path / f"{mode}.mpk"
-    with upstream_that(mode) as upstream, recording(upstream, cassette) as recorder:
+    with raw_upstream(never_answer(mode)) as upstream, recording(upstream, cassette) as recorder:
         live = ask(recorder.url)
     [exchange] = load_cassette(cassette).exchanges
     assert isinstance(exchange, HttpExchange) and exchange.response is None
