@@ -225,7 +225,7 @@ class SessionHub(Host):
 
     async def _end(self, request: ResponsesRequest, params: dict[str, str]) -> tuple[int, Any]:
         session = self._session(params["id"])
-        self._forget(session)
+        self.remove_session(session)
         self._say(f"ended session {session.id}")
         return 200, await self.off_loop(lambda: orjson.dumps(session.core.finish().to_json()))
 
@@ -237,10 +237,11 @@ class SessionHub(Host):
         core = self._session(params["id"]).core
         return 200, await self.off_loop(lambda: orjson.dumps(report_now(core)))
 
-    def _forget(self, session: Session) -> None:
-        """A session ended or reaped; with the last one gone, what was frozen goes back to the collector (a cycle
-        made anywhere before a freeze is collected then, when no session can be held up by it)."""
-        del self.sessions[session.id]
+    def remove_session(self, session: Session) -> None:
+        """Serve ``session`` no more (the control API's delete, the reaper, or a host in the same process); with the
+        last one gone, what was frozen goes back to the collector (a cycle made anywhere before a freeze is
+        collected then, when no session can be held up by it)."""
+        self.sessions.pop(session.id, None)
         self._targets.clear()  # none may lead to a session that is gone
         if not self.sessions:
             gc.unfreeze()
@@ -356,7 +357,7 @@ class SessionHub(Host):
                     session.requests_seen = session.requests
                     session.last_used = now
                 elif now - session.last_used > self.idle_timeout:
-                    self._forget(session)
+                    self.remove_session(session)
                     self._say(f"reaped session {session.id}: idle for {self.idle_timeout:g} s")
 
     async def aclose(self) -> None:

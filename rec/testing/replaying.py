@@ -41,7 +41,7 @@ class HostedReplay:
         """End the session once the client's last moves have reached the server; the report's events (once)."""
         if self._events is None:
             self.host.settle()
-            self.host.hub.sessions.pop(self.session.id, None)
+            self.host.hub.remove_session(self.session)  # its URL answers 404 from now on, as on rec serve
             self._events = list(self.session.core.finish().events)
         return self._events
 
