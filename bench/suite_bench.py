@@ -8,8 +8,13 @@ then replayed offline, serially and with `-n 2` (pytest-xdist); an N-test suite 
 call gives pytest's own cost, so the overhead per test is (suite - empty) / N. Tools are
 interleaved round by round in one run; the ratios are what to quote.
 
+rec runs as a user installs it: built into a wheel and installed in a folder of the run, ahead of the
+development checkout on the path (pytest treats an installed plugin's modules differently from an
+editable one's), with bytecode writing off as in many CI images (`PYTHONDONTWRITEBYTECODE`, both tools).
+
 Needs pytest-recording and vcrpy, which rec does not depend on:
-`.venv/bin/pip install pytest-recording vcrpy`, then `.venv/bin/python -m bench suite_bench [N]`.
+`.venv/bin/pip install pytest-recording vcrpy`, then `.venv/bin/python -m bench suite_bench [N]`
+(building the wheel fetches rec's build backend from the package index, as pip does).
 """
 
 from __future__ import annotations
@@ -68,6 +73,13 @@ def run_pytest(project: Path, args: list[str], env: dict[str, str]) -> tuple[flo
     return elapsed, after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
 
 
+def installed_as_a_wheel(site: Path) -> Path:
+    """rec's wheel installed into ``site`` (no dependencies: the running environment has them)."""
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+                    str(Path(__file__).resolve().parent.parent)], check=True)
+    return site
+
+
 def project_for(tool: str, count: int, root: Path) -> Path:
     project = root / tool
     shutil.rmtree(project, ignore_errors=True)
@@ -82,7 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     timings: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="rec-suite-bench-") as folder, running_upstream() as upstream:
         root = Path(folder)
-        base_env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "PYTHONDONTWRITEBYTECODE": "1"}
+        site = installed_as_a_wheel(root / "site")
+        base_env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "PYTHONDONTWRITEBYTECODE": "1",
+                    "PYTHONPATH": os.pathsep.join(filter(None, (str(site), os.environ.get("PYTHONPATH"))))}
         base_env.pop("OPENAI_BASE_URL", None)
         empty = root / "empty"
         empty.mkdir()

@@ -31,6 +31,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from rec.testing.assert_rewriting import import_as_installed
+
+import_as_installed()  # before the imports below bring in the rest of rec: see rec.testing.assert_rewriting
+
 from rec.testing.options import MODES, RecOptions, merge_options
 from rec.testing.recording import Recorder, RecordingError, keep, recorder_command, request_log_of
 from rec.testing.replaying import HostedReplay, ReplayHost
