@@ -11,15 +11,22 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
-from replayer.faults import parse_fault
-from replayer.match_modes import MatchMode
 from replayer.pacing import parse_timing
+
+if TYPE_CHECKING:
+    from replayer.match_modes import MatchMode
 
 # pytest-recording's record modes.
 MODES = ("none", "once", "new_episodes", "all", "rewrite")
+
+
+def _sequence() -> MatchMode:
+    from replayer.match_modes import MatchMode  # the replay core, imported when a test first asks for rec
+
+    return MatchMode.sequence
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,7 @@ class RecOptions:
     """One test's settings; see docs/testing.md for each key."""
 
     cassettes: tuple[str, ...] = ()
-    match: MatchMode = MatchMode.sequence
+    match: MatchMode = field(default_factory=_sequence)
     timing: str = "none"
     ignore: tuple[str, ...] = ()
     mask: tuple[str, ...] = ()
@@ -66,6 +73,9 @@ def _checked(key: str, value: Any) -> Any:
         raise ValueError(f"unknown setting {key!r}; rec knows {', '.join(sorted(_KEYS))}")
     if key == "cassettes":
         return tuple(os.fspath(v) for v in ([value] if isinstance(value, str | os.PathLike) else value))
+    from replayer.faults import parse_fault
+    from replayer.match_modes import MatchMode
+
     if key == "match":
         return MatchMode.parse(value)
     if key == "timing":

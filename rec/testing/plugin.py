@@ -36,16 +36,18 @@ from rec.testing.assert_rewriting import import_as_installed
 import_as_installed()  # before the imports below bring in the rest of rec: see rec.testing.assert_rewriting
 
 from rec.testing.options import MODES, RecOptions, merge_options
-from rec.testing.recording import Recorder, RecordingError, keep, recorder_command, request_log_of
-from rec.testing.replaying import HostedReplay, ReplayHost
 from replayer.outcome import PYTEST, event_line, kind_of
-from replayer.request_log import RequestLog, journal_log
-from replayer.serve_client import Session
-from replayer.server import ReplayServer
 
 if TYPE_CHECKING:
+    # The replay core and the recorder's client are imported by the first test that uses them: a pytest process
+    # that runs none (an xdist controller, a run of other tests) does not pay for them, as with pytest-recording.
     from rec.normalize import Normalizer
     from rec.testing.mock import MockServer
+    from rec.testing.recording import Recorder
+    from rec.testing.replaying import HostedReplay, ReplayHost
+    from replayer.request_log import RequestLog
+    from replayer.serve_client import Session
+    from replayer.server import ReplayServer
 
 DEFAULT_UPSTREAM = "https://api.openai.com"
 MARKER_HELP = ("rec(*cassettes, match='sequence'|'body', timing='none'|'recorded'|'scale:F', ignore=(), mask=(), "
@@ -56,9 +58,9 @@ _SESSION = pytest.StashKey["RecSession"]()
 _OPTIONS = pytest.StashKey[RecOptions]()
 _DECLARED = pytest.StashKey[set[Path]]()  # the cassettes collected tests use, for --rec-check-orphans
 _FOLDERS = pytest.StashKey[set[Path]]()  # the cassette folders of the collected test files
-_HOST = pytest.StashKey[ReplayHost]()  # this process's replay server, each replaying test a session on it
+_HOST = pytest.StashKey["ReplayHost"]()  # this process's replay server, each replaying test a session on it
 # This process's recorders (one per rec command and upstream), each recording test a recording on one.
-_RECORDERS = pytest.StashKey[dict[tuple[tuple[str, ...], str], Recorder]]()
+_RECORDERS = pytest.StashKey["dict[tuple[tuple[str, ...], str], Recorder]"]()
 _SETTINGS = pytest.StashKey["tuple[Path, dict[str, Any]] | None"]()  # the project's settings, read once
 _NORMALIZERS = pytest.StashKey["dict[tuple[tuple[str, ...], tuple[str, ...]], Normalizer]"]()
 _RUN_STARTED = "REC_RUN_STARTED"
@@ -105,7 +107,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"REC_MODE={mode!r} is not one of {', '.join(MODES)}")
     config.stash[_DECLARED] = set()
     config.stash[_FOLDERS] = set()
-    config.stash[_HOST] = ReplayHost()
     config.stash[_RECORDERS] = {}
     config.stash[_NORMALIZERS] = {}
 
@@ -225,6 +226,9 @@ class RecSession:
     @property
     def log(self) -> RequestLog:
         """The requests served (replaying) or recorded so far (recording), with the harness's helpers."""
+        from rec.testing.recording import request_log_of
+        from replayer.request_log import journal_log
+
         if self.replay is not None:
             return self.replay.log
         if self.server is not None:
@@ -374,15 +378,22 @@ def _upstream(config: pytest.Config, cassette: Path | None = None) -> str:
 
 def _replay_server(config: pytest.Config, paths: list[Path], options: RecOptions) -> ReplayServer:
     """A replay server of its own (the replay in front of the recorder in new_episodes)."""
+    from replayer.server import ReplayServer
+
     return _loaded(config, options, functools.partial(ReplayServer.from_cassettes, paths))
 
 
 def _replay(config: pytest.Config, paths: list[Path], options: RecOptions) -> HostedReplay:
-    """The test's session on this process's replay host."""
-    return _loaded(config, options, functools.partial(config.stash[_HOST].replay, paths))
+    """The test's session on this process's replay host, started by the first test that replays."""
+    host: ReplayHost | None = config.stash.get(_HOST, None)
+    if host is None:
+        from rec.testing.replaying import ReplayHost
+
+        host = config.stash[_HOST] = ReplayHost()
+    return _loaded(config, options, functools.partial(host.replay, paths))
 
 
-Loaded = TypeVar("Loaded", ReplayServer, HostedReplay)
+Loaded = TypeVar("Loaded", "ReplayServer", "HostedReplay")
 
 
 def _loaded(config: pytest.Config, options: RecOptions, load: Callable[..., Loaded]) -> Loaded:
@@ -417,6 +428,8 @@ def _remote_session(url: str, paths: list[Path], options: RecOptions) -> Session
 def _record(request: pytest.FixtureRequest, options: RecOptions, paths: list[Path], monkeypatch: pytest.MonkeyPatch,
             append: bool) -> Iterator[RecSession]:
     """Record this test through `rec record`; with ``append`` (new_episodes), replay what matches first."""
+    from rec.testing.recording import RecordingError, keep, recorder_command
+
     config = request.config
     cassette = paths[0]
     upstream = config.getoption("--rec-upstream") or os.environ.get("REC_UPSTREAM") or DEFAULT_UPSTREAM
@@ -452,6 +465,8 @@ def _record(request: pytest.FixtureRequest, options: RecOptions, paths: list[Pat
 
 def _recorder(config: pytest.Config, command: tuple[str, ...], upstream: str) -> Recorder:
     """This process's recorder for an upstream, started by the first test that records through it."""
+    from rec.testing.recording import Recorder
+
     recorders = config.stash[_RECORDERS]
     recorder = recorders.get((command, upstream))
     if recorder is None:
