@@ -351,6 +351,44 @@ def test_reset_is_an_rst_after_the_recorded_bytes(serve: Any) -> None:
     assert b"response.output_text.delta" in received and not received.endswith(b"0\r\n\r\n")
 
 
+def _chunked_answer(server: ReplayServer, body: bytes) -> list[bytes]:
+    """POST ``body`` on a raw socket; the chunks of the answer's chunked body as framed on the wire, in order."""
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        received = b""
+        while not received.endswith(b"\r\n0\r\n\r\n"):
+            data = sock.recv(65536)
+            assert data, received
+            received += data
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    chunks: list[bytes] = []
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            assert rest == b"\r\n"
+            return chunks
+        assert rest[size:size + 2] == b"\r\n"
+        chunks.append(rest[:size])
+        rest = rest[size + 2:]
+
+
+@pytest.mark.parametrize("timing", ["none", "scale:0", "scale:0.01"])
+def test_a_stream_keeps_its_recorded_chunks_only_when_paced(serve: Any, timing: str) -> None:
+    """Sent at once, an answer's body is one chunk (its boundaries would not survive TCP anyway); paced, each recorded
+    chunk is a chunk of its own, at its offset. Empty recorded chunks are never framed (one would end the body)."""
+    events = text_events("resp_1", "kept apart", 3)
+    recorded = [(float(n), sse_event(event)) for n, event in enumerate(events)]
+    recorded.insert(2, (1.5, b""))
+    body = request_body([user_message("hi")])
+    server = serve([sse_exchange(body, events, chunks=recorded)], timing=timing, repeat=True)
+    for _ in range(2):  # compiled on the first serve, kept for the next
+        chunks = _chunked_answer(server, json.dumps(body).encode())
+        assert b"".join(chunks) == b"".join(data for _, data in recorded)
+        assert chunks == ([data for _, data in recorded if data] if timing == "scale:0.01" else [b"".join(chunks)])
+
+
 def test_exchanges_and_rules_added_at_runtime_are_served(serve: Any) -> None:
     from replayer.answers import sse_answer
     from replayer.matching import Rule
