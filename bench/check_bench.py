@@ -24,8 +24,9 @@ from typing import Any
 from rec.cassette import CassetteReader, Exchange, HttpExchange
 from rec.check import CheckOptions, check_paths
 from rec.check.bodies import answer_of
+from rec.check.events import sse_events
 from rec.check.secrets import secret_findings
-from rec.check.streams import sse_events, stream_findings
+from rec.check.streams import stream_findings
 from rec.synth.scenario import Scenario
 
 CASSETTES = 10_000

@@ -2,8 +2,8 @@
 
 One module per rule family: ``streams`` (well-formed answers), ``secrets`` (nothing left to
 redact), ``age`` (stale), ``size`` (outsized exchanges); ``bodies`` reads an answer once for the
-rules that read it. ``check_paths`` runs them all over the cassettes under some paths and
-returns a ``CheckReport``; ``rec.check.render`` shows it.
+rules that read it, ``events`` its events for the stream rules. ``check_paths`` runs them all over
+the cassettes under some paths and returns a ``CheckReport``; ``rec.check.render`` shows it.
 """
 
 from __future__ import annotations

@@ -24,18 +24,26 @@ Only events of the response itself are held to these rules: unknown types (keepa
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
+from msgspec import UNSET
 
 from rec.cassette import Exchange, HttpExchange, WebSocketExchange
 from rec.check.bodies import answer_of
+from rec.check.events import (
+    PlainEvent,
+    PlainItem,
+    Stream,
+    plain_sse_events,
+    plain_websocket_turns,
+    sse_events,
+    websocket_turns,
+)
 from rec.check.report import Finding
-from rec.sse import is_event_stream, split_events
+from rec.sse import is_event_stream
 
 TERMINAL = frozenset({"response.completed", "response.failed", "response.incomplete", "response.done", "error"})
 # Terminals whose `output` is the whole list of items done (a failed or incomplete response may stop mid-item).
@@ -80,13 +88,13 @@ def _belongs_to_response(kind: str) -> bool:
 
 
 def stream_problems(events: Iterable[Any], *, cut: bool = False, resumed: bool = False) -> list[Problem]:
-    """The broken rules of one stream's parsed events, at most one per rule; [] when well formed.
+    """The broken rules of one stream's parsed events (as ``rec.check.events`` reads them whole), at most one per
+    rule; [] when well formed.
 
     ``cut``: the recording ended mid-stream (no terminal is due). ``resumed``: the stream
     continues an earlier one (a retrieve with `starting_after`), so it starts mid-response.
     """
-    events = list(events)
-    return [] if _plainly_well_formed(events) else _problems(events, cut=cut, resumed=resumed)
+    return _problems(list(events), cut=cut, resumed=resumed)
 
 
 def _problems(events: list[Any], *, cut: bool, resumed: bool) -> list[Problem]:
@@ -110,46 +118,66 @@ def _problems(events: list[Any], *, cut: bool, resumed: bool) -> list[Problem]:
     return [problem for problem in found if problem is not None]
 
 
-def _plainly_well_formed(events: list[Any]) -> bool:
-    """Whether a stream is well formed on its plainest reading, as the API streams: response.created first, one
-    terminal last, one response id, sequence_numbers counting up, and each item added, streamed into and done by
-    its own id at its own output_index, then listed as done.
+# What an event's type makes of it in the one pass: none of the response's own (it may come anywhere), an item's
+# delta (most events), or any other event of the response (a few per stream).
+_ELSEWHERE, _DELTA, _OWN = range(3)
 
-    True means every rule passes (tests/check/test_check_streams.py holds it to that, over streams broken every
-    way); False means nothing, and the rules look. It is one pass that does little per delta, so a well-formed
-    stream costs little; a rule added to stream_problems must be enforced here too.
+
+@functools.lru_cache(maxsize=1024)  # a stream holds few kinds of event, over and over
+def _role(kind: str) -> int:
+    if not _belongs_to_response(kind):
+        return _ELSEWHERE
+    return _DELTA if kind.endswith(".delta") else _OWN
+
+
+# Below any sequence_number read plainly.
+_BEFORE_ANY_NUMBER = -(2**63) - 1
+
+
+def _plainly_well_formed(events: list[PlainEvent]) -> bool:
+    """Whether a stream read plainly is well formed as the API streams: response.created first, one terminal last,
+    one response id, sequence_numbers counting up, and each item added, streamed into and done by its own id at
+    its own output_index, then listed as done.
+
+    True means every rule passes on the stream read whole (tests/check/test_check_streams.py holds it to that,
+    over streams broken every way); False means nothing, and the rules look. It is one pass that does little per
+    delta, so a well-formed stream costs little; a rule added to stream_problems must be enforced here too.
     """
-    last_number: int | None = None
+    last_number = _BEFORE_ANY_NUMBER
     response_id: str | None = None
     opened = ended = False
-    open_at: dict[int, str] = {}  # output_index -> the id of the item open there
+    open_at: dict[int | None, str] = {}  # output_index -> the id of the item open there (none once it ended)
     added_at: dict[int, str] = {}  # output_index -> the id of the item added there
     ids: set[str] = set()
-    done: list[tuple[int | None, Any]] = []
-    final: tuple[int, dict[str, Any]] | None = None
-    for n, event in enumerate(events):
-        if not isinstance(event, dict) or not isinstance(kind := event.get("type"), str):
+    done: list[tuple[int, str]] = []  # (output_index, identity) of each item done
+    listed: list[str] | None = None  # the identities the completed response lists
+    for event in events:
+        kind = event.type
+        if kind is UNSET:
             continue
-        number = event.get("sequence_number")
-        if isinstance(number, int) and not isinstance(number, bool):
-            if last_number is not None and number <= last_number:
+        number = event.sequence_number
+        if number is not None:
+            if number <= last_number:
                 return False
             last_number = number
-        if not _belongs_to_response(kind):
+        role = _role(kind)
+        if role == _DELTA:
+            # Its item open at its index: so after response.created and before the terminal, whose pass empties
+            # open_at; no delta is a lifecycle or terminal event.
+            item_id = event.item_id
+            if item_id is None or open_at.get(event.output_index) != item_id:
+                return False
+            continue
+        if role == _ELSEWHERE:
             continue
         if ended or opened is (kind == "response.created"):  # after the terminal; created not first, or again
             return False
         opened = True
-        index = event.get("output_index")
-        if kind.endswith(".delta"):  # most events: no delta is a lifecycle or terminal event
-            item_id = event.get("item_id")
-            if not isinstance(index, int) or not isinstance(item_id, str) or open_at.get(index) != item_id:
-                return False
-            continue
+        index = event.output_index
         if kind.startswith("response.output_item."):
-            item = event.get("item")
-            item_id = item.get("id") if isinstance(item, dict) else None
-            if not isinstance(index, int) or not isinstance(item_id, str):
+            item = event.item
+            item_id = None if item is None else item.id
+            if index is None or item is None or item_id is None:
                 return False
             if kind == "response.output_item.added":
                 if index in added_at or item_id in ids:
@@ -158,27 +186,26 @@ def _plainly_well_formed(events: list[Any]) -> bool:
                 ids.add(item_id)
             elif kind == "response.output_item.done" and open_at.get(index) == item_id:
                 del open_at[index]
-                done.append((index, item))
+                done.append((index, _identity(item)))
             else:
                 return False
-        elif isinstance(index, int) and isinstance(item_id := event.get("item_id"), str) \
-                and added_at.get(index, item_id) != item_id:
+        elif index is not None and (item_id := event.item_id) is not None and added_at.get(index, item_id) != item_id:
             return False
-        if kind in LIFECYCLE:
-            response = event.get("response")
-            named = response.get("id") if isinstance(response, dict) else None
-            if isinstance(named, str):
-                if response_id is None:
-                    response_id = named
-                elif named != response_id:
-                    return False
+        response = event.response
+        if kind in LIFECYCLE and response is not None and response.id is not None:
+            if response_id is None:
+                response_id = response.id
+            elif response.id != response_id:
+                return False
         if kind in TERMINAL:
-            ended = True
             if kind in COMPLETE:
                 if open_at:
                     return False
-                final = (n, event)
-    return ended and _output(final, done) is None
+                listed = None if response is None or response.output is None else list(map(_identity, response.output))
+            ended = True
+            open_at.clear()
+    # A response lists its items by output_index, and no two were added at one index.
+    return ended and not (listed and done and listed != [identity for _, identity in sorted(done)])
 
 
 def _at(n: int, event: dict[str, Any]) -> str:
@@ -355,9 +382,19 @@ def _names(item_id: str | None, index: int | None, other_id: Any, other_index: A
 
 
 def _identity(item: Any) -> str:
+    """What names an item in a response's output: its id, else its call_id, else its type."""
+    if isinstance(item, PlainItem):
+        return str(item.id or item.call_id or item.type)
     if not isinstance(item, dict):
         return repr(item)
     return str(item.get("id") or item.get("call_id") or item.get("type"))
+
+
+def _streamed(done: list[tuple[int | None, str]]) -> list[str]:
+    """The identities of the items done, in the order a response lists them: by output_index, and a done without an
+    index in its place in the stream."""
+    order = sorted(range(len(done)), key=lambda k: (done[k][0] if done[k][0] is not None else k, k))
+    return [done[k][1] for k in order]
 
 
 def _output(completed: tuple[int, dict[str, Any]] | None, done: list[tuple[int | None, Any]]) -> Problem | None:
@@ -369,10 +406,8 @@ def _output(completed: tuple[int, dict[str, Any]] | None, done: list[tuple[int |
     output = response.get("output") if isinstance(response, dict) else None
     if not isinstance(output, list) or not output or not done:
         return None  # a response that lists no items, or a stream that sent none, says nothing to compare
-    # Items are listed in output_index order; a done without an index keeps its place in the stream.
-    order = sorted(range(len(done)), key=lambda k: (done[k][0] if done[k][0] is not None else k, k))
     listed = [_identity(item) for item in output]
-    streamed = [_identity(done[k][1]) for k in order]
+    streamed = _streamed([(index, _identity(item)) for index, item in done])
     if listed == streamed:
         return None
     return Problem("output", f"{_at(n, final)} lists the output {listed}, but the items done were {streamed}",
@@ -384,18 +419,33 @@ def _output(completed: tuple[int, dict[str, Any]] | None, done: list[tuple[int |
 
 def stream_findings(path: str, index: int, exchange: Exchange, answer: bytes | None = None) -> Iterator[Finding]:
     """Rule family `streams` over one exchange: its SSE answer, or each of its WebSocket turns. ``answer``: the
-    response body as ``answer_of`` reads it, when the caller has read it already."""
+    response body as ``answer_of`` reads it, when the caller has read it already.
+
+    An answer whose streams all read plainly and are plainly well formed breaks no rule; any other is read whole
+    and goes through every rule.
+    """
+    if not isinstance(exchange, HttpExchange | WebSocketExchange) or exchange.extra.get(DELIBERATE_KEY):
+        return  # a record of a kind this rec does not know, or a fault a scenario meant
+    streams: list[Stream]
     if isinstance(exchange, HttpExchange):
-        streams = _sse_stream(exchange, answer)
-    elif isinstance(exchange, WebSocketExchange):
-        streams = _websocket_turns(exchange)
+        body = _sse_answer(exchange, answer)
+        if body is None or _vouched([plain_sse_events(body)]):
+            return
+        resumed = exchange.request.method == "GET" and any(name == "starting_after"
+                                                           for name, _ in exchange.request.query)
+        streams = [("SSE answer", sse_events(body), exchange.end.state == "error", resumed)]
     else:
-        return  # a record of a kind this rec does not know
-    if exchange.extra.get(DELIBERATE_KEY):
-        return
+        plain = plain_websocket_turns(exchange)
+        if plain is not None and _vouched(events for _, events, _, _ in plain):
+            return
+        streams = websocket_turns(exchange)
     for where, events, cut, resumed in streams:
         for problem in stream_problems(events, cut=cut, resumed=resumed):
             yield Finding(path, index, "streams", f"{where}: {problem.rule}: {problem.message}", problem.fix)
+
+
+def _vouched(streams: Iterable[list[PlainEvent] | None]) -> bool:
+    return all(events is not None and _plainly_well_formed(events) for events in streams)
 
 
 def _is_responses_path(path: str) -> bool:
@@ -406,96 +456,10 @@ def _is_responses_path(path: str) -> bool:
     return len(parts) >= 2 and parts[-2] == "responses" and parts[-1] not in ("compact", "input_items", "cancel")
 
 
-def _sse_stream(exchange: HttpExchange, answer: bytes | None) -> list[tuple[str, list[Any], bool, bool]]:
+def _sse_answer(exchange: HttpExchange, answer: bytes | None) -> bytes | None:
+    """The body of an SSE answer of the Responses API, the stream the rules hold; None for any other answer."""
     response = exchange.response
     if (response is None or response.status >= 400 or not is_event_stream(response.header("content-type"))
             or not _is_responses_path(exchange.request.path)):
-        return []
-    body = answer if answer is not None else answer_of(exchange) or b""
-    resumed = exchange.request.method == "GET" and any(name == "starting_after" for name, _ in exchange.request.query)
-    return [("SSE answer", sse_events(body), exchange.end.state == "error", resumed)]
-
-
-# An event as the API writes it: an optional `event: NAME` line and one `data: DATA` line.
-_PLAIN_EVENT = re.compile(rb"(?:event: ([^\n]*)\n)?data: ([^\n]*)\n\n")
-
-
-def sse_events(body: bytes) -> list[Any]:
-    """The events of an SSE body as the rules read them: each event's data parsed as JSON (None when it is not),
-    typed by its `event:` name when the data does not say (the harness's sse(): an event that is only a type has
-    no data line).
-
-    A body as the API writes it (UTF-8, plain events) is read by one regular expression; any other body by
-    ``rec.sse.split_events``, which reads such a body alike.
-    """
-    # Split at each plain event: [between, name, data, between, name, data, ..., after]. Nothing between them
-    # means the body is plain events alone.
-    pieces = _PLAIN_EVENT.split(body.replace(b"\r\n", b"\n") if b"\r" in body else body)
-    fields: Iterable[tuple[bytes | str | None, bytes]]
-    if not any(pieces[::3]) and _is_utf8(body):
-        fields = zip(pieces[1::3], pieces[2::3], strict=True)
-    else:
-        fields = [(event.event, (event.data or "").encode()) for event in split_events(body)]
-    events = []
-    for name, data in fields:
-        try:
-            parsed = orjson.loads(data) if data else None
-        except orjson.JSONDecodeError:
-            parsed = None
-        if name:  # b"" and "" are no name, as None is
-            if not isinstance(parsed, dict):
-                parsed = {"type": _text(name)}
-            elif "type" not in parsed:
-                parsed = {**parsed, "type": _text(name)}
-        events.append(parsed)
-    return events
-
-
-def _is_utf8(data: bytes) -> bool:
-    if data.isascii():  # most answers, and a look that builds no text
-        return True
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _text(name: bytes | str) -> str:
-    return name.decode() if isinstance(name, bytes) else name
-
-
-def _websocket_turns(exchange: WebSocketExchange) -> list[tuple[str, list[Any], bool, bool]]:
-    """Each `response.create` and the events answering it, by lane (`stream_id`): lanes interleave."""
-    turns: list[tuple[str | None, list[Any]]] = []  # (lane, events), in the order the turns began
-    current: dict[str | None, list[Any]] = {}  # lane -> the events of its latest turn
-    for frame in exchange.frames:
-        message = _json(frame.payload) if frame.is_text else None
-        if not isinstance(message, dict):
-            continue
-        lane = message.get("stream_id")
-        lane = lane if isinstance(lane, str) else None
-        if frame.from_client:
-            if message.get("type") == "response.create":
-                current[lane] = []
-                turns.append((lane, current[lane]))
-            continue
-        events = current.get(lane)
-        if events is None and turns:
-            events = turns[-1][1]  # a lane the client never named: the latest turn
-        if events is not None:
-            events.append(message)
-    cut_connection = exchange.close is None or exchange.close.code not in (1000, None)
-    last_of_lane = {lane: number for number, (lane, _) in enumerate(turns)}
-    found = []
-    for number, (lane, events) in enumerate(turns):
-        where = f"WebSocket turn {number}" + (f" (stream_id {lane!r})" if lane is not None else "")
-        found.append((where, events, cut_connection and last_of_lane[lane] == number, False))
-    return found
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
         return None
+    return answer if answer is not None else answer_of(exchange) or b""

@@ -1,18 +1,19 @@
-"""The `streams` rules on parsed events: valid streams (the API's, the harness's) pass; each break is named."""
+"""The `streams` rules on parsed events: valid streams (the API's, the harness's) pass; each break is named; the one
+pass over a stream read plainly vouches only for streams every rule passes."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import orjson
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rec.cassette import Close, Frame, Request, Response, WebSocketExchange
 from rec.check import streams
-from rec.check.streams import sse_events, stream_problems
-from rec.sse import split_events
+from rec.check.events import plain_sse_events, plain_websocket_turns, sse_events, websocket_turns
+from rec.check.streams import stream_problems
 from tests.check.support import BUILDER_CALLS, call, changed, message_stream, numbered, tool_stream
 
 
@@ -139,8 +140,8 @@ def test_a_completed_response_listing_an_item_by_an_id_not_text_names_no_item() 
 
 # Streams as the API sends them (one item, two items, events of other kinds around them), to break at random.
 PLAIN = [message_stream("r1", "hello there you"), tool_stream("r2"), VALID["codex extras"]]
-# Values and fields a break puts in an event.
-VALUES = [None, 0, 1, 2, True, -1, "x", "msg_r1", "fc_r2", "r1", "r2", [], {}, 1.5]
+# Values and fields a break puts in an event (numbers past what the plain reading takes for one among them).
+VALUES = [None, 0, 1, 2, True, -1, "x", "msg_r1", "fc_r2", "r1", "r2", [], {}, 1.5, 2**63, 2**64, "é"]
 FIELDS = ["type", "output_index", "item_id", "sequence_number", "item", "response", "id"]
 KINDS = ["response.created", "response.in_progress", "response.completed", "response.failed", "response.done",
          "error", "response.output_item.added", "response.output_item.done", "response.output_text.delta",
@@ -181,68 +182,49 @@ def broken(events: list[Any], breaks: list[tuple[int, int, int, Any, str, str]])
     return events
 
 
+def sse_body(events: list[Any], named: bool = True) -> bytes:
+    """The events as an API writes them: a `data:` line each, after an `event:` line naming its type (``named``)."""
+    def lines(event: Any) -> str:
+        kind = event.get("type") if isinstance(event, dict) else None
+        name = f"event: {kind}\n" if named and isinstance(kind, str) else ""
+        return f"{name}data: {json.dumps(event)}\n\n"
+    return "".join(map(lines, events)).encode()
+
+
+def connection(events: list[Any]) -> WebSocketExchange:
+    """A WebSocket of one turn: the client's response.create, then the events."""
+    frames = [Frame(0.0, True, True, b'{"type": "response.create"}')]
+    frames += [Frame(float(n), False, True, json.dumps(event).encode()) for n, event in enumerate(events, 1)]
+    return WebSocketExchange(Request("GET", "/v1/responses"), Response(101), frames=frames, close=Close())
+
+
+def vouched_sse(body: bytes) -> bool:
+    plain = plain_sse_events(body)
+    return plain is not None and streams._plainly_well_formed(plain)
+
+
+def vouched_websocket(exchange: WebSocketExchange) -> bool:
+    turns = plain_websocket_turns(exchange)
+    return turns is not None and all(streams._plainly_well_formed(events) for _, events, _, _ in turns)
+
+
 @settings(max_examples=500, deadline=None)
-@given(st.sampled_from(PLAIN), st.lists(BREAK, max_size=4), st.booleans(), st.booleans())
-def test_a_stream_read_as_plainly_well_formed_breaks_no_rule(stream: list[Any], breaks: list[Any], cut: bool,
-                                                             resumed: bool) -> None:
+@given(st.sampled_from(PLAIN), st.lists(BREAK, max_size=4), st.booleans(), st.booleans(), st.booleans())
+def test_a_stream_read_plainly_as_well_formed_breaks_no_rule(stream: list[Any], breaks: list[Any], named: bool,
+                                                             cut: bool, resumed: bool) -> None:
     events = broken(stream, breaks)
-    if streams._plainly_well_formed(events):
-        assert streams._problems(events, cut=cut, resumed=resumed) == []
+    body = sse_body(events, named)
+    if vouched_sse(body):
+        assert stream_problems(sse_events(body), cut=cut, resumed=resumed) == []
+    exchange = connection(events)
+    if vouched_websocket(exchange):
+        for _, whole, _, _ in websocket_turns(exchange):
+            assert stream_problems(whole, cut=cut, resumed=resumed) == []
 
 
 @pytest.mark.parametrize("events", PLAIN)
-def test_what_the_api_streams_is_read_as_plainly_well_formed(events: list[Any]) -> None:
-    assert streams._plainly_well_formed(events)  # the one pass, not every rule, checks what the API sends
-
-
-def events_as_split_events_reads_them(body: bytes) -> list[Any]:
-    """An SSE body's events read through rec.sse.split_events, each data parsed on its own: what sse_events gives."""
-    events = []
-    for event in split_events(body):
-        try:
-            parsed = orjson.loads(event.data.encode()) if event.data else None
-        except orjson.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict) and event.event:
-            parsed = {"type": event.event}
-        elif isinstance(parsed, dict) and "type" not in parsed and event.event:
-            parsed = {**parsed, "type": event.event}
-        events.append(parsed)
-    return events
-
-
-def _sse(events: list[Any]) -> bytes:
-    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
-
-
-# Lines an SSE body is made of: the API's, and every other shape split_events reads.
-LINES = [b"event: response.created", b"data: {\"type\": \"response.created\", \"response\": {\"id\": \"r\"}}",
-         b"data: {\"sequence_number\": 1}", b"data: {\"a\":", b"data: 1}", b"data: [1, 2]", b"data: \"caf\xc3\xa9\"",
-         b"data: {\"t\": \"\xff\"}", b"event: \xe2\x82", b"event:response.done", b"data:{}", b"data: ", b"data:",
-         b"event: ", b"event:  spaced", b": a comment", b"id: 7", b"retry: 10", b"event: a:b", b"data: {\"x\": \"\r\"}",
-         b"", b"\r", b"event", b"data"]
-
-
-EVENT_LINES = [line for line in LINES if line.startswith(b"event")]
-DATA_LINES = [line for line in LINES if line.startswith(b"data")]
-# An event as the API writes it (an event line, a data line), or any few lines.
-BLOCKS = (st.tuples(st.sampled_from(EVENT_LINES), st.sampled_from(DATA_LINES)).map(b"\n".join)
-          | st.sampled_from(DATA_LINES) | st.lists(st.sampled_from(LINES), max_size=4).map(b"\n".join))
-
-
-@settings(max_examples=300)
-@example([b"event:response.done\ndata: {\"sequence_number\": 1}"], b"\n", b"\n\n")  # no space after event:
-@example([b"event: a\ndata: \"\xff\""], b"\n", b"\n\n")  # not UTF-8: the data is read with U+FFFD
-@example([b"event: a\ndata: 1", b"data: 2"], b"\r\n", b"")  # a last event cut short
-@given(st.lists(BLOCKS, max_size=6), st.sampled_from([b"\n", b"\r\n"]), st.sampled_from([b"\n\n", b"\n", b""]))
-def test_sse_events_reads_any_body_as_split_events_does(blocks: list[bytes], newline: bytes, end: bytes) -> None:
-    body = b"".join(block + b"\n\n" for block in blocks).removesuffix(b"\n\n") + end
-    body = body.replace(b"\n", newline)
-    assert sse_events(body) == events_as_split_events_reads_them(body)
-
-
-@pytest.mark.parametrize("name", sorted(VALID))
-def test_sse_events_reads_an_api_body_as_split_events_does(name: str) -> None:
-    events = [e for e in VALID[name] if isinstance(e, dict)]
-    for body in (_sse(events), _sse(events).replace(b"\n", b"\r\n"), _sse(events)[:-1]):
-        assert sse_events(body) == events_as_split_events_reads_them(body)
+def test_what_the_api_streams_is_read_plainly_as_well_formed(events: list[Any]) -> None:
+    # The one pass, not every rule, checks what the API sends, on SSE and on the WebSocket.
+    assert vouched_sse(sse_body(events))
+    assert vouched_sse(sse_body(events).replace(b"\n", b"\r\n"))
+    assert vouched_websocket(connection(events))
