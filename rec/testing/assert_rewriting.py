@@ -4,7 +4,7 @@ pytest rewrites the asserts of every module in an installed plugin's distributio
 rec's plugin each pytest process (and each xdist worker) would parse and compile all of rec's
 modules instead of loading their bytecode whenever it cannot keep its rewritten copies: with
 ``PYTHONDONTWRITEBYTECODE`` set, as many CI images do, or a read-only site-packages. That is
-about 40 modules and a fifth of a second per process. rec's modules hold no assert a test
+about 40 modules, some 1.1 billion instructions per process. rec's modules hold no assert a test
 reads (a test's failures are rec's reports), so nothing is lost by importing them as installed.
 """
 
