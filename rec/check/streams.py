@@ -123,11 +123,17 @@ def _problems(events: list[Any], *, cut: bool, resumed: bool) -> list[Problem]:
 _ELSEWHERE, _DELTA, _OWN = range(3)
 
 
-@functools.lru_cache(maxsize=1024)  # a stream holds few kinds of event, over and over
+# The role of each kind of event seen: a stream holds few kinds, over and over (a dict read in the loop costs less
+# than a call); forgotten past ROLES_KEPT kinds.
+_ROLES: dict[str, int] = {}
+ROLES_KEPT = 1024
+
+
 def _role(kind: str) -> int:
-    if not _belongs_to_response(kind):
-        return _ELSEWHERE
-    return _DELTA if kind.endswith(".delta") else _OWN
+    if len(_ROLES) >= ROLES_KEPT:
+        _ROLES.clear()
+    role = _ROLES[kind] = _ELSEWHERE if not _belongs_to_response(kind) else _DELTA if kind.endswith(".delta") else _OWN
+    return role
 
 
 # Below any sequence_number read plainly.
@@ -160,12 +166,17 @@ def _plainly_well_formed(events: list[PlainEvent]) -> bool:
             if number <= last_number:
                 return False
             last_number = number
-        role = _role(kind)
+        try:
+            role = _ROLES[kind]
+        except KeyError:
+            role = _role(kind)
         if role == _DELTA:
             # Its item open at its index: so after response.created and before the terminal, whose pass empties
             # open_at; no delta is a lifecycle or terminal event.
-            item_id = event.item_id
-            if item_id is None or open_at.get(event.output_index) != item_id:
+            try:
+                if open_at[event.output_index] != event.item_id:
+                    return False
+            except KeyError:
                 return False
             continue
         if role == _ELSEWHERE:
