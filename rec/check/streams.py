@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from msgspec import UNSET
-
 from rec.cassette import Exchange, HttpExchange, WebSocketExchange
 from rec.check.bodies import answer_of
 from rec.check.events import (
@@ -159,8 +157,6 @@ def _plainly_well_formed(events: list[PlainEvent]) -> bool:
     listed: list[str] | None = None  # the identities the completed response lists
     for event in events:
         kind = event.type
-        if kind is UNSET:
-            continue
         number = event.sequence_number
         if number is not None:
             if number <= last_number:
