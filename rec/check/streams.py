@@ -455,6 +455,7 @@ def _vouched(streams: Iterable[list[PlainEvent] | None]) -> bool:
     return all(events is not None and _plainly_well_formed(events) for events in streams)
 
 
+@functools.lru_cache(maxsize=1024)  # a cassette's requests go to few paths, over and over
 def _is_responses_path(path: str) -> bool:
     """`.../responses` (create) or `.../responses/{id}` (retrieve, which can stream), not compact or input items."""
     parts = urlsplit(path).path.rstrip("/").split("/")
