@@ -32,24 +32,26 @@ PREVIEW = 7
 
 
 def secret_findings(path: str, index: int, exchange: Exchange, options: CheckOptions,
-                    answer: bytes | None = None) -> Iterator[Finding]:
+                    answer: bytes | None = None) -> list[Finding]:
     """One finding per credential an exchange holds, naming its kind and where it stands. ``answer``: the response
     body as ``answer_of`` reads it, when the caller has read it already."""
     if not isinstance(exchange, HttpExchange | WebSocketExchange):
-        return
+        return []
     rules = options.redact
-    for where, name, value in _headers(exchange):
-        if name.lower() in rules.headers and value and PLACEHOLDER not in value:
-            yield Finding(path, index, "secrets", f"the {where} header {name!r} is not redacted", FIX)
-    for name, value in exchange.request.query:
-        if name.lower() in SECRET_QUERY_NAMES and value and PLACEHOLDER not in value:
-            yield Finding(path, index, "secrets", f"the query parameter {name!r} is not redacted", FIX)
-    found: dict[bytes, tuple[str, list[Place]]] = {}  # each credential -> (its kind, where it stands)
+    request, response = exchange.request, exchange.response
+    findings = [Finding(path, index, "secrets", f"the {where} header {name!r} is not redacted", FIX)
+                for where, headers in (("request", request.headers), ("response", response.headers if response else []))
+                for name, value in headers if name.lower() in rules.headers and value and PLACEHOLDER not in value]
+    findings += [Finding(path, index, "secrets", f"the query parameter {name!r} is not redacted", FIX)
+                 for name, value in request.query
+                 if name.lower() in SECRET_QUERY_NAMES and value and PLACEHOLDER not in value]
     texts = _texts(exchange, rules.headers, answer)
     # Most exchanges hold no credential: one look over all their text at once says so.
     shaped = rules.may_hold_credentials(b"\n".join(texts))
-    for place, content in zip(_places(exchange, rules.headers), texts, strict=True) if shaped or rules.json_paths \
-            else ():
+    if not shaped and not rules.json_paths:
+        return findings
+    found: dict[bytes, tuple[str, list[Place]]] = {}  # each credential -> (its kind, where it stands)
+    for place, content in zip(_places(exchange, rules.headers), texts, strict=True):
         for start, end, kind in rules.credentials(content) if shaped else ():
             _note(found, content[start:end], kind, place)
         if rules.json_paths:
@@ -59,8 +61,9 @@ def secret_findings(path: str, index: int, exchange: Exchange, options: CheckOpt
         shown = ", ".join(map(_named, places[:SHOWN_PLACES])) + (f" and {len(places) - SHOWN_PLACES} more"
                                                                 if len(places) > SHOWN_PLACES else "")
         preview = credential[:PREVIEW].decode(errors="replace")
-        yield Finding(path, index, "secrets", f"{shown} hold{'s' if len(places) == 1 else ''} a credential: "
-                      f"{kind} ({preview}…, {len(credential)} characters)", FIX)
+        findings.append(Finding(path, index, "secrets", f"{shown} hold{'s' if len(places) == 1 else ''} a "
+                                f"credential: {kind} ({preview}…, {len(credential)} characters)", FIX))
+    return findings
 
 
 # Where a text stands: the kind of place, and which one (a header's name, a frame's number) when there are many.
@@ -78,14 +81,6 @@ def _note(found: dict[bytes, tuple[str, list[Place]]], value: bytes, kind: str, 
     places = found.setdefault(value, (kind, []))[1]
     if place not in places:
         places.append(place)
-
-
-def _headers(exchange: HttpExchange | WebSocketExchange) -> Iterator[tuple[str, str, str]]:
-    for name, value in exchange.request.headers:
-        yield "request", name, value
-    if exchange.response is not None:
-        for name, value in exchange.response.headers:
-            yield "response", name, value
 
 
 def _texts(exchange: HttpExchange | WebSocketExchange, secret_headers: frozenset[str],
