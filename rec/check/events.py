@@ -25,14 +25,13 @@ import orjson
 from rec.cassette import WebSocketExchange
 from rec.sse import split_events
 
-# A whole number orjson reads into an int. Past 2**64 it reads a float, which no rule takes for a number, where
-# msgspec would read an int: an event with a number this big (or up to 2**64, which msgspec cannot bound) is read
-# whole.
+# A whole number orjson and msgspec both read into an int. Past 2**64 orjson reads a float (which no rule takes for a
+# number) where msgspec reads an int, and msgspec bounds an int no further than 64 bits: an event with a bigger number
+# in a field the rules read is read whole.
 Whole = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
-
-# The plain Structs are left out of the garbage collector's rounds (gc=False: a tenth less to read an event), as none
-# can reach itself.
+# The plain Structs stay out of the garbage collector's rounds (gc=False: a tenth less to read an event), as none can
+# reach itself.
 
 
 class PlainItem(msgspec.Struct, gc=False):

@@ -128,6 +128,7 @@ ROLES_KEPT = 1024
 
 
 def _role(kind: str) -> int:
+    """The role of an event of a kind not seen yet, remembered."""
     if len(_ROLES) >= ROLES_KEPT:
         _ROLES.clear()
     role = _ROLES[kind] = _ELSEWHERE if not _belongs_to_response(kind) else _DELTA if kind.endswith(".delta") else _OWN
