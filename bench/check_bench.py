@@ -21,12 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rec.cassette import CassetteReader, Exchange, HttpExchange
+from rec.cassette import CassetteReader, Exchange, HttpExchange, WebSocketExchange
 from rec.check import CheckOptions, check_paths
 from rec.check.bodies import answer_of
-from rec.check.events import sse_events
-from rec.check.secrets import secret_findings
-from rec.check.streams import stream_findings
+from rec.check.events import plain_sse_events, plain_websocket_turns
+from rec.check.secrets import _texts, secret_findings
+from rec.check.streams import _plainly_well_formed, stream_findings
+from rec.redaction import DEFAULT_RULES
 from rec.synth.scenario import Scenario
 
 CASSETTES = 10_000
@@ -71,18 +72,37 @@ def read_all(folder: Path) -> None:
                 pass
 
 
-def _sse_events(exchange: Exchange) -> None:
+def _plain(exchange: Exchange) -> None:
     if isinstance(exchange, HttpExchange):
-        sse_events(answer_of(exchange) or b"")
+        plain_sse_events(answer_of(exchange) or b"")
+    elif isinstance(exchange, WebSocketExchange):
+        plain_websocket_turns(exchange)
 
 
-# Each part of the check, as it runs on one exchange.
+def _vouched(exchange: Exchange) -> None:
+    if isinstance(exchange, HttpExchange):
+        events = plain_sse_events(answer_of(exchange) or b"")
+        _plainly_well_formed(events or [])
+    elif isinstance(exchange, WebSocketExchange):
+        for _, turn, _, _ in plain_websocket_turns(exchange) or []:
+            _plainly_well_formed(turn)
+
+
+def _gate(exchange: Exchange) -> None:
+    if isinstance(exchange, HttpExchange | WebSocketExchange):
+        DEFAULT_RULES.may_hold_credentials(b"\n".join(_texts(exchange, DEFAULT_RULES.headers, answer_of(exchange))))
+
+
+# Each part of the check, as it runs on one exchange; each joins the exchange's answer itself (answer_of), and each
+# includes the parts above it in its group.
 PARTS: dict[str, Any] = {
     "reading alone": lambda exchange: None,
     "answer bodies joined (answer_of)": answer_of,
-    "SSE answers parsed (sse_events)": _sse_events,
-    "stream rules, parsing included": lambda exchange: list(stream_findings("c", 0, exchange)),
-    "secret scan": lambda exchange: list(secret_findings("c", 0, exchange, CheckOptions())),
+    "answers read plainly (Structs)": _plain,
+    "... and vouched for in one pass": _vouched,
+    "stream rules, all of it": lambda exchange: stream_findings("c", 0, exchange),
+    "secret scan's texts and RE2 look": _gate,
+    "secret scan, all of it": lambda exchange: secret_findings("c", 0, exchange, CheckOptions()),
 }
 
 

@@ -8,6 +8,8 @@ from rec.encoding import ContentEncodingError, decode_body
 
 def decoded(data: bytes, encoding: str | None) -> bytes:
     """``data`` with its Content-Encoding undone; as recorded when it does not decode (the rules still read it)."""
+    if not encoding:  # most bodies: nothing to undo
+        return data
     try:
         return decode_body(data, encoding)
     except ContentEncodingError:

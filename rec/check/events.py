@@ -4,8 +4,8 @@ Whole: ``sse_events`` and ``websocket_turns`` parse each event's JSON into what 
 every rule to read. Plainly: ``plain_sse_events`` and ``plain_websocket_turns`` read only the
 fields the one-pass check of a well-formed stream looks at (``PlainEvent``); msgspec decodes
 them into Structs and skips the rest (texts, whole response objects and items) without building
-it. An event that cannot be read plainly (data that is not a JSON object, a field of another type
-than the API gives it) makes the whole answer None: the rules read it whole.
+it. An event that cannot be read plainly (data that is not a JSON object, no type, a field of
+another type than the API gives it) makes the whole answer None: the rules read it whole.
 
 Both readings take the same events with the same values of those fields: an event's data is the
 document orjson parses, and where orjson refuses a document msgspec reads (a number past a
@@ -25,14 +25,13 @@ import orjson
 from rec.cassette import WebSocketExchange
 from rec.sse import split_events
 
-# A whole number orjson reads into an int. Past 2**64 it reads a float, which no rule takes for a number, where
-# msgspec would read an int: an event with a number this big (or up to 2**64, which msgspec cannot bound) is read
-# whole.
+# A whole number orjson and msgspec both read into an int. Past 2**64 orjson reads a float (which no rule takes for a
+# number) where msgspec reads an int, and msgspec bounds an int no further than 64 bits: an event with a bigger number
+# in a field the rules read is read whole.
 Whole = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
-
-# The plain Structs are left out of the garbage collector's rounds (gc=False: a tenth less to read an event), as none
-# can reach itself.
+# The plain Structs stay out of the garbage collector's rounds (gc=False: a tenth less to read an event), as none can
+# reach itself.
 
 
 class PlainItem(msgspec.Struct, gc=False):
@@ -51,10 +50,10 @@ class PlainResponse(msgspec.Struct, gc=False):
 
 
 class PlainEvent(msgspec.Struct, gc=False):
-    """The fields of an event the rules read; a field the event lacks (or holds null) is None, a missing type
-    UNSET (an SSE event's name may give it)."""
+    """The fields of an event the rules read; a field the event lacks (or holds null) is None. Every event the API
+    sends names its type: one that does not (an SSE event typed by its name alone) is read whole."""
 
-    type: str | msgspec.UnsetType = msgspec.UNSET
+    type: str
     sequence_number: Whole | None = None
     output_index: Whole | None = None
     item_id: str | None = None
@@ -122,15 +121,10 @@ def plain_sse_events(body: bytes) -> list[PlainEvent] | None:
     split = _split_plain(body)
     if split is None:
         return None
-    names, datas = split
     try:
-        events = list(map(_PLAIN.decode, datas))
+        return list(map(_PLAIN.decode, split[1]))
     except _NOT_PLAIN:
         return None
-    for event, name in zip(events, names, strict=True):
-        if event.type is msgspec.UNSET and name:
-            event.type = name.decode()
-    return events
 
 
 def _split_plain(body: bytes) -> tuple[list[bytes | None], list[bytes]] | None:

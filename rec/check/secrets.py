@@ -32,23 +32,26 @@ PREVIEW = 7
 
 
 def secret_findings(path: str, index: int, exchange: Exchange, options: CheckOptions,
-                    answer: bytes | None = None) -> Iterator[Finding]:
+                    answer: bytes | None = None) -> list[Finding]:
     """One finding per credential an exchange holds, naming its kind and where it stands. ``answer``: the response
     body as ``answer_of`` reads it, when the caller has read it already."""
     if not isinstance(exchange, HttpExchange | WebSocketExchange):
-        return
+        return []
     rules = options.redact
-    for where, name, value in _headers(exchange):
-        if name.lower() in rules.headers and value and PLACEHOLDER not in value:
-            yield Finding(path, index, "secrets", f"the {where} header {name!r} is not redacted", FIX)
-    for name, value in exchange.request.query:
-        if name.lower() in SECRET_QUERY_NAMES and value and PLACEHOLDER not in value:
-            yield Finding(path, index, "secrets", f"the query parameter {name!r} is not redacted", FIX)
-    found: dict[bytes, tuple[str, list[Place]]] = {}  # each credential -> (its kind, where it stands)
-    contents = _contents(exchange, rules.headers, answer)
+    request, response = exchange.request, exchange.response
+    findings = [Finding(path, index, "secrets", f"the {where} header {name!r} is not redacted", FIX)
+                for where, headers in (("request", request.headers), ("response", response.headers if response else []))
+                for name, value in headers if name.lower() in rules.headers and value and PLACEHOLDER not in value]
+    findings += [Finding(path, index, "secrets", f"the query parameter {name!r} is not redacted", FIX)
+                 for name, value in request.query
+                 if name.lower() in SECRET_QUERY_NAMES and value and PLACEHOLDER not in value]
+    texts = _texts(exchange, rules.headers, answer)
     # Most exchanges hold no credential: one look over all their text at once says so.
-    shaped = rules.may_hold_credentials(b"\n".join([content for _, content in contents]))
-    for place, content in contents if shaped or rules.json_paths else ():
+    shaped = rules.may_hold_credentials(b"\n".join(texts))
+    if not shaped and not rules.json_paths:
+        return findings
+    found: dict[bytes, tuple[str, list[Place]]] = {}  # each credential -> (its kind, where it stands)
+    for place, content in zip(_places(exchange, rules.headers), texts, strict=True):
         for start, end, kind in rules.credentials(content) if shaped else ():
             _note(found, content[start:end], kind, place)
         if rules.json_paths:
@@ -58,12 +61,12 @@ def secret_findings(path: str, index: int, exchange: Exchange, options: CheckOpt
         shown = ", ".join(map(_named, places[:SHOWN_PLACES])) + (f" and {len(places) - SHOWN_PLACES} more"
                                                                 if len(places) > SHOWN_PLACES else "")
         preview = credential[:PREVIEW].decode(errors="replace")
-        yield Finding(path, index, "secrets", f"{shown} hold{'s' if len(places) == 1 else ''} a credential: "
-                      f"{kind} ({preview}…, {len(credential)} characters)", FIX)
+        findings.append(Finding(path, index, "secrets", f"{shown} hold{'s' if len(places) == 1 else ''} a "
+                                f"credential: {kind} ({preview}…, {len(credential)} characters)", FIX))
+    return findings
 
 
 # Where a text stands: the kind of place, and which one (a header's name, a frame's number) when there are many.
-# Named only for a finding: most texts hold none.
 Place = tuple[str, str | int | None]
 
 
@@ -80,39 +83,46 @@ def _note(found: dict[bytes, tuple[str, list[Place]]], value: bytes, kind: str, 
         places.append(place)
 
 
-def _headers(exchange: HttpExchange | WebSocketExchange) -> Iterator[tuple[str, str, str]]:
-    for name, value in exchange.request.headers:
-        yield "request", name, value
-    if exchange.response is not None:
-        for name, value in exchange.response.headers:
-            yield "response", name, value
-
-
-def _contents(exchange: HttpExchange | WebSocketExchange, secret_headers: frozenset[str],
-              answer: bytes | None) -> list[tuple[Place, bytes]]:
-    """Every byte string of an exchange a secret could hide in, decoded where it was encoded."""
+def _texts(exchange: HttpExchange | WebSocketExchange, secret_headers: frozenset[str],
+           answer: bytes | None) -> list[bytes]:
+    """Every byte string of an exchange a secret could hide in, decoded where it was encoded; ``_places`` says
+    where each stands. Credential headers are the header rule's: their redacted values say nothing more here."""
     request = exchange.request
-    contents: list[tuple[Place, bytes]] = [
-        (("the request URL", None), (request.path + "?" + "&".join(f"{k}={v}" for k, v in request.query)).encode()),
-        # Credential headers are the header rule's: their redacted values say nothing more here.
-        *[(("the request header", name), value.encode("utf-8", "surrogateescape")) for name, value in request.headers
-          if name.lower() not in secret_headers],
-        (("the request body", None), request.content if request.decoded_body is not None else decoded(
-            request.body, request.header("content-encoding"))),
-    ]
+    texts = [(request.path + "?" + "&".join([f"{k}={v}" for k, v in request.query])).encode()]
+    texts += [value.encode("utf-8", "surrogateescape") for name, value in request.headers
+              if name.lower() not in secret_headers]
+    texts.append(request.content if request.decoded_body is not None else decoded(
+        request.body, request.header("content-encoding")))
     response = exchange.response
     if response is not None:
-        contents += [
-            (("the reason phrase", None), response.reason.encode()),
-            *[(("the response header", name), value.encode("utf-8", "surrogateescape"))
-              for name, value in response.headers if name.lower() not in secret_headers],
-            (("the response body", None), answer if answer is not None else answer_of(exchange) or b""),
-        ]
+        texts.append(response.reason.encode())
+        texts += [value.encode("utf-8", "surrogateescape") for name, value in response.headers
+                  if name.lower() not in secret_headers]
+        texts.append(answer if answer is not None else answer_of(exchange) or b"")
     if isinstance(exchange, WebSocketExchange):
-        contents += [(("WebSocket frame", number), frame.payload) for number, frame in enumerate(exchange.frames)]
+        texts += [frame.payload for frame in exchange.frames]
         if exchange.close is not None:
-            contents.append((("the close reason", None), exchange.close.reason.encode()))
-    return contents
+            texts.append(exchange.close.reason.encode())
+    return texts
+
+
+def _places(exchange: HttpExchange | WebSocketExchange, secret_headers: frozenset[str]) -> list[Place]:
+    """Where each of ``_texts`` stands, in its order: named only when a text is looked at closer (most are not,
+    so they are not named to be gathered)."""
+    request = exchange.request
+    places: list[Place] = [("the request URL", None)]
+    places += [("the request header", name) for name, _ in request.headers if name.lower() not in secret_headers]
+    places.append(("the request body", None))
+    response = exchange.response
+    if response is not None:
+        places.append(("the reason phrase", None))
+        places += [("the response header", name) for name, _ in response.headers if name.lower() not in secret_headers]
+        places.append(("the response body", None))
+    if isinstance(exchange, WebSocketExchange):
+        places += [("WebSocket frame", number) for number in range(len(exchange.frames))]
+        if exchange.close is not None:
+            places.append(("the close reason", None))
+    return places
 
 
 def _json_values(content: bytes, paths: tuple[tuple[str, ...], ...]) -> Iterator[str]:

@@ -22,7 +22,7 @@ FIX = "see what it holds (rec show --json); trim the test's input or output, or 
 
 def size_findings(path: str, sizes: list[int]) -> Iterator[Finding]:
     """Exchanges stored at over SIZE_FACTOR times the cassette's median (``sizes``: bytes per exchange)."""
-    if len(sizes) < MIN_EXCHANGES:
+    if len(sizes) < MIN_EXCHANGES or max(sizes) < SIZE_FLOOR:  # most cassettes: nothing big enough to weigh
         return
     median = statistics.median(sizes)
     for index, size in enumerate(sizes):

@@ -24,12 +24,10 @@ Only events of the response itself are held to these rules: unknown types (keepa
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
-
-from msgspec import UNSET
 
 from rec.cassette import Exchange, HttpExchange, WebSocketExchange
 from rec.check.bodies import answer_of
@@ -130,6 +128,7 @@ ROLES_KEPT = 1024
 
 
 def _role(kind: str) -> int:
+    """The role of an event of a kind not seen yet, remembered."""
     if len(_ROLES) >= ROLES_KEPT:
         _ROLES.clear()
     role = _ROLES[kind] = _ELSEWHERE if not _belongs_to_response(kind) else _DELTA if kind.endswith(".delta") else _OWN
@@ -159,8 +158,6 @@ def _plainly_well_formed(events: list[PlainEvent]) -> bool:
     listed: list[str] | None = None  # the identities the completed response lists
     for event in events:
         kind = event.type
-        if kind is UNSET:
-            continue
         number = event.sequence_number
         if number is not None:
             if number <= last_number:
@@ -428,7 +425,7 @@ def _output(completed: tuple[int, dict[str, Any]] | None, done: list[tuple[int |
 # --- exchanges -----------------------------------------------------------------------------------
 
 
-def stream_findings(path: str, index: int, exchange: Exchange, answer: bytes | None = None) -> Iterator[Finding]:
+def stream_findings(path: str, index: int, exchange: Exchange, answer: bytes | None = None) -> list[Finding]:
     """Rule family `streams` over one exchange: its SSE answer, or each of its WebSocket turns. ``answer``: the
     response body as ``answer_of`` reads it, when the caller has read it already.
 
@@ -436,29 +433,28 @@ def stream_findings(path: str, index: int, exchange: Exchange, answer: bytes | N
     and goes through every rule.
     """
     if not isinstance(exchange, HttpExchange | WebSocketExchange) or exchange.extra.get(DELIBERATE_KEY):
-        return  # a record of a kind this rec does not know, or a fault a scenario meant
+        return []  # a record of a kind this rec does not know, or a fault a scenario meant
     streams: list[Stream]
     if isinstance(exchange, HttpExchange):
         body = _sse_answer(exchange, answer)
-        if body is None or _vouched([plain_sse_events(body)]):
-            return
+        if body is None:
+            return []
+        plain = plain_sse_events(body)
+        if plain is not None and _plainly_well_formed(plain):
+            return []
         resumed = exchange.request.method == "GET" and any(name == "starting_after"
                                                            for name, _ in exchange.request.query)
         streams = [("SSE answer", sse_events(body), exchange.end.state == "error", resumed)]
     else:
-        plain = plain_websocket_turns(exchange)
-        if plain is not None and _vouched(events for _, events, _, _ in plain):
-            return
+        turns = plain_websocket_turns(exchange)
+        if turns is not None and all(_plainly_well_formed(events) for _, events, _, _ in turns):
+            return []
         streams = websocket_turns(exchange)
-    for where, events, cut, resumed in streams:
-        for problem in stream_problems(events, cut=cut, resumed=resumed):
-            yield Finding(path, index, "streams", f"{where}: {problem.rule}: {problem.message}", problem.fix)
+    return [Finding(path, index, "streams", f"{where}: {problem.rule}: {problem.message}", problem.fix)
+            for where, events, cut, resumed in streams for problem in stream_problems(events, cut=cut, resumed=resumed)]
 
 
-def _vouched(streams: Iterable[list[PlainEvent] | None]) -> bool:
-    return all(events is not None and _plainly_well_formed(events) for events in streams)
-
-
+@functools.lru_cache(maxsize=1024)  # a cassette's requests go to few paths, over and over
 def _is_responses_path(path: str) -> bool:
     """`.../responses` (create) or `.../responses/{id}` (retrieve, which can stream), not compact or input items."""
     parts = urlsplit(path).path.rstrip("/").split("/")

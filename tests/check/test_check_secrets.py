@@ -65,6 +65,13 @@ def test_a_credential_is_found_in_each_place_alone(place: str, read_first: bool)
     assert "GitHub Token (ghp_a1B" in findings[0].message
 
 
+def test_a_place_is_named_right_after_credential_headers_the_look_leaves_out() -> None:
+    exchange = http(request_headers=[("authorization", "Bearer [REDACTED]"), ("x-forwarded-token", KEY)],
+                    response_headers=[("set-cookie", "[REDACTED]"), ("x-echo", KEY)])
+    (finding,) = secret_findings("c.mpk", 0, exchange, CheckOptions())
+    assert finding.message.startswith("the request header 'x-forwarded-token', the response header 'x-echo' hold")
+
+
 def test_one_credential_in_many_places_is_one_finding_naming_them() -> None:
     exchange = http(request_body=KEY.encode(), response_headers=[("x-echo", KEY)], response_body=KEY.encode())
     (finding,) = secret_findings("c.mpk", 0, exchange, CheckOptions())
