@@ -1,9 +1,9 @@
 """Recorded answers compiled for serving: one small class per kind of answer.
 
 - ``BodyAnswer``: a whole HTTP body (JSON, /models, /responses/compact, errors).
-- ``StreamAnswer``: a chunked body (SSE) sent chunk by chunk with the recorded pacing,
-  ending as the recording did: completed, cut (the same bytes, then close) or reset
-  (the same bytes, then an RST).
+- ``StreamAnswer``: a chunked body (SSE), sent at once, or chunk by chunk with the
+  recorded pacing, ending as the recording did: completed, cut (the same bytes, then
+  close) or reset (the same bytes, then an RST).
 - ``WebSocketAnswer``: a WebSocket conversation: handshake headers, then per client
   message the server frames that followed it, then the recorded close.
 - ``NoResponseAnswer``: an exchange the upstream never answered, replayed as the recorder
@@ -13,9 +13,10 @@
 - ``ForwardedAnswer``: a request no recording answers, relayed to a recorder (the pytest
   plugin's ``new_episodes``).
 
-Everything the wire needs is computed once, on an answer's first serve: head bytes,
-framed chunks, and for an answer that can go out at once, the whole response as one
-bytes object. The order of bytes on the wire for each kind is in its ``send`` method.
+Everything the wire needs is computed once, on an answer's first serve: head bytes, for
+an answer that can go out at once the whole response as one bytes object, and framed
+chunks when a paced serve needs them. The order of bytes on the wire for each kind is in
+its ``send`` method.
 """
 
 from __future__ import annotations
