@@ -188,29 +188,32 @@ class StreamAnswer(HttpAnswer):
 
     Given the ``record`` its exchange was decoded from, it keeps its head and body, not the recorded chunks: an
     answer is hundreds of them, decoded on first serve from a large cassette's record and let go while still fresh
-    in memory. A paced, faulted or echoed serve, which needs their boundaries, decodes the record again.
+    in memory. A paced or faulted serve, which needs their boundaries, decodes the record again.
     """
 
-    def __init__(self, head: bytes, status: int, content_type: str | None, chunks: list[tuple[float, bytes]],
-                 cut: RecordedCut | None = None, end_ms: float = 0.0, record: IndexedRecord | None = None) -> None:
+    def __init__(self, head: bytes, status: int, content_type: str | None, body: bytes,
+                 cut: RecordedCut | None = None, end_ms: float = 0.0, chunks: list[tuple[float, bytes]] | None = None,
+                 record: IndexedRecord | None = None) -> None:
         self.head = head
         self.status = status
         self.content_type = content_type
+        self.body = body
         self.cut = cut
         self.end_ms = end_ms
         # A stream recorded cut never sends the last chunk: the client sees a body cut short.
         self.tail = b"" if cut else b"0\r\n\r\n"
-        self.body = b"".join(map(_DATA, chunks))  # one loop in C over an answer's hundreds of chunks
-        self._chunks = chunks if record is None else None
+        self._chunks = chunks
         self._record = record
 
     @classmethod
     def from_exchange(cls, exchange: HttpExchange, record: IndexedRecord | None = None) -> StreamAnswer:
         response = exchange.response
         assert response is not None  # an exchange with none is a NoResponseAnswer
+        chunks = response.chunks
+        body = b"".join(map(_DATA, chunks))  # one loop in C over an answer's hundreds of chunks
         return cls(response_head(response, [("transfer-encoding", "chunked")]), response.status,
-                   response.header("content-type"), response.chunks, _recorded_cut(exchange), exchange.end.at_ms,
-                   record)
+                   response.header("content-type"), body, _recorded_cut(exchange), exchange.end.at_ms,
+                   chunks if record is None else None, record)
 
     def recorded(self) -> list[tuple[float, bytes]]:
         """The recorded chunks: those kept, or the record's decoded again."""
@@ -262,13 +265,7 @@ class StreamAnswer(HttpAnswer):
         return events
 
     def with_echo(self, swaps: Swaps) -> HttpAnswer:
-        if not is_event_stream(self.content_type):
-            return self
-        # Each event becomes its own chunk, sent when its last byte was in the recording.
-        chunks = [(at, _echo_event(raw, swaps)) for at, raw in self.timed_events()]
-        echoed = StreamAnswer(self.head, self.status, self.content_type, chunks, self.cut, self.end_ms)
-        echoed.index, echoed.source = self.index, self.source
-        return echoed
+        return _EchoedStream(self, swaps) if is_event_stream(self.content_type) else self
 
     async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
         if self.head:
@@ -285,6 +282,22 @@ class StreamAnswer(HttpAnswer):
         else:
             transport.close()
         return False
+
+
+class _EchoedStream(StreamAnswer):
+    """A stream with the fields it echoes swapped in its events (replayer.echo). Sent at once it needs only its body;
+    paced or faulted, each event goes as its own chunk, at the time its last byte was recorded: the recorded
+    stream's chunks are read for that only then."""
+
+    def __init__(self, echoed: StreamAnswer, swaps: Swaps) -> None:
+        body = b"".join(_echo_event(event.raw, swaps) for event in split_events(echoed.body))
+        super().__init__(echoed.head, echoed.status, echoed.content_type, body, echoed.cut, echoed.end_ms)
+        self.index, self.source = echoed.index, echoed.source
+        self._echoed = echoed
+        self._swaps = swaps
+
+    def recorded(self) -> list[tuple[float, bytes]]:
+        return [(at, _echo_event(raw, self._swaps)) for at, raw in self._echoed.timed_events()]
 
 
 class NoResponseAnswer(HttpAnswer):

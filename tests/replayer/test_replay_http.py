@@ -394,8 +394,8 @@ def test_a_stream_keeps_its_recorded_chunks_only_when_paced(serve: Any, timing: 
 def test_paced_faulted_and_echoed_serves_read_the_recorded_chunks_of_a_cassette(
         tmp_path: Any, monkeypatch: Any, indexed: bool) -> None:
     """A stream decoded at load keeps its recorded chunks; one read from a large cassette's index keeps only its
-    body, and decodes its record again when a serve needs the chunks' boundaries: paced, faulted, echoed. Either
-    way each serve sends what the recording holds."""
+    body, and decodes its record again when a serve needs the chunks' boundaries: paced, or faulted (an echoed
+    serve needs them only paced). Either way each serve sends what the recording holds."""
     from replayer import core
 
     fields = {"prompt_cache_key": "recorded"}
@@ -413,6 +413,11 @@ def test_paced_faulted_and_echoed_serves_read_the_recorded_chunks_of_a_cassette(
         monkeypatch.setattr(core, "DECODE_AT_LOAD_UP_TO", 0)  # as a cassette too big to decode at load
     with ReplayServer.from_cassettes([path], timing="scale:0.01", repeat=True) as server:
         assert _chunked_answer(server, json.dumps(body).encode()) == [data for _, data in recorded]
+        # Echoed and paced: each event its own chunk, the client's field in the events that carry it.
+        echoed = _chunked_answer(server, json.dumps({**body, "prompt_cache_key": "today"}).encode())
+        mine = [{**event, "response": {**event["response"], "prompt_cache_key": "today"}} if "response" in event
+                else event for event in events]
+        assert [json.loads(chunk.split(b"data: ", 1)[1]) for chunk in echoed] == mine
     with ReplayServer.from_cassettes([path], faults=["0:after-event=2:close"]) as server:
         types, _ = stream_text(client_for(server), "hi", prompt_cache_key="recorded")
         assert types == ["response.created", "response.output_item.added"]
