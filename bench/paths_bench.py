@@ -1,6 +1,7 @@
 """Replay costs on the paths tests take, as server CPU per request read from /proc, peers in the same run.
 
-- first serve: each exchange of a 10k-exchange cassette served once, against one answer repeated;
+- first serve: each exchange of a 10k-exchange cassette served once, against one answer repeated; and (`first`)
+  Codex-like cassettes of 5k to 30k exchanges, in interleaved runs and in batches alternating between two servers;
 - body matching: the same 10k cassette with --match body, requests in shuffled order, against sequence;
 - paced: --timing scale:0 (the paced path with nothing to wait for) against --timing none;
 - WebSocket turns: 3,000 response.create turns on one connection, against a bare aiohttp (uvloop) server
@@ -223,6 +224,42 @@ def first_serve_cases(folder: Path, sizes: tuple[int, ...] = FIRST_SERVE_SIZES) 
         cases[f"first serves, {count:,} ({cassette.stat().st_size / 2**20:.1f} MiB)"] = serve(cassette, count)
     show("First serve of each exchange of a Codex-like cassette vs one answer repeated", interleaved(cases),
          "one exchange repeated (--repeat)")
+    print("\nThe same, both servers up at once, batches of requests alternating between them")
+    for count, cassette in cassettes.items():
+        first_serves_in_batches(one, cassette, count)
+
+
+def task_cpu_ns(pid: int) -> int:
+    """CPU time a process has run, in nanoseconds (/proc/PID/schedstat): fine enough for a few hundred requests."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+def first_serves_in_batches(one: Path, cassette: Path, count: int, batch: int = 250) -> None:
+    """Each exchange of ``cassette`` served once, in batches that alternate with batches of the repeated answer on a
+    server of its own: the two are measured a few hundred milliseconds apart, so a change in the machine's load
+    falls on both. The ratio is the median of the batch pairs' ratios, with its quartiles."""
+    repeated, first = rec_replay(one, "--repeat"), rec_replay(cassette)
+    same = codex_request(0)
+    try:
+        post_all(repeated, [same])  # the repeated answer's own first serve
+        pairs = []
+        for k, start in enumerate(range(0, count, batch)):
+            bodies = [codex_request(n) for n in range(start, min(start + batch, count))]
+            work = [(first, bodies), (repeated, [same] * len(bodies))]
+            per_request = {}
+            for server, requests in (work if k % 2 else work[::-1]):
+                before = task_cpu_ns(server.process.pid)
+                post_all(server, requests)
+                per_request[server] = (task_cpu_ns(server.process.pid) - before) / len(requests) / 1000
+            pairs.append((per_request[first], per_request[repeated]))
+    finally:
+        repeated.stop()
+        first.stop()
+    ratios = sorted(served / peer for served, peer in pairs)
+    quartile = len(ratios) // 4
+    print(f"  {count:>6,} exchanges: first serve {statistics.median(p[0] for p in pairs):6.1f} us, repeat "
+          f"{statistics.median(p[1] for p in pairs):6.1f} us CPU/request  {statistics.median(ratios):.2f}x "
+          f"(quartiles {ratios[quartile]:.2f} to {ratios[-1 - quartile]:.2f}, {len(ratios)} pairs of {batch})")
 
 
 AIOHTTP_PEER = '''

@@ -1,9 +1,9 @@
 """Recorded answers compiled for serving: one small class per kind of answer.
 
 - ``BodyAnswer``: a whole HTTP body (JSON, /models, /responses/compact, errors).
-- ``StreamAnswer``: a chunked body (SSE) sent chunk by chunk with the recorded pacing,
-  ending as the recording did: completed, cut (the same bytes, then close) or reset
-  (the same bytes, then an RST).
+- ``StreamAnswer``: a chunked body (SSE), sent at once, or chunk by chunk with the
+  recorded pacing, ending as the recording did: completed, cut (the same bytes, then
+  close) or reset (the same bytes, then an RST).
 - ``WebSocketAnswer``: a WebSocket conversation: handshake headers, then per client
   message the server frames that followed it, then the recorded close.
 - ``NoResponseAnswer``: an exchange the upstream never answered, replayed as the recorder
@@ -13,9 +13,10 @@
 - ``ForwardedAnswer``: a request no recording answers, relayed to a recorder (the pytest
   plugin's ``new_episodes``).
 
-Everything the wire needs is computed once, on an answer's first serve: head bytes,
-framed chunks, and for an answer that can go out at once, the whole response as one
-bytes object. The order of bytes on the wire for each kind is in its ``send`` method.
+Everything the wire needs is computed once, on an answer's first serve: head bytes, for
+an answer that can go out at once the whole response as one bytes object, and framed
+chunks when a paced serve needs them. The order of bytes on the wire for each kind is in
+its ``send`` method.
 """
 
 from __future__ import annotations
@@ -35,7 +36,17 @@ from typing import Any, Literal
 
 import orjson
 
-from rec.cassette import ACCEPT_DELAY_KEY, Close, Exchange, Headers, HttpExchange, Request, Response, WebSocketExchange
+from rec.cassette import (
+    ACCEPT_DELAY_KEY,
+    Close,
+    Exchange,
+    Headers,
+    HttpExchange,
+    IndexedRecord,
+    Request,
+    Response,
+    WebSocketExchange,
+)
 from rec.sse import is_event_stream, split_events
 from replayer.echo import Swaps, echo_payload
 from replayer.errors import Refused, api_error
@@ -173,64 +184,88 @@ class BodyAnswer(HttpAnswer):
 
 
 class StreamAnswer(HttpAnswer):
-    """A chunked body sent chunk by chunk at the recorded offsets, then ended as recorded."""
+    """A chunked body sent at once, or chunk by chunk at the recorded offsets when paced; then ended as recorded.
 
-    def __init__(self, exchange: HttpExchange) -> None:
-        self.exchange = exchange
-        response = exchange.response
-        self.cut = _recorded_cut(exchange)
-        self.end_ms = exchange.end.at_ms
-        assert response is not None  # an exchange with none is a NoResponseAnswer
-        self.status = response.status
+    Given the ``record`` its exchange was decoded from, it keeps its head and body, not the recorded chunks: an
+    answer is hundreds of them, decoded on first serve from a large cassette's record and let go while still fresh
+    in memory. A paced or faulted serve, which needs their boundaries, decodes the record again.
+    """
+
+    def __init__(self, head: bytes, status: int, content_type: str | None, body: bytes,
+                 cut: RecordedCut | None = None, end_ms: float = 0.0, chunks: list[tuple[float, bytes]] | None = None,
+                 record: IndexedRecord | None = None) -> None:
+        self.head = head
+        self.status = status
+        self.content_type = content_type
+        self.body = body
+        self.cut = cut
+        self.end_ms = end_ms
         # A stream recorded cut never sends the last chunk: the client sees a body cut short.
-        self.tail = b"" if self.cut else b"0\r\n\r\n"
-        self.response: Response = response
+        self.tail = b"" if cut else b"0\r\n\r\n"
+        self._chunks = chunks
+        self._record = record
 
-    # The wire bytes are built on first serve, not at load: a 10,000-exchange cassette
-    # starts serving without framing answers that may never be asked for.
+    @classmethod
+    def from_exchange(cls, exchange: HttpExchange, record: IndexedRecord | None = None) -> StreamAnswer:
+        response = exchange.response
+        assert response is not None  # an exchange with none is a NoResponseAnswer
+        chunks = response.chunks
+        body = b"".join(map(_DATA, chunks))  # one loop in C over an answer's hundreds of chunks
+        return cls(response_head(response, [("transfer-encoding", "chunked")]), response.status,
+                   response.header("content-type"), body, _recorded_cut(exchange), exchange.end.at_ms,
+                   chunks if record is None else None, record)
 
-    @cached_property
-    def head(self) -> bytes:
-        return response_head(self.response, [("transfer-encoding", "chunked")])
+    def recorded(self) -> list[tuple[float, bytes]]:
+        """The recorded chunks: those kept, or the record's decoded again."""
+        if self._chunks is not None:
+            return self._chunks
+        assert self._record is not None
+        exchange = self._record.exchange()
+        assert isinstance(exchange, HttpExchange) and exchange.response is not None  # it was one when first read
+        return exchange.response.chunks
 
     @cached_property
     def chunks(self) -> list[tuple[float, bytes]]:
-        """Each recorded chunk as one HTTP chunk, so the client sees the recorded boundaries."""
-        return [(at, http_chunk(data)) for at, data in self.response.chunks if data]
+        """Each recorded chunk as one HTTP chunk, so the client sees the recorded boundaries (paced)."""
+        return [(at, http_chunk(data)) for at, data in self.recorded() if data]
 
     @cached_property
     def immediate(self) -> bytes | None:  # type: ignore[override]  # the base's plain attribute, computed here
         if self.cut is not None:
             return None
         # Written at once, the recorded chunk boundaries would not reach the client anyway (TCP keeps none, and
-        # HTTP/1.1 gives them no meaning): the body goes as one chunk, joined by one loop in C. Pacing and faults,
-        # which send the chunks apart, frame each one (``chunks``, ``FaultedAnswer``).
-        body = b"".join(map(_DATA, self.response.chunks))
-        if not body:
+        # HTTP/1.1 gives them no meaning): the body goes as one chunk. Pacing and faults, which send the chunks
+        # apart, frame each one (``chunks``, ``FaultedAnswer``).
+        if not self.body:
             return self.head + self.tail
-        return b"%s%x\r\n%s\r\n%s" % (self.head, len(body), body, self.tail)
+        return b"%s%x\r\n%s\r\n%s" % (self.head, len(self.body), self.body, self.tail)
 
     @cached_property
     def _served(self) -> Served:
         # Needed only when a request chains to this answer; read on first serve, not at load.
-        response = self.response
-        if not is_event_stream(response.header("content-type")):
+        if not is_event_stream(self.content_type):
             return NOTHING
-        return served_from_events([event.data.encode() for event in split_events(response.body) if event.data])
+        return served_from_events([event.data.encode() for event in split_events(self.body) if event.data])
 
     @property
     def served(self) -> Served:
         return self._served
 
+    def timed_events(self) -> list[tuple[float, bytes]]:
+        """Each SSE event of the recorded stream with the offset at which its last byte went out."""
+        ends, offset = [], 0
+        for at, data in self.recorded():
+            offset += len(data)
+            ends.append((offset, at))
+        events, position = [], 0
+        for event in split_events(self.body):
+            position += len(event.raw)
+            at = next((at for end, at in ends if end >= position), ends[-1][1] if ends else 0.0)
+            events.append((at, event.raw))
+        return events
+
     def with_echo(self, swaps: Swaps) -> HttpAnswer:
-        response = self.response
-        if not is_event_stream(response.header("content-type")):
-            return self
-        # Each event becomes its own chunk, sent when its last byte was in the recording.
-        chunks = [(at, _echo_event(raw, swaps)) for at, raw in _timed_events(response)]
-        echoed = StreamAnswer(dataclasses.replace(self.exchange, response=dataclasses.replace(response, chunks=chunks)))
-        echoed.index, echoed.source = self.index, self.source
-        return echoed
+        return _EchoedStream(self, swaps) if is_event_stream(self.content_type) else self
 
     async def send(self, transport: asyncio.Transport, pace: float | None, start: float) -> bool:
         if self.head:
@@ -247,6 +282,22 @@ class StreamAnswer(HttpAnswer):
         else:
             transport.close()
         return False
+
+
+class _EchoedStream(StreamAnswer):
+    """A stream with the fields it echoes swapped in its events (replayer.echo). Sent at once it needs only its body;
+    paced or faulted, each event goes as its own chunk, at the time its last byte was recorded: the recorded
+    stream's chunks are read for that only then."""
+
+    def __init__(self, echoed: StreamAnswer, swaps: Swaps) -> None:
+        body = b"".join(_echo_event(event.raw, swaps) for event in split_events(echoed.body))
+        super().__init__(echoed.head, echoed.status, echoed.content_type, body, echoed.cut, echoed.end_ms)
+        self.index, self.source = echoed.index, echoed.source
+        self._echoed = echoed
+        self._swaps = swaps
+
+    def recorded(self) -> list[tuple[float, bytes]]:
+        return [(at, _echo_event(raw, self._swaps)) for at, raw in self._echoed.timed_events()]
 
 
 class NoResponseAnswer(HttpAnswer):
@@ -324,8 +375,10 @@ class WebSocketAnswer(Answer):
         )
 
 
-def compile_exchange(exchange: Exchange, index: int | None = None, source: str = "") -> Answer | None:
-    """The answer for a recorded exchange, or None for a record type this version cannot serve."""
+def compile_exchange(exchange: Exchange, index: int | None = None, source: str = "",
+                     record: IndexedRecord | None = None) -> Answer | None:
+    """The answer for a recorded exchange, or None for a record type this version cannot serve; ``record`` is the
+    one it was decoded from, if it was (a stream's answer then keeps no chunks: ``StreamAnswer``)."""
     answer: Answer
     if isinstance(exchange, WebSocketExchange):
         if exchange.response.status == 101:
@@ -339,7 +392,7 @@ def compile_exchange(exchange: Exchange, index: int | None = None, source: str =
             answer = NoResponseAnswer(exchange)
         elif is_event_stream(response.header("content-type")) or len(response.chunks) > 1 \
                 or exchange.end.state == "error":
-            answer = StreamAnswer(exchange)
+            answer = StreamAnswer.from_exchange(exchange, record)
         else:
             answer = BodyAnswer(response, exchange.duration_ms)
     else:
@@ -354,7 +407,7 @@ def sse_answer(body: str | bytes, status: int = 200, headers: Iterable[tuple[str
     data = body.encode() if isinstance(body, str) else body
     response = Response(status=status, headers=[("content-type", "text/event-stream"), *headers],
                         chunks=[(0.0, data)])
-    return StreamAnswer(HttpExchange(request=Request(method="", path=""), response=response))
+    return StreamAnswer.from_exchange(HttpExchange(request=Request(method="", path=""), response=response))
 
 
 def json_answer(value: Any, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> BodyAnswer:
@@ -394,7 +447,7 @@ class FaultedAnswer(HttpAnswer):
         if isinstance(inner, StreamAnswer):
             transport.write(inner.head)
             sink: _EventSink | _BodySink = _EventSink(transport, inner.served.response_id)
-            events = _timed_events(inner.response)
+            events = inner.timed_events()
         else:
             sink, events = _BodySink(transport, inner, pace, start), []
         if await play(events, self.fault, sink, pace, start):
@@ -411,20 +464,6 @@ def _echo_event(raw: bytes, swaps: Swaps) -> bytes:
             echoed = echo_payload(data, swaps)
             return raw if echoed is data else raw.replace(line, b"data: " + echoed, 1)
     return raw
-
-
-def _timed_events(response: Response) -> list[tuple[float, bytes]]:
-    """Each SSE event of a recorded stream with the offset at which its last byte went out."""
-    ends, offset = [], 0
-    for at, data in response.chunks:
-        offset += len(data)
-        ends.append((offset, at))
-    events, position = [], 0
-    for event in split_events(response.body):
-        position += len(event.raw)
-        at = next((at for end, at in ends if end >= position), ends[-1][1] if ends else 0.0)
-        events.append((at, event.raw))
-    return events
 
 
 class _EventSink:

@@ -30,22 +30,28 @@ _DATA = operator.itemgetter(1)  # a chunk's bytes
 
 
 class Decoded:
-    """One recorded exchange decoded for serving: the exchange, its compiled answer and its parsed request body,
-    each built on first use."""
+    """One recorded exchange decoded for serving: its request, its compiled answer and its parsed request body,
+    each of the last two built on first use."""
 
-    def __init__(self, exchange: Exchange, index: int, source: str, size: int = -1) -> None:
+    def __init__(self, exchange: Exchange, index: int, source: str, size: int = -1,
+                 record: IndexedRecord | None = None) -> None:
         assert isinstance(exchange, HttpExchange | WebSocketExchange)  # only these are served
-        self.exchange = exchange
+        self._exchange: HttpExchange | WebSocketExchange | None = exchange  # until its answer is compiled
         self.request: Request = exchange.request
         self.index = index
         self.source = source
-        if size >= 0:
-            self.weight = size  # the record's decoded size, known without adding up its parts
+        self._record = record  # the record it was decoded from, if it was
+        # About how many bytes it holds: what its request and answer carry (the record's decoded size when known).
+        self.weight = size if size >= 0 else _weight(exchange)
 
     @cached_property
     def answer(self) -> Answer:
-        answer = compile_exchange(self.exchange, self.index, self.source)
+        # The exchange goes once compiled: an answer holds what it sends, and the recorded chunks, hundreds of
+        # objects, are let go now rather than when the cache drops this (replayer.answers.StreamAnswer).
+        assert self._exchange is not None
+        answer = compile_exchange(self._exchange, self.index, self.source, self._record)
         assert answer is not None
+        self._exchange = None
         return answer
 
     @cached_property
@@ -53,14 +59,12 @@ class Decoded:
         """The recorded request's JSON body (None for none, or a WebSocket handshake)."""
         return None if isinstance(self.answer, WebSocketAnswer) else _parse_recorded_body(self.request)
 
-    @cached_property
-    def weight(self) -> int:
-        """About how many bytes it holds: what its request and answer carry."""
-        exchange = self.exchange
-        if isinstance(exchange, WebSocketExchange):
-            return sum(len(frame.payload) for frame in exchange.frames)
-        response = exchange.response
-        return len(exchange.request.content) + (sum(map(len, map(_DATA, response.chunks))) if response else 0)
+
+def _weight(exchange: HttpExchange | WebSocketExchange) -> int:
+    if isinstance(exchange, WebSocketExchange):
+        return sum(len(frame.payload) for frame in exchange.frames)
+    response = exchange.response
+    return len(exchange.request.content) + (sum(map(len, map(_DATA, response.chunks))) if response else 0)
 
 
 class DecodedCache:
@@ -94,7 +98,7 @@ class DecodedCache:
         if decoded is None:
             record = entry.record
             if isinstance(record, IndexedRecord):
-                decoded = Decoded(record.exchange(), entry.index, entry.source, record.size)
+                decoded = Decoded(record.exchange(), entry.index, entry.source, record.size, record)
             else:
                 decoded = Decoded(record, entry.index, entry.source, self.sizes.get(entry, -1))
             entry.alive = weakref.ref(decoded)
@@ -155,10 +159,6 @@ class Recorded:
         return self.decoded or self.cache.decode(self)
 
     # Each decoded on first use (CassetteError if its record is malformed), from the copy at hand, else the cache's.
-
-    @property
-    def exchange(self) -> Exchange:
-        return (self.decoded or self.cache.decode(self)).exchange
 
     @property
     def request(self) -> Request:

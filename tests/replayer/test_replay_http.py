@@ -23,6 +23,7 @@ from tests.replayer.builders import (
     sse_exchange,
     text_events,
     user_message,
+    write,
 )
 from tests.replayer.client import post
 
@@ -387,6 +388,47 @@ def test_a_stream_keeps_its_recorded_chunks_only_when_paced(serve: Any, timing: 
         chunks = _chunked_answer(server, json.dumps(body).encode())
         assert b"".join(chunks) == b"".join(data for _, data in recorded)
         assert chunks == ([data for _, data in recorded if data] if timing == "scale:0.01" else [b"".join(chunks)])
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["decoded at load", "indexed"])
+def test_paced_faulted_and_echoed_serves_read_the_recorded_chunks_of_a_cassette(
+        tmp_path: Any, monkeypatch: Any, indexed: bool) -> None:
+    """A stream decoded at load keeps its recorded chunks; one read from a large cassette's index keeps only its
+    body, and decodes its record again when a serve needs the chunks' boundaries: paced, or faulted (an echoed
+    serve needs them only paced). Either way each serve sends what the recording holds."""
+    from replayer import core
+
+    fields = {"prompt_cache_key": "recorded"}
+    events = text_events("resp_1", "kept apart", 3)
+    for event in events:
+        if "response" in event:
+            event["response"].update(fields)
+    raw_events = [sse_event(event) for event in events]
+    # One event split across two chunks: the boundaries are the recording's, not the events'.
+    recorded = [(1.0, raw_events[0][:7]), (2.0, raw_events[0][7:])] + [
+        (float(n + 3), raw) for n, raw in enumerate(raw_events[1:])]
+    body = request_body([user_message("hi")], **fields)
+    path = write(tmp_path / "stream.mpk", [sse_exchange(body, events, chunks=recorded)])
+    if indexed:
+        monkeypatch.setattr(core, "DECODE_AT_LOAD_UP_TO", 0)  # as a cassette too big to decode at load
+    with ReplayServer.from_cassettes([path], timing="scale:0.01", repeat=True) as server:
+        assert _chunked_answer(server, json.dumps(body).encode()) == [data for _, data in recorded]
+        # Echoed and paced: each event its own chunk, the client's field in the events that carry it.
+        echoed = _chunked_answer(server, json.dumps({**body, "prompt_cache_key": "today"}).encode())
+        mine = [{**event, "response": {**event["response"], "prompt_cache_key": "today"}} if "response" in event
+                else event for event in events]
+        assert [json.loads(chunk.split(b"data: ", 1)[1]) for chunk in echoed] == mine
+    with ReplayServer.from_cassettes([path], faults=["0:after-event=2:close"]) as server:
+        types, _ = stream_text(client_for(server), "hi", prompt_cache_key="recorded")
+        assert types == ["response.created", "response.output_item.added"]
+    with ReplayServer.from_cassettes([path]) as server:
+        client = client_for(server)
+        with client.responses.create(model="gpt-test", input=[user_message("hi")], stream=True,
+                                     prompt_cache_key="today") as stream:
+            streamed = list(stream)
+    assert [event.type for event in streamed] == [event["type"] for event in events]
+    completed = streamed[-1]
+    assert completed.type == "response.completed" and completed.response.prompt_cache_key == "today"
 
 
 def test_exchanges_and_rules_added_at_runtime_are_served(serve: Any) -> None:
