@@ -1,7 +1,7 @@
 """Replay costs on the paths tests take, as server CPU per request read from /proc, peers in the same run.
 
 - first serve: each exchange of a 10k-exchange cassette served once, against one answer repeated; and (`first`)
-  Codex-like cassettes of 5k to 30k exchanges, in interleaved runs and in batches alternating between two servers;
+  Codex-like cassettes of 5k to 100k exchanges, in interleaved runs and in batches alternating between two servers;
 - body matching: the same 10k cassette with --match body, requests in shuffled order, against sequence;
 - paced: --timing scale:0 (the paced path with nothing to wait for) against --timing none;
 - WebSocket turns: 3,000 response.create turns on one connection, against a bare aiohttp (uvloop) server
@@ -200,7 +200,7 @@ def http_cases(folder: Path) -> None:
 
 # Below the threshold a cassette is decoded at load (replayer.core.DECODE_AT_LOAD_UP_TO); above it, each first serve
 # decodes its exchange from the compressed record.
-FIRST_SERVE_SIZES = (5_000, 10_000, 30_000)
+FIRST_SERVE_SIZES = (5_000, 10_000, 30_000, 100_000)
 
 
 def first_serve_cases(folder: Path, sizes: tuple[int, ...] = FIRST_SERVE_SIZES) -> None:
