@@ -91,8 +91,10 @@ def _writer(transport: asyncio.Transport) -> Callable[[bytes], bool]:
 def response_head(response: Response, extra: Headers, drop: frozenset[str] = HOP_BY_HOP) -> bytes:
     reason = response.reason or _reason(response.status)
     lines = [f"HTTP/1.1 {response.status} {reason}"]
-    lines += [f"{name}: {value}" for name, value in response.headers if name.lower() not in drop]
+    # The framing headers go first: a client that stops reading headers at one it cannot parse (http.client does at
+    # a recorded name with a space) still learns where the body ends, instead of waiting for the connection to close.
     lines += [f"{name}: {value}" for name, value in extra]
+    lines += [f"{name}: {value}" for name, value in response.headers if name.lower() not in drop]
     return ("\r\n".join(lines) + "\r\n\r\n").encode(HEADER_ENCODING)
 
 
