@@ -11,6 +11,7 @@ killed recorder loses only what was still in flight. An exchange that cannot be 
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,7 +164,7 @@ class RecordAddon:
             self._frames_written[flow.id] = 0
             self._learn_request(flow)
             if flow.response is not None:
-                self._redactor.learn_headers(list(flow.response.headers.items(multi=True)))
+                self._redactor.learn_headers(_pairs(flow.response.headers))
 
     @guarded
     def websocket_message(self, flow: http.HTTPFlow) -> None:
@@ -187,7 +188,7 @@ class RecordAddon:
         """The handshake and the frames not written yet (and, at the end, the close), redacted."""
         assert flow.response is not None and flow.websocket is not None
         request = self._request(flow)  # learns the handshake's secrets before the frames are scrubbed
-        response_headers = self._redactor.headers(list(flow.response.headers.items(multi=True)))
+        response_headers = self._redactor.headers(_pairs(flow.response.headers))
         started = flow.request.timestamp_start
         ws = flow.websocket
         first = self._frames_written.get(flow.id, 0)
@@ -209,7 +210,8 @@ class RecordAddon:
                       if e.strip()]
         return WebSocketExchange(
             request=request,
-            response=Response(status=flow.response.status_code, reason=self._redactor.scrub_text(flow.response.reason),
+            response=Response(status=flow.response.status_code,
+                              reason=self._redactor.scrub_text(_as_text(flow.response.reason)),
                               headers=response_headers),
             extensions=extensions,
             frames=frames,
@@ -226,8 +228,8 @@ class RecordAddon:
         """Learn the request's secrets (headers, query, credential keys of its body) before anything is scrubbed;
         returns its body as sent and decoded."""
         request = flow.request
-        self._redactor.learn_headers(list(request.headers.items(multi=True)))
-        self._redactor.learn_query(list(request.query.items(multi=True)))
+        self._redactor.learn_headers(_pairs(request.headers))
+        self._redactor.learn_query(_pairs(request.query))
         raw, decoded = _request_body(flow)
         self._redactor.learn_json(decoded if decoded is not None else raw)
         return raw, decoded
@@ -236,7 +238,7 @@ class RecordAddon:
         """The request as sent, redacted; an encoded body is kept as sent and decoded beside it."""
         request = flow.request
         raw, decoded = self._learn_request(flow)
-        headers = self._redactor.headers(list(request.headers.items(multi=True)))
+        headers = self._redactor.headers(_pairs(request.headers))
         encoding = request.headers.get("content-encoding")
         body = raw
         extra: dict[str, object] = {}
@@ -255,9 +257,9 @@ class RecordAddon:
         else:
             body = self._redactor.scrub(raw)
         return Request(
-            method=request.method,
-            path=self._redactor.scrub_text(request.path.partition("?")[0]),
-            query=self._redactor.query(list(request.query.items(multi=True))),
+            method=_as_text(request.method),
+            path=self._redactor.scrub_text(_as_text(request.path.partition("?")[0])),
+            query=self._redactor.query(_pairs(request.query)),
             headers=headers,
             body=body,
             decoded_body=decoded,
@@ -274,7 +276,7 @@ class RecordAddon:
         answered = flow.response is not None and (chunks is not None or end.state == "completed")
         if flow.response is not None and answered:
             timed = chunks.chunks if chunks is not None else [(end.at_ms, flow.response.raw_content or b"")]
-            timed, headers = _decoded_response(timed, list(flow.response.headers.items(multi=True)))
+            timed, headers = _decoded_response(timed, _pairs(flow.response.headers))
             self._redactor.learn_headers(headers)
             self._redactor.learn_json(b"".join(data for _, data in timed))
         request = self._request(flow)
@@ -282,11 +284,27 @@ class RecordAddon:
         if flow.response is not None and answered:
             response = Response(
                 status=flow.response.status_code,
-                reason=self._redactor.scrub_text(flow.response.reason),
+                reason=self._redactor.scrub_text(_as_text(flow.response.reason)),
                 headers=self._redactor.headers(headers),
                 chunks=self._redactor.scrub_chunks([(at, data) for at, data in timed if data]),
             )
         self._append(HttpExchange(request=request, response=response, end=end))
+
+
+def _as_text(text: str) -> str:
+    """Text as mitmproxy reads it (UTF-8, each byte that is not escaped as a lone surrogate) with each such byte
+    read as the Latin-1 character it names: a cassette holds text, and a header value may carry any byte (RFC 9110
+    obs-text, which servers that send it mean as Latin-1). Left escaped, the exchange could not be written."""
+    return text if text.isascii() or not _ESCAPED_BYTE.search(text) else _ESCAPED_BYTE.sub(
+        lambda byte: chr(ord(byte.group()) - 0xDC00), text)
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _pairs(fields: Any) -> list[tuple[str, str]]:
+    """A mitmproxy multi-dict's (name, value) pairs as text (``_as_text``): headers, query parameters."""
+    return [(_as_text(name), _as_text(value)) for name, value in fields.items(multi=True)]
 
 
 def _request_body(flow: http.HTTPFlow) -> tuple[bytes, bytes | None]:

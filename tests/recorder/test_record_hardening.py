@@ -134,6 +134,27 @@ FOLDED_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(MODELS), MODELS))
 
 
+# An upstream that writes a header value in Latin-1 (RFC 9110 lets a value carry any byte, as obs-text).
+LATIN1_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Place: Z\xfcrich caf\xe9\r\n"
+                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(MODELS), MODELS))
+
+
+@pytest.mark.slow
+def test_a_header_value_that_is_not_utf8_is_recorded_and_read_as_latin1(tmp_path: Path) -> None:
+    """The exchange is kept, not lost: each byte that is not UTF-8 is stored as the Latin-1 character it names (a
+    cassette holds text), and a replay sends that text, which the openai SDK's client reads as it read it live."""
+    with raw_upstream(lambda connection: connection.sendall(LATIN1_ANSWER)) as upstream, \
+            recording(upstream, tmp_path / "latin1.mpk") as recorder:
+        live = OpenAI(base_url=recorder.url, api_key="k", max_retries=0).models.with_raw_response.list()
+    assert live.headers["x-place"] == "Zürich café"
+    [exchange] = load_cassette(tmp_path / "latin1.mpk").exchanges
+    assert isinstance(exchange, HttpExchange) and exchange.response is not None
+    assert exchange.response.header("x-place") == "Zürich café"
+    with ReplayServer.from_cassettes([tmp_path / "latin1.mpk"]) as server:
+        replayed = OpenAI(base_url=server.url, api_key="k", max_retries=0).models.with_raw_response.list()
+        assert replayed.headers["x-place"] == "Zürich café" and replayed.content == MODELS
+
+
 @pytest.mark.slow
 def test_a_folded_header_is_recorded_read_and_replayed_as_one_line(tmp_path: Path) -> None:
     """mitmproxy keeps a folded value as it came ("first part\\r\\n second part"): the cassette reads (no false alarm
