@@ -292,9 +292,9 @@ class RecordAddon:
 
 
 def _as_text(text: str) -> str:
-    """Text as mitmproxy reads it (UTF-8, each byte that is not escaped as a lone surrogate) with each such byte
-    read as the Latin-1 character it names: a cassette holds text, and a header value may carry any byte (RFC 9110
-    obs-text, which servers that send it mean as Latin-1). Left escaped, the exchange could not be written."""
+    """Text as mitmproxy reads it (UTF-8, each byte that is not UTF-8 escaped as a lone surrogate) with each such
+    byte read as the Latin-1 character it names: a cassette holds text, and a header value may carry any byte (RFC
+    9110 obs-text, historically ISO-8859-1). Left escaped, the exchange could not be written."""
     return text if text.isascii() or not _ESCAPED_BYTE.search(text) else _ESCAPED_BYTE.sub(
         lambda byte: chr(ord(byte.group()) - 0xDC00), text)
 
