@@ -1,4 +1,4 @@
-"""Replay costs on the paths tests take, as server CPU per request read from /proc, peers in the same run.
+"""Replay costs on the paths tests take, as server CPU per request (``cpu_seconds``), peers in the same run.
 
 - first serve: each exchange of a 10k-exchange cassette served once, against one answer repeated; and (`first`)
   Codex-like cassettes of 5k to 100k exchanges, in interleaved runs and in batches alternating between two servers;
@@ -35,12 +35,13 @@ from rec.synth.scenario import Scenario
 
 PYTHON = sys.executable
 ROUNDS = 5
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    """CPU time of every thread of a process, to the nanosecond: Linux's scheduler clock of a process, the clock id
+    clock_getcpuclockid(3) gives for a pid. /proc's utime and stime are counted in ticks of 10 ms, charged to what
+    runs when a tick comes: over a round of a few hundred milliseconds at half a CPU, a tenth either way."""
+    return time.clock_gettime(((~pid) << 3) | 2)  # CPUCLOCK_SCHED of the whole process
 
 
 def events(n: int, text: str) -> list[dict]:
@@ -229,11 +230,6 @@ def first_serve_cases(folder: Path, sizes: tuple[int, ...] = FIRST_SERVE_SIZES) 
         first_serves_in_batches(one, cassette, count)
 
 
-def task_cpu_ns(pid: int) -> int:
-    """CPU time a process has run, in nanoseconds (/proc/PID/schedstat): fine enough for a few hundred requests."""
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-
-
 def first_serves_in_batches(one: Path, cassette: Path, count: int, batch: int = 250) -> None:
     """Each exchange of ``cassette`` served once, in batches that alternate with batches of the repeated answer on a
     server of its own: the two are measured a few hundred milliseconds apart, so a change in the machine's load
@@ -248,9 +244,9 @@ def first_serves_in_batches(one: Path, cassette: Path, count: int, batch: int = 
             work = [(first, bodies), (repeated, [same] * len(bodies))]
             per_request = {}
             for server, requests in (work if k % 2 else work[::-1]):
-                before = task_cpu_ns(server.process.pid)
+                before = server.cpu()
                 post_all(server, requests)
-                per_request[server] = (task_cpu_ns(server.process.pid) - before) / len(requests) / 1000
+                per_request[server] = (server.cpu() - before) / len(requests) * 1e6
             pairs.append((per_request[first], per_request[repeated]))
     finally:
         repeated.stop()
@@ -312,7 +308,7 @@ def ws_turns(server: Server, count: int) -> None:
 
 
 def ws_cases(folder: Path) -> None:
-    count = 3000  # /proc counts CPU in 10 ms ticks: enough turns to make that small per turn
+    count = 3000
     cassette = ws_cassette(folder / "ws.mpk", count)
     frames = [[json.dumps(e) for e in events(n, f"answer {n} over the socket")] for n in range(count)]
     (folder / "frames.json").write_text(json.dumps(frames))

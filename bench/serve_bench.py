@@ -1,7 +1,7 @@
 """`rec serve`: requests through a session against `rec replay` serving the same cassette, sessions per second, and
 one session's latency while another loads a large cassette.
 
-Server CPU per request (from /proc), at one connection and at 16 concurrent connections, each case in
+Server CPU per request (``paths_bench.cpu_seconds``), at one connection and at 16 concurrent connections, each case in
 interleaved rounds beside its peer (which of the two goes first alternating round by round).
 Run: .venv/bin/python -m bench serve_bench
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import statistics
 import tempfile
@@ -104,6 +105,9 @@ def isolation(folder: Path) -> None:
 
 
 def main() -> None:
+    # The servers run on CPU 0 (paths_bench.Server): the clients keep to CPU 1, or they would take turns with the
+    # server they measure and change how many requests it finds waiting per wakeup.
+    os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory(prefix="rec-bench-serve-") as tmp:
         folder = Path(tmp)
         cassette = http_cassette(folder / "one.mpk", 1)
