@@ -259,10 +259,13 @@ class StreamAnswer(HttpAnswer):
         for at, data in self.recorded():
             offset += len(data)
             ends.append((offset, at))
-        events, position = [], 0
+        # Events and chunks both run forward through the body: one walk over each finds every event's last chunk.
+        events, position, chunk = [], 0, 0
         for event in split_events(self.body):
             position += len(event.raw)
-            at = next((at for end, at in ends if end >= position), ends[-1][1] if ends else 0.0)
+            while chunk < len(ends) and ends[chunk][0] < position:
+                chunk += 1
+            at = ends[chunk][1] if chunk < len(ends) else ends[-1][1] if ends else 0.0
             events.append((at, event.raw))
         return events
 

@@ -154,7 +154,7 @@ def _plainly_well_formed(events: list[PlainEvent]) -> bool:
     open_at: dict[int | None, str] = {}  # output_index -> the id of the item open there (none once it ended)
     added_at: dict[int, str] = {}  # output_index -> the id of the item added there
     ids: set[str] = set()
-    done: list[tuple[int, str]] = []  # (output_index, identity) of each item done
+    done: list[tuple[int | None, str]] = []  # (output_index, identity) of each item done
     listed: list[str] | None = None  # the identities the completed response lists
     for event in events:
         kind = event.type
@@ -212,8 +212,7 @@ def _plainly_well_formed(events: list[PlainEvent]) -> bool:
                 listed = None if response is None or response.output is None else list(map(_identity, response.output))
             ended = True
             open_at.clear()
-    # A response lists its items by output_index, and no two were added at one index.
-    return ended and not (listed and done and listed != [identity for _, identity in sorted(done)])
+    return ended and not (listed and done and listed != _streamed(done))
 
 
 def _at(n: int, event: dict[str, Any]) -> str:
