@@ -11,13 +11,16 @@ from a newer minor version survives a read/write round trip.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import datetime as _dt
 import errno
 import io
+import itertools
 import operator
 import os
 import re
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +37,12 @@ from rec.locking import CassetteLock
 FORMAT_NAME = "rec-cassette"
 # 2: every record after the first is compressed with the first as a zstd dictionary (`dictionary` in
 # the header); version 1 files (no dictionary) are still read.
-FORMAT_VERSION = 2
+# 3: a response holds its body joined and its chunks' times and sizes packed, not a pair per chunk (a
+# replayer's first serve of a stream reads no chunk apart); files of versions 1 and 2 are read, and
+# appended to in their own version.
+FORMAT_VERSION = 3
+# The last version whose responses hold their chunks as [time, bytes] pairs.
+CHUNK_PAIRS_VERSION = 2
 # 1: `websocket_part` records (a WebSocket written turn by turn while it is open).
 FORMAT_MINOR_VERSION = 1
 
@@ -49,15 +57,15 @@ MAX_UNSIZED_RECORD_BYTES = 16 * 1024 * 1024
 # The largest zstd window a frame may ask the reader to hold: rec writes level 3 (a 2 MiB window).
 MAX_WINDOW_BYTES = 32 * 1024 * 1024
 # What one record may expand to once unpacked: every msgpack value counts one, each list and map one
-# more (a WebSocket frame is 9, a chunk 3). Whatever its size, a record may hold MAX_RECORD_VALUES (room for
-# 166,000 frames or 500,000 chunks; about 100 MB of the emptiest objects), far below what a few kilobytes of
-# zstd can describe (16 million empty lists are 16 MB of msgpack and 1.2 GB as objects). Beyond that, a
-# record may hold VALUES_PER_STORED_BYTE for each byte it takes in the file, so a connection of hours merged
-# into one record reads whole: a connection streamed as a model streams (deltas of their own, at irregular
-# times) holds about 0.5 value per byte stored, a synthesized one repeating the same answer 4.6; only
-# thousands of identical frames at identical times hold more. What a record builds then grows with what the
-# file holds (about 350 bytes of the emptiest objects per byte, bench/hostile_bench.py), not with what a
-# crafted frame inflates to.
+# more (a WebSocket frame is 9, a chunk of version 2 3; version 3 packs a response's chunks in 3 values). Whatever
+# its size, a record may hold MAX_RECORD_VALUES (room for 166,000 frames; about 100 MB of the emptiest objects), far
+# below what a few kilobytes of zstd can describe (16 million empty lists are 16 MB of msgpack and 1.2 GB as
+# objects). Beyond that, a record may hold VALUES_PER_STORED_BYTE for each byte it takes in the file, so a
+# connection of hours merged into one record reads whole: a connection streamed as a model streams (deltas of
+# their own, at irregular times) holds about 0.5 value per byte stored, a synthesized one repeating the same
+# answer 4.6; only thousands of identical frames at identical times hold more. What a record builds then grows
+# with what the file holds (about 350 bytes of the emptiest objects per byte, bench/hostile_bench.py), not with
+# what a crafted frame inflates to.
 MAX_RECORD_VALUES = 1_500_000
 VALUES_PER_STORED_BYTE = 8
 # How deep a value rec does not know the shape of (an unknown field, the header's metadata) may nest.
@@ -91,7 +99,10 @@ class RecordError(ValueError):
     """A record whose field has the wrong type; ``field`` is its path in the record (``response.chunks[2]``)."""
 
     def __init__(self, field: str, expected: str, value: Any) -> None:
-        super().__init__(f"`{field}` must be {expected}, got {_type_name(value)}")
+        self._name(field, f"must be {expected}, got {_type_name(value)}")
+
+    def _name(self, field: str, problem: str) -> None:
+        ValueError.__init__(self, f"`{field}` {problem}")
         self.field = field
 
 
@@ -99,8 +110,14 @@ class RecordBoundsError(RecordError):
     """A record that expands past what a reader builds (``MAX_RECORD_VALUES``, ``MAX_NESTING``), by its field."""
 
     def __init__(self, field: str, problem: str) -> None:
-        ValueError.__init__(self, f"`{field}` {problem}")
-        self.field = field
+        self._name(field, problem)
+
+
+class RecordMismatchError(RecordError):
+    """A record whose fields disagree: chunk sizes that do not add up to the body, more times than sizes."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self._name(field, problem)
 
 
 def _type_name(value: Any) -> str:
@@ -273,35 +290,104 @@ class Request:
         )
 
 
-@dataclass
 class Response:
     """An HTTP response: status, headers, and the body as timed chunks.
 
     ``chunks`` holds (milliseconds since the request started, bytes) in the order
     they came off the wire, so an SSE stream keeps its chunk boundaries and pacing.
+    A response read from a cassette of version 3 holds its body joined and its chunk
+    times and sizes packed: ``body`` is ready as stored, and the chunks are cut out of
+    it only when asked for (pacing, faults, a view of each chunk). A replayer's first
+    serve of a stream needs the body alone.
     """
 
-    status: int
-    reason: str = ""
-    headers: Headers = field(default_factory=list)
-    chunks: list[tuple[float, bytes]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("_body", "_chunks", "_sizes", "_times", "extra", "headers", "reason", "status")
+
+    def __init__(self, status: int, reason: str = "", headers: Headers | None = None,
+                 chunks: list[tuple[float, bytes]] | None = None, extra: dict[str, Any] | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers: Headers = [] if headers is None else headers
+        self.extra: dict[str, Any] = {} if extra is None else extra
+        self._chunks: list[tuple[float, bytes]] | None = [] if chunks is None else chunks
+        # The joined form, while the chunks are not built: the body, each chunk's time and size.
+        self._body: bytes | None = None
+        self._times: array.array[float] | None = None
+        self._sizes: array.array[int] | None = None
+
+    @classmethod
+    def joined(cls, status: int, reason: str, headers: Headers, body: bytes, times: array.array[float],
+               sizes: array.array[int], extra: dict[str, Any] | None = None) -> Response:
+        """A response from its body and its chunks' times and sizes (``sizes`` add up to the body's length)."""
+        response = cls(status, reason, headers, None, extra)
+        response._chunks, response._body, response._times, response._sizes = None, body, times, sizes
+        return response
+
+    @property
+    def chunks(self) -> list[tuple[float, bytes]]:
+        if self._chunks is None:
+            assert self._body is not None and self._times is not None and self._sizes is not None
+            body, ends = self._body, itertools.accumulate(self._sizes, initial=0)
+            # Built once; from now on the chunks are the response (a caller may change them), as when given.
+            self._chunks = [(at, body[start:stop])
+                            for at, (start, stop) in zip(self._times, itertools.pairwise(ends), strict=True)]
+            self._body = self._times = self._sizes = None
+        return self._chunks
+
+    @chunks.setter
+    def chunks(self, chunks: list[tuple[float, bytes]]) -> None:
+        self._chunks, self._body, self._times, self._sizes = chunks, None, None, None
+
+    @property
+    def body(self) -> bytes:
+        if self._body is not None:
+            return self._body
+        return b"".join(map(_DATA, self.chunks))  # one loop in C over hundreds of chunks
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self._sizes) if self._sizes is not None else len(self.chunks)
+
+    @property
+    def last_chunk_ms(self) -> float | None:
+        """When the last chunk came; None for a response with no body."""
+        if self._times is not None:
+            return self._times[-1] if self._times else None
+        return self.chunks[-1][0] if self.chunks else None
+
+    def with_chunks(self, chunks: list[tuple[float, bytes]]) -> Response:
+        """This response with other chunks (its status, reason, headers and unknown keys as they are)."""
+        return Response(self.status, self.reason, self.headers, chunks, self.extra)
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)
 
-    @property
-    def body(self) -> bytes:
-        return b"".join(data for _, data in self.chunks)
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Response):
+            return NotImplemented
+        return (self.status, self.reason, self.headers, self.chunks, self.extra) == (
+            other.status, other.reason, other.headers, other.chunks, other.extra)
 
-    def to_record(self) -> dict[str, Any]:
-        return {
-            **self.extra,
-            "status": self.status,
-            "reason": self.reason,
-            "headers": [list(p) for p in self.headers],
-            "chunks": [[at, data] for at, data in self.chunks],
-        }
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass is
+
+    def __repr__(self) -> str:
+        return (f"Response(status={self.status!r}, reason={self.reason!r}, headers={self.headers!r}, "
+                f"chunks={self.chunks!r}, extra={self.extra!r})")
+
+    def to_record(self, chunk_pairs: bool = False) -> dict[str, Any]:
+        """The record of this response; ``chunk_pairs``: as versions 1 and 2 hold it (a file of theirs appended to)."""
+        record = {**self.extra, "status": self.status, "reason": self.reason,
+                  "headers": [list(p) for p in self.headers]}
+        if chunk_pairs:
+            record["chunks"] = [[at, data] for at, data in self.chunks]
+        elif self._sizes is not None:  # as read: written back as it came
+            assert self._times is not None
+            if self._sizes:
+                record.update(body=self._body, chunk_ms=_packed(self._times), chunk_sizes=_packed(self._sizes))
+        elif self.chunks:
+            record.update(body=self.body, chunk_ms=_packed(array.array("d", map(_OFFSET, self.chunks))),
+                          chunk_sizes=_packed(array.array(_SIZE_CODE, map(len, map(_DATA, self.chunks)))))
+        return record
 
     @classmethod
     def from_record(cls, record: Any, field: str = "response") -> Response:
@@ -309,20 +395,63 @@ class Response:
         status = _typed(rest.pop("status", None), int, f"{field}.status", "a whole number")
         if not 100 <= status <= 599:  # RFC 9110 15: a status code is 100 to 599
             raise RecordError(f"{field}.status", "a status from 100 to 599", status)
-        recorded = _typed(rest.pop("chunks", []), _ARRAY, f"{field}.chunks", "a list")
-        # The common shape checked in one pass (a large cassette holds millions of chunks; a replayer decodes a
-        # record's chunks on its first serve), any other shape by _chunk.
+        reason = _header_text(rest.pop("reason", "") or "", f"{field}.reason")
+        headers = _pairs(rest.pop("headers", []), f"{field}.headers", _header_text, _header_value)
+        if "chunks" not in rest:  # version 3: the body joined, its chunks' times and sizes packed
+            body = _bytes(rest.pop("body", b""), f"{field}.body")
+            times, sizes = _chunk_times_sizes(rest.pop("chunk_ms", b""), rest.pop("chunk_sizes", b""), body, field)
+            return cls.joined(status, reason, headers, body, times, sizes, _extra(rest, field))
+        if _JOINED_KEYS & rest.keys():
+            raise RecordMismatchError(f"{field}.chunks", "is there beside `body`, `chunk_ms` or `chunk_sizes`: a "
+                                      "response holds its chunks one way or the other")
+        recorded = _typed(rest.pop("chunks"), _ARRAY, f"{field}.chunks", "a list")
+        # The common shape checked in one pass (a large cassette of version 2 holds millions of chunks), any other
+        # shape by _chunk.
         chunks = _tuple_chunks(recorded)
         if chunks is None:
             chunks = [(float(c[0]), c[1]) if type(c) is list and len(c) == 2 and type(c[1]) is bytes
                       and type(c[0]) in _OFFSET_TYPES else _chunk(recorded, c, f"{field}.chunks") for c in recorded]
-        return cls(
-            status=status,
-            reason=_header_text(rest.pop("reason", "") or "", f"{field}.reason"),
-            headers=_pairs(rest.pop("headers", []), f"{field}.headers", _header_text, _header_value),
-            chunks=chunks,
-            extra=_extra(rest, field),
-        )
+        return cls(status, reason, headers, chunks, _extra(rest, field))
+
+
+# Chunk times are packed as little-endian 64-bit floats, chunk sizes as little-endian 32-bit unsigned integers.
+_SIZE_CODE = "I"
+_JOINED_KEYS = frozenset({"body", "chunk_ms", "chunk_sizes"})
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def _packed(values: array.array[Any]) -> bytes:
+    if _BIG_ENDIAN:
+        values = array.array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _unpacked(data: Any, code: str, field: str, unit: str) -> array.array[Any]:
+    values = array.array(code)
+    if type(data) is not bytes:
+        raise RecordError(field, "bytes", data)
+    if len(data) % values.itemsize:
+        raise RecordMismatchError(field, f"holds {len(data)} bytes, not a whole number of {values.itemsize}-byte "
+                                  f"{unit}")
+    values.frombytes(data)
+    if _BIG_ENDIAN:
+        values.byteswap()
+    return values
+
+
+def _chunk_times_sizes(times: Any, sizes: Any, body: bytes, field: str,
+                       ) -> tuple[array.array[float], array.array[int]]:
+    """A version 3 response's chunk times and sizes, checked against each other and its body."""
+    unpacked_times = _unpacked(times, "d", f"{field}.chunk_ms", "times")
+    unpacked_sizes = _unpacked(sizes, _SIZE_CODE, f"{field}.chunk_sizes", "sizes")
+    if len(unpacked_times) != len(unpacked_sizes):
+        raise RecordMismatchError(f"{field}.chunk_ms", f"holds {len(unpacked_times)} chunk times, but `chunk_sizes` "
+                                  f"holds {len(unpacked_sizes)} sizes")
+    if sum(unpacked_sizes) != len(body):
+        raise RecordMismatchError(f"{field}.chunk_sizes", f"add up to {sum(unpacked_sizes)} bytes, but `body` "
+                                  f"holds {len(body)}")
+    return unpacked_times, unpacked_sizes
 
 
 _OFFSET_TYPES = (float, int)
@@ -397,15 +526,15 @@ class HttpExchange:
 
     @property
     def duration_ms(self) -> float:
-        last_chunk = self.response.chunks[-1][0] if self.response and self.response.chunks else 0.0
-        return max(self.end.at_ms, last_chunk)
+        last_chunk = self.response.last_chunk_ms if self.response else None
+        return max(self.end.at_ms, last_chunk or 0.0)
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self, chunk_pairs: bool = False) -> dict[str, Any]:
         return {
             **self.extra,
             "type": "http",
             "request": self.request.to_record(),
-            "response": self.response.to_record() if self.response else None,
+            "response": self.response.to_record(chunk_pairs) if self.response else None,
             "end": self.end.to_record(),
         }
 
@@ -513,12 +642,12 @@ class WebSocketExchange:
         last_frame = self.frames[-1].at_ms if self.frames else 0.0
         return max(self.close.at_ms if self.close else 0.0, last_frame)
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self, chunk_pairs: bool = False) -> dict[str, Any]:
         return {
             **self.extra,
             "type": "websocket",
             "request": self.request.to_record(),
-            "response": self.response.to_record(),
+            "response": self.response.to_record(chunk_pairs),
             "extensions": list(self.extensions),
             "frames": [f.to_record() for f in self.frames],
             "close": self.close.to_record() if self.close else None,
@@ -570,8 +699,8 @@ class WebSocketPart:
     exchange: WebSocketExchange
     final: bool = False
 
-    def to_record(self) -> dict[str, Any]:
-        return {**self.exchange.to_record(), "type": "websocket_part", "connection": self.connection,
+    def to_record(self, chunk_pairs: bool = False) -> dict[str, Any]:
+        return {**self.exchange.to_record(chunk_pairs), "type": "websocket_part", "connection": self.connection,
                 "final": self.final}
 
     @classmethod
@@ -583,6 +712,12 @@ class WebSocketPart:
 
 
 Exchange = HttpExchange | WebSocketExchange | UnknownRecord
+
+
+def record_with_chunk_pairs(exchange: Exchange | WebSocketPart) -> dict[str, Any]:
+    """The exchange's record with its response's chunks as [time, bytes] pairs: as versions 1 and 2 hold it, and
+    as a person reads it (``rec show --json``)."""
+    return exchange.to_record() if isinstance(exchange, UnknownRecord) else exchange.to_record(chunk_pairs=True)
 
 
 def header_value(headers: Headers, name: str) -> str | None:
@@ -638,8 +773,9 @@ class CassetteWriter:
     """
 
     def __init__(self, stream: IO[bytes], dictionary: bytes | None = None, lock: CassetteLock | None = None,
-                 max_record_bytes: int = MAX_RECORD_BYTES) -> None:
+                 max_record_bytes: int = MAX_RECORD_BYTES, version: int = FORMAT_VERSION) -> None:
         self._stream = stream
+        self._version = version  # a file of an older version is appended to in its own
         self.max_record_bytes = max_record_bytes
         self._broken: str | None = None  # why the file could not be cut back after a failed write
         self._compressor = _compressor(dictionary)
@@ -687,6 +823,7 @@ class CassetteWriter:
                     pass
                 whole_bytes = reader.whole_bytes
                 dictionary, wants_one = reader.dictionary, reader.header.extra.get("dictionary") is not None
+                version = reader.header.version
             stream = open(path, "r+b", buffering=0)  # noqa: SIM115 - closed by close(); unbuffered as in create()
         except BaseException:
             if lock is not None:
@@ -694,16 +831,17 @@ class CassetteWriter:
             raise
         stream.truncate(whole_bytes)
         stream.seek(whole_bytes)
-        writer = cls(stream, dictionary, lock)
+        writer = cls(stream, dictionary, lock, version=version)
         writer._needs_dictionary = wants_one and dictionary is None  # a cassette with its header only
         return writer
 
     def append(self, exchange: Exchange | WebSocketPart) -> None:
         """Write one exchange (or one part of an open WebSocket) and flush it to the file."""
-        self._write(exchange.to_record())
+        self._write(record_with_chunk_pairs(exchange) if self._version <= CHUNK_PAIRS_VERSION
+                    else exchange.to_record())
 
     def _write_header(self, header: Header) -> None:
-        header.version = FORMAT_VERSION
+        header.version = self._version
         header.extra = {**header.extra, "dictionary": FIRST_RECORD_DICTIONARY}
         self._write(header.to_record())
         self._needs_dictionary = True
@@ -1197,7 +1335,10 @@ class _ResponseRecord(msgspec.Struct, forbid_unknown_fields=True):
     status: int
     reason: str | None = None
     headers: list[tuple[str, str]] | None = None
-    chunks: list[tuple[float, bytes]] = msgspec.field(default_factory=list)
+    chunks: list[tuple[float, bytes]] | msgspec.UnsetType = msgspec.UNSET  # versions 1 and 2 (absent: not nil)
+    body: bytes = b""  # version 3: the body joined, its chunks' times and sizes packed
+    chunk_ms: bytes = b""
+    chunk_sizes: bytes = b""
 
 
 class _EndRecord(msgspec.Struct, forbid_unknown_fields=True):
@@ -1238,11 +1379,23 @@ def _common_http(payload: bytes) -> HttpExchange | None:
         texts.append(response.reason or "")
     if _LINE_BREAKS.search("".join(texts)):
         return None
+    answer = None
+    if response is not None:
+        if response.chunks is not msgspec.UNSET:
+            if response.body or response.chunk_ms or response.chunk_sizes:
+                return None  # both ways at once: refused by the generic way
+            answer = Response(response.status, response.reason or "", response.headers or [], response.chunks)
+        else:
+            try:
+                times, sizes = _chunk_times_sizes(response.chunk_ms, response.chunk_sizes, response.body, "response")
+            except RecordError:
+                return None  # named by the generic way
+            answer = Response.joined(response.status, response.reason or "", response.headers or [], response.body,
+                                     times, sizes)
     return HttpExchange(
         request=Request(request.method, request.path, request.query or [], headers, request.body or b"",
                         request.decoded_body, request.started_at),
-        response=None if response is None else Response(response.status, response.reason or "",
-                                                        response.headers or [], response.chunks),
+        response=answer,
         end=End() if end is None else End(end.state, end.error, end.message or "", end.at_ms),
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 import orjson
 
-from rec.cassette import Exchange, Header, HttpExchange, WebSocketExchange
+from rec.cassette import Exchange, Header, HttpExchange, WebSocketExchange, record_with_chunk_pairs
 from rec.diff.compare import AS_RECORDED, exchange_figures
 from rec.diff.rules import Rules
 from rec.diff.usage import Figures
@@ -48,7 +48,8 @@ def to_jsonable(value: Any) -> Any:
 
 
 def exchange_to_json(index: int, exchange: Exchange) -> dict[str, Any]:
-    return {"index": index, **to_jsonable(exchange.to_record())}
+    # Each chunk as its time and text: a joined body beside packed times and sizes reads as noise.
+    return {"index": index, **to_jsonable(record_with_chunk_pairs(exchange))}
 
 
 def render_json(header: Header, exchanges: Iterable[Exchange]) -> Iterable[str]:
@@ -68,7 +69,7 @@ def _events_or_frames(exchange: Exchange) -> str:
             return "-"
         if is_event_stream(response.header("content-type")):
             return f"{len(split_events(response.body))} events"
-        return f"{len(response.chunks)} chunks"
+        return f"{response.chunk_count} chunks"
     if isinstance(exchange, WebSocketExchange):
         sent = sum(1 for f in exchange.frames if f.from_client)
         return f"{len(exchange.frames)} frames ({sent} in)"

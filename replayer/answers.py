@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import html
-import operator
 import socket
 import struct
 from collections.abc import Callable, Iterable
@@ -103,7 +101,6 @@ def http_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-_DATA = operator.itemgetter(1)  # a chunk's bytes
 
 
 def _reason(status: int) -> str:
@@ -180,7 +177,7 @@ class BodyAnswer(HttpAnswer):
         body = echo_payload(self._body, swaps) if self._content_type and "json" in self._content_type else self._body
         if body is self._body:
             return self
-        echoed = BodyAnswer(dataclasses.replace(self.response, chunks=[(0.0, body)]), self.duration_ms)
+        echoed = BodyAnswer(self.response.with_chunks([(0.0, body)]), self.duration_ms)
         echoed.index, echoed.source = self.index, self.source
         return echoed
 
@@ -188,13 +185,13 @@ class BodyAnswer(HttpAnswer):
 class StreamAnswer(HttpAnswer):
     """A chunked body sent at once, or chunk by chunk at the recorded offsets when paced; then ended as recorded.
 
-    Given the ``record`` its exchange was decoded from, it keeps its head and body, not the recorded chunks: an
-    answer is hundreds of them, decoded on first serve from a large cassette's record and let go while still fresh
-    in memory. A paced or faulted serve, which needs their boundaries, decodes the record again.
+    Given the ``record`` its exchange was decoded from, it keeps its head and body, not the recorded response: the
+    chunks of an answer are hundreds, decoded on first serve from a large cassette's record and let go while still
+    fresh in memory. A paced or faulted serve, which needs their boundaries, decodes the record again.
     """
 
     def __init__(self, head: bytes, status: int, content_type: str | None, body: bytes,
-                 cut: RecordedCut | None = None, end_ms: float = 0.0, chunks: list[tuple[float, bytes]] | None = None,
+                 cut: RecordedCut | None = None, end_ms: float = 0.0, response: Response | None = None,
                  record: IndexedRecord | None = None) -> None:
         self.head = head
         self.status = status
@@ -204,23 +201,22 @@ class StreamAnswer(HttpAnswer):
         self.end_ms = end_ms
         # A stream recorded cut never sends the last chunk: the client sees a body cut short.
         self.tail = b"" if cut else b"0\r\n\r\n"
-        self._chunks = chunks
+        self._response = response
         self._record = record
 
     @classmethod
     def from_exchange(cls, exchange: HttpExchange, record: IndexedRecord | None = None) -> StreamAnswer:
         response = exchange.response
         assert response is not None  # an exchange with none is a NoResponseAnswer
-        chunks = response.chunks
-        body = b"".join(map(_DATA, chunks))  # one loop in C over an answer's hundreds of chunks
+        # A response read from a cassette holds its body joined: its chunks are cut out only when paced or faulted.
         return cls(response_head(response, [("transfer-encoding", "chunked")]), response.status,
-                   response.header("content-type"), body, _recorded_cut(exchange), exchange.end.at_ms,
-                   chunks if record is None else None, record)
+                   response.header("content-type"), response.body, _recorded_cut(exchange), exchange.end.at_ms,
+                   response if record is None else None, record)
 
     def recorded(self) -> list[tuple[float, bytes]]:
         """The recorded chunks: those kept, or the record's decoded again."""
-        if self._chunks is not None:
-            return self._chunks
+        if self._response is not None:
+            return self._response.chunks
         assert self._record is not None
         exchange = self._record.exchange()
         assert isinstance(exchange, HttpExchange) and exchange.response is not None  # it was one when first read

@@ -9,7 +9,6 @@ route in recorded order; ``TurnMatch`` a WebSocket turn picked for a client mess
 
 from __future__ import annotations
 
-import operator
 import os
 import weakref
 from collections import OrderedDict
@@ -25,8 +24,6 @@ from replayer.answers import Answer, WebSocketAnswer, compile_exchange
 from replayer.routes import Route, query_of
 from replayer.served import Served
 from replayer.turns import Turn
-
-_DATA = operator.itemgetter(1)  # a chunk's bytes
 
 
 class Decoded:
@@ -64,7 +61,7 @@ def _weight(exchange: HttpExchange | WebSocketExchange) -> int:
     if isinstance(exchange, WebSocketExchange):
         return sum(len(frame.payload) for frame in exchange.frames)
     response = exchange.response
-    return len(exchange.request.content) + (sum(map(len, map(_DATA, response.chunks))) if response else 0)
+    return len(exchange.request.content) + (len(response.body) if response else 0)
 
 
 class DecodedCache:

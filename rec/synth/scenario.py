@@ -36,6 +36,7 @@ from rec.cassette import (
     Response,
     WebSocketExchange,
     exchange_from_record,
+    record_with_chunk_pairs,
     write_cassette,
 )
 from rec.check.streams import DELIBERATE_KEY
@@ -128,7 +129,8 @@ class Scenario:
         """Keep an exchange as a reader of its cassette will read it: a value no recording could hold (a status
         outside 100-599, a line break in a header, a number given as text) is a ValueError naming its field."""
         try:
-            self.exchanges.append(exchange_from_record(exchange.to_record()))
+            # Chunks as pairs: each one's time and bytes checked, and named, as a reader checks them.
+            self.exchanges.append(exchange_from_record(record_with_chunk_pairs(exchange)))
         except TypeError as err:  # a value of a type the record cannot even be built from
             raise ValueError(str(err)) from None
 

@@ -44,13 +44,13 @@ from rec.cassette import (
 from rec.cli import app
 from replayer.answers import BodyAnswer, StreamAnswer, WebSocketAnswer, compile_exchange
 from replayer.core import ReplayCore
-from tests.core.test_cassette_validation import GOOD_HTTP, GOOD_WS, frame
+from tests.core.test_cassette_validation import GOOD_HTTP, GOOD_JOINED, GOOD_WS, frame
 
 # The optional fields rec knows ride along, so they are fuzzed too.
 GOOD_WS_FULL: dict[str, Any] = {**GOOD_WS, "accept_delay_ms": 5.0, "deliberately_malformed": False}
 GOOD_PART: dict[str, Any] = {**GOOD_WS_FULL, "type": "websocket_part", "connection": "c1", "final": True}
 HEADER: dict[str, Any] = Header(upstream="https://api.openai.com", metadata={"client": "codex"}).to_record()
-RECORDS = {"http": GOOD_HTTP, "websocket": GOOD_WS_FULL, "websocket_part": GOOD_PART}
+RECORDS = {"http": GOOD_HTTP, "http_joined": GOOD_JOINED, "websocket": GOOD_WS_FULL, "websocket_part": GOOD_PART}
 
 
 def field_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -190,7 +190,7 @@ def test_any_value_in_any_field_of_the_header_is_read_or_refused_in_one_line(tmp
 
 @pytest.mark.parametrize("kind", list(RECORDS))
 def test_a_well_formed_record_of_every_kind_reads_alike_whole_and_from_the_index(tmp_path: Path, kind: str) -> None:
-    record = {**RECORDS[kind], "extensions": ["permessage-deflate"]} if kind != "http" else RECORDS[kind]
+    record = {**RECORDS[kind], "extensions": ["permessage-deflate"]} if kind.startswith("websocket") else RECORDS[kind]
     path = write(tmp_path / "good.mpk", HEADER, GOOD_HTTP, record)
     [_, whole] = load_cassette(path).exchanges
     _, records, _ = index_cassette(path)
@@ -203,6 +203,8 @@ def test_every_field_of_every_record_kind_is_covered() -> None:
     # The walk finds the fields the format documents, so a new field is fuzzed the day it is added.
     http = {where for kind, where in TARGETS if kind == "http"}
     assert {("request", "headers", 0, 1), ("response", "chunks", 0, 0), ("end", "at_ms"), ("x-unknown",)} <= http
+    joined = {where for kind, where in TARGETS if kind == "http_joined"}
+    assert {("response", "body"), ("response", "chunk_ms"), ("response", "chunk_sizes")} <= joined
     websocket = {where for kind, where in TARGETS if kind == "websocket_part"}
     assert {("frames", 0, "payload"), ("close", "by"), ("extensions",), ("connection",), ("final",)} <= websocket
 
@@ -300,14 +302,27 @@ def test_a_connection_of_hours_merged_into_one_record_reads_whole(tmp_path: Path
 
 
 def test_a_record_a_reader_would_refuse_is_never_written(tmp_path: Path) -> None:
-    # 600,000 identical chunks at the same time: 1,800,000 values in a few kilobytes of zstd, as a bomb is.
-    same = HttpExchange(Request("POST", "/v1/responses"), Response(200, chunks=[(0.0, b"data: {}\n\n")] * 600_000))
+    # 200,000 identical frames at the same time: 1,800,000 values in a few kilobytes of zstd, as a bomb is.
+    same = WebSocketExchange(Request("GET", "/v1/responses"), Response(101),
+                             frames=[Frame(0.0, False, True, b"{}")] * 200_000)
     path = tmp_path / "same.mpk"
     with CassetteWriter.create(path, Header()) as writer:
         writer.append(long_connection(10))
-        with pytest.raises(RecordTooLargeError, match=r"`response\.chunks` holds over 1,500,000 values"):
+        with pytest.raises(RecordTooLargeError, match=r"`frames` holds over 1,500,000 values"):
             writer.append(same)
     assert len(load_cassette(path).exchanges) == 1  # the cassette reads, with what was written before
+
+
+def test_chunks_are_values_no_more_an_answer_of_any_length_is_written_and_read(tmp_path: Path) -> None:
+    """Version 3 packs an answer's chunk times and sizes: 600,000 identical chunks (1,800,000 values as pairs, a
+    bomb's count) are three values, written and read back whole."""
+    same = HttpExchange(Request("POST", "/v1/responses"), Response(200, chunks=[(0.0, b"data: {}\n\n")] * 600_000))
+    path = tmp_path / "same.mpk"
+    write_cassette(path, Header(), [same])
+    [read] = load_cassette(path).exchanges
+    assert read == same
+    _, [indexed], _ = index_cassette(path)
+    assert isinstance(indexed, IndexedRecord) and indexed.exchange() == same
 
 
 def test_a_bomb_padded_to_raise_its_bound_is_refused_at_that_bound(tmp_path: Path) -> None:

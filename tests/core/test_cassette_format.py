@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import msgpack
@@ -23,6 +24,7 @@ from rec.cassette import (
     IndexedRecord,
     NewerVersionError,
     NotACassetteError,
+    RecordDecompressor,
     Request,
     Response,
     UnknownRecord,
@@ -33,6 +35,7 @@ from rec.cassette import (
     write_cassette,
 )
 from tests.core.strategies import exchanges, headers, http_exchanges
+from tests.support.codex import ROOT
 
 tmp_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
 
@@ -52,19 +55,28 @@ def _without_extras(exchange: HttpExchange) -> HttpExchange:
     response = exchange.response
     return dataclasses.replace(
         exchange, extra={}, request=dataclasses.replace(exchange.request, extra={}),
-        response=dataclasses.replace(response, extra={}) if response is not None else None,
+        response=Response(response.status, response.reason, response.headers, response.chunks) if response else None,
         end=dataclasses.replace(exchange.end, extra={}))
 
 
+def _write_in_version(path: Path, version: int, exchanges: list) -> None:
+    """A cassette as a rec of that format version wrote it (version 2: chunks as pairs)."""
+    with CassetteWriter(path.open("wb"), version=version) as writer:
+        writer._write_header(Header())
+        for exchange in exchanges:
+            writer.append(exchange)
+
+
 @tmp_settings
-@given(written=st.lists(http_exchanges, min_size=1, max_size=4), plain=st.booleans())
-def test_any_http_exchange_reads_alike_from_the_index(tmp_path: Path, written: list, plain: bool) -> None:
-    """An HTTP record of the shape rec writes is read in one pass (what a replayer's first serve decodes); one
-    with unknown keys is read the generic way. Both give the exchange written."""
+@given(written=st.lists(http_exchanges, min_size=1, max_size=4), plain=st.booleans(), version=st.sampled_from([2, 3]))
+def test_any_http_exchange_reads_alike_from_the_index(tmp_path: Path, written: list, plain: bool,
+                                                      version: int) -> None:
+    """An HTTP record of the shape rec writes (in its version or the last) is read in one pass (what a replayer's
+    first serve decodes); one with unknown keys is read the generic way. Both give the exchange written."""
     if plain:
         written = [_without_extras(exchange) for exchange in written]
     path = tmp_path / "c.mpk"
-    write_cassette(path, Header(), written)
+    _write_in_version(path, version, written)
     _, records, _ = index_cassette(path)
     assert [record.exchange() for record in records if isinstance(record, IndexedRecord)] == written
     for record, exchange in zip(records, written, strict=True):
@@ -83,6 +95,26 @@ def test_writer_appends_are_each_readable(tmp_path: Path, written: list) -> None
     with CassetteWriter.append_to(path) as writer:
         writer.append(written[0])
     assert load_cassette(path).exchanges == [*written, written[0]]
+
+
+def test_a_version_2_cassette_is_read_and_appended_to_in_its_own_version(tmp_path: Path) -> None:
+    """A cassette recorded by an earlier rec takes more exchanges without changing its version: the rec that wrote
+    it still reads every one."""
+    path = tmp_path / "old.mpk"
+    shutil.copy(ROOT / "cassettes" / "example.mpk", path)
+    before = load_cassette(path).exchanges
+    added = HttpExchange(Request("POST", "/v1/responses"),
+                         Response(200, headers=[("content-type", "text/event-stream")],
+                                  chunks=[(1.0, b"data: 1\n\n"), (2.5, b"data: 2\n\n")]))
+    with CassetteWriter.append_to(path) as writer:
+        writer.append(added)
+    with CassetteReader(path) as reader:
+        assert reader.header.version == 2
+        read = list(reader)
+        plain = msgpack.unpackb(RecordDecompressor(reader.dictionary).decompress(reader.last_frame))
+    assert read == [*before, added]
+    assert plain["response"]["chunks"] == [[1.0, b"data: 1\n\n"], [2.5, b"data: 2\n\n"]]
+    assert "body" not in plain["response"]
 
 
 def _small_cassette(path: Path) -> tuple[list[int], list[HttpExchange]]:
@@ -235,9 +267,9 @@ def test_an_indexed_record_decodes_as_a_full_read_does_and_names_a_bad_chunk(tmp
                         response=Response(200, headers=[("content-type", "text/event-stream")],
                                           chunks=[(0.0, b"data: 1\n\n"), (5, b"data: 2\n\n")]),
                         extra={"note": [1, 2]})
-    bad = dataclasses.replace(good, response=dataclasses.replace(good.response, chunks=[(0.0, b"x"), (1.0, "text")]))
+    bad = dataclasses.replace(good, response=good.response.with_chunks([(0.0, b"x"), (1.0, "text")]))  # type: ignore[union-attr, list-item]
     path = tmp_path / "c.mpk"
-    write_cassette(path, Header(), [good, bad])
+    _write_in_version(path, 2, [good, bad])  # chunks as pairs, a chunk's data written as text
     _, records, _ = index_cassette(path, content_hashes=True)
     first, second = records
     assert isinstance(first, IndexedRecord) and isinstance(second, IndexedRecord)

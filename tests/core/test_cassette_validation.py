@@ -7,6 +7,8 @@ hand edit would leave them; rec's own writer cannot make them.
 from __future__ import annotations
 
 import datetime
+import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rec.cassette import CassetteError, Header, load_cassette
+from rec.cassette import CassetteError, Header, IndexedRecord, index_cassette, load_cassette
 
 GOOD_HTTP: dict[str, Any] = {
     "type": "http",
@@ -26,6 +28,12 @@ GOOD_HTTP: dict[str, Any] = {
                 "body": b"{}", "query": [], "started_at": 0.0},
     "response": {"status": 200, "reason": "OK", "headers": [], "chunks": [[1.0, b"data: {}\n\n"]]},
     "end": {"state": "completed", "error": None, "message": "", "at_ms": 2.0},
+}
+# Version 3: the body joined, its chunks' times (little-endian float64) and sizes (little-endian uint32) packed.
+GOOD_JOINED: dict[str, Any] = {
+    **GOOD_HTTP,
+    "response": {"status": 200, "reason": "OK", "headers": [], "body": b"data: 1\n\ndata: 2\n\n",
+                 "chunk_ms": struct.pack("<2d", 1.0, 4.5), "chunk_sizes": struct.pack("<2I", 9, 9)},
 }
 GOOD_WS: dict[str, Any] = {
     "type": "websocket",
@@ -83,6 +91,34 @@ def test_a_badly_typed_field_is_one_line_naming_the_record_and_field(tmp_path: P
     assert "exchange #1" in message and str(where[0]) in message and "\n" not in message
 
 
+def test_a_joined_response_reads_as_its_chunks(tmp_path: Path) -> None:
+    [exchange] = load_cassette(write_raw(tmp_path / "joined.mpk", GOOD_JOINED)).exchanges
+    assert exchange.response.chunks == [(1.0, b"data: 1\n\n"), (4.5, b"data: 2\n\n")]  # type: ignore[union-attr]
+
+
+# (a field of a joined response, a wrong value, what the error says): read whole and from a replayer's index alike.
+BAD_JOINED = [
+    ("chunk_sizes", struct.pack("<2I", 9, 8), "`response.chunk_sizes` add up to 17 bytes, but `body` holds 18"),
+    ("chunk_sizes", struct.pack("<I", 18), "`response.chunk_ms` holds 2 chunk times, but `chunk_sizes` holds 1 sizes"),
+    ("chunk_ms", b"\0" * 15, "`response.chunk_ms` holds 15 bytes, not a whole number of 8-byte times"),
+    ("chunk_sizes", [9, 9], "`response.chunk_sizes` must be bytes, got a list"),
+    ("body", "data: 1", "`response.body` must be bytes, got text"),
+    ("chunks", [[1.0, b"x"]], "`response.chunks` is there beside `body`"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "says"), BAD_JOINED)
+def test_a_joined_response_whose_fields_disagree_is_named(tmp_path: Path, key: str, value: Any, says: str) -> None:
+    path = write_raw(tmp_path / "bad.mpk", GOOD_JOINED, with_field(GOOD_JOINED, ("response", key), value))
+    with pytest.raises(CassetteError, match=r"exchange #1 \(the record at byte \d+\): " + re.escape(says)):
+        load_cassette(path)
+    _, [good, bad], _ = index_cassette(path)
+    assert isinstance(good, IndexedRecord) and isinstance(bad, IndexedRecord)
+    assert good.exchange().response.chunks  # type: ignore[union-attr]
+    with pytest.raises(CassetteError, match="exchange #1: " + re.escape(says)):
+        bad.exchange()
+
+
 def test_a_header_value_folded_over_lines_reads_as_one(tmp_path: Path) -> None:
     folded = with_field(GOOD_HTTP, ("response", "headers"), [["x-trace", "first\r\n second\r\n\t\tthird"]])
     path = write_raw(tmp_path / "folded.mpk", folded)
@@ -130,7 +166,8 @@ wrong_values = st.one_of(st.text(max_size=5), msgpack_integers, st.floats(allow_
                          st.lists(msgpack_integers, max_size=2), st.none(), st.booleans(),
                          st.just(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)))
 field_paths = st.sampled_from([(GOOD_HTTP, where) for _, where, _ in BAD_FIELDS[:9]]
-                              + [(GOOD_WS, where) for _, where, _ in BAD_FIELDS[9:]])
+                              + [(GOOD_WS, where) for _, where, _ in BAD_FIELDS[9:]]
+                              + [(GOOD_JOINED, ("response", key)) for key, _, _ in BAD_JOINED])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

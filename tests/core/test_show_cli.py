@@ -93,7 +93,7 @@ def _zstd(data: bytes) -> bytes:
         ("random.mpk", bytes(range(7, 200)), "it is not zstd-compressed"),
         ("text.zst", _zstd(b"hello there"), "the first record is not msgpack"),
         ("other.zst", _zstd(msgpack.packb({"format": "something-else"})), "without a rec cassette header"),
-        ("newer.mpk", _zstd(msgpack.packb({**Header().to_record(), "version": 3})), "version 3 is newer"),
+        ("newer.mpk", _zstd(msgpack.packb({**Header().to_record(), "version": 4})), "version 4 is newer"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, name: str, content: bytes | str | None,
@@ -143,9 +143,9 @@ def test_the_table_ends_with_the_cassettes_totals(tmp_path: Path) -> None:
 
 def many_exchanges(count: int, bad_at: int | None = None) -> list[HttpExchange]:
     def exchange(n: int) -> HttpExchange:
-        data: Any = "not bytes" if n == bad_at else b"data: {}\n\n"
+        ended: Any = "not a number" if n == bad_at else 0.0
         return HttpExchange(request=Request(method="POST", path="/v1/responses", body=b'{"input": "hi"}'),
-                            response=Response(status=200, chunks=[(0.0, data)]))
+                            response=Response(status=200, chunks=[(0.0, b"data: {}\n\n")]), end=End(at_ms=ended))
     return [exchange(n) for n in range(count)]
 
 
