@@ -30,7 +30,7 @@ from pathlib import Path
 import msgpack
 import zstandard
 
-from rec.cassette import CassetteReader, CassetteWriter, Header
+from rec.cassette import CassetteReader, CassetteWriter, Header, write_cassette
 from rec.synth.scenario import Scenario
 
 PYTHON = sys.executable
@@ -202,6 +202,8 @@ def http_cases(folder: Path) -> None:
 # Below the threshold a cassette is decoded at load (replayer.core.DECODE_AT_LOAD_UP_TO); above it, each first serve
 # decodes its exchange from the compressed record.
 FIRST_SERVE_SIZES = (5_000, 10_000, 30_000, 100_000)
+# Also served as a rec before format 3 wrote it (each chunk a pair): what the format's joined body is worth.
+FORMAT_2_SIZE = 10_000
 
 
 def first_serve_cases(folder: Path, sizes: tuple[int, ...] = FIRST_SERVE_SIZES) -> None:
@@ -220,17 +222,23 @@ def first_serve_cases(folder: Path, sizes: tuple[int, ...] = FIRST_SERVE_SIZES) 
                 server.stop()
         return run
 
+    served = [(count, cassette, "") for count, cassette in cassettes.items()]
+    if FORMAT_2_SIZE in cassettes:
+        older = folder / f"codex-{FORMAT_2_SIZE}-format-2.mpk"
+        with CassetteReader(cassettes[FORMAT_2_SIZE]) as reader:
+            write_cassette(older, reader.header, reader, version=2)
+        served.append((FORMAT_2_SIZE, older, ", format 2"))
     cases = {"one exchange repeated (--repeat)": serve(one, min(sizes), "--repeat")}
-    for count, cassette in cassettes.items():
-        cases[f"first serves, {count:,} ({cassette.stat().st_size / 2**20:.1f} MiB)"] = serve(cassette, count)
+    for count, cassette, label in served:
+        cases[f"first serves, {count:,} ({cassette.stat().st_size / 2**20:.1f} MiB{label})"] = serve(cassette, count)
     show("First serve of each exchange of a Codex-like cassette vs one answer repeated", interleaved(cases),
          "one exchange repeated (--repeat)")
     print("\nThe same, both servers up at once, batches of requests alternating between them")
-    for count, cassette in cassettes.items():
-        first_serves_in_batches(one, cassette, count)
+    for count, cassette, label in served:
+        first_serves_in_batches(one, cassette, count, label)
 
 
-def first_serves_in_batches(one: Path, cassette: Path, count: int, batch: int = 250) -> None:
+def first_serves_in_batches(one: Path, cassette: Path, count: int, label: str = "", batch: int = 250) -> None:
     """Each exchange of ``cassette`` served once, in batches that alternate with batches of the repeated answer on a
     server of its own: the two are measured a few hundred milliseconds apart, so a change in the machine's load
     falls on both. The ratio is the median of the batch pairs' ratios, with its quartiles."""
@@ -253,7 +261,7 @@ def first_serves_in_batches(one: Path, cassette: Path, count: int, batch: int = 
         first.stop()
     ratios = sorted(served / peer for served, peer in pairs)
     quartile = len(ratios) // 4
-    print(f"  {count:>6,} exchanges: first serve {statistics.median(p[0] for p in pairs):6.1f} us, repeat "
+    print(f"  {count:>6,} exchanges{label}: first serve {statistics.median(p[0] for p in pairs):6.1f} us, repeat "
           f"{statistics.median(p[1] for p in pairs):6.1f} us CPU/request  {statistics.median(ratios):.2f}x "
           f"(quartiles {ratios[quartile]:.2f} to {ratios[-1 - quartile]:.2f}, {len(ratios)} pairs of {batch})")
 

@@ -206,10 +206,10 @@ def start_mitmdump(folder: Path, body: bytes, sse: bytes) -> tuple[subprocess.Po
 # --- measuring -----------------------------------------------------------------------------
 
 
-def wrk(port: int, script: Path, connections: int, duration: int) -> dict[str, float]:
+def wrk(port: int, script: Path, connections: int, duration: int, path: str = "/v1/responses") -> dict[str, float]:
     """Requests per second, p50 latency (ms) and the non-2xx count of one wrk run."""
     output = subprocess.run(pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
-                                    f"http://127.0.0.1:{port}/v1/responses"], CLIENT_CORE),
+                                    f"http://127.0.0.1:{port}{path}"], CLIENT_CORE),
                             capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)

@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.paths_bench import PYTHON, Server, body, http_cassette, rec_replay
+from bench.replay_bench import wrk
 from replayer.serve_client import RecServe
 
 ROUNDS = 15
+# Requests per second under wrk, rounds of WRK_SECONDS each, alternating which server goes first.
+WRK_ROUNDS = 8
+WRK_SECONDS = 3
 REQUESTS = 8000
 CONNECTIONS = (1, 16)
 # The cassette a second session loads while the first is measured (its report lists every one unused).
@@ -104,6 +108,29 @@ def isolation(folder: Path) -> None:
     print(f"  p50 ratio {statistics.median(beside) / statistics.median(alone):.2f}x")
 
 
+def wrk_rounds(folder: Path, replay: Server, serve: Server, prefix: str, raw: bytes) -> None:
+    """Requests per second through a session against the process, under wrk: one thread in C on CPU 1, the servers
+    on CPU 0, so each server runs its CPU full with a client whose batching does not vary with the server's (the
+    Python clients above do: their rounds swing). The ratio is the median of the rounds' ratios."""
+    script = folder / "post.lua"
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f"wrk.body = {json.dumps(raw.decode())}\n")
+    targets = [("rec replay", replay.port, "/v1/responses"), ("session", serve.port, f"{prefix}/v1/responses")]
+    print(f"\nrequests per second under wrk -t1 ({WRK_ROUNDS} rounds of {WRK_SECONDS} s each, alternating):")
+    for connections in CONNECTIONS:
+        rates: dict[str, list[float]] = {"rec replay": [], "session": []}
+        for round_number in range(WRK_ROUNDS):
+            for name, port, path in targets[::1 if round_number % 2 == 0 else -1]:
+                measured = wrk(port, script, connections, WRK_SECONDS, path)
+                assert measured["non_2xx"] == 0, f"{name} answered {measured['non_2xx']:.0f} requests with an error"
+                rates[name].append(measured["rps"])
+        ratios = sorted(s / p for s, p in zip(rates["session"], rates["rec replay"], strict=True))
+        process, session = statistics.median(rates["rec replay"]), statistics.median(rates["session"])
+        print(f"  {connections:>2} connection(s): rec replay {process:,.0f}/s, through a session {session:,.0f}/s: "
+              f"the session serves "
+              f"{statistics.median(ratios):.2f}x the process (min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
+
+
 def main() -> None:
     # The servers run on CPU 0 (paths_bench.Server): the clients keep to CPU 1, or they would take turns with the
     # server they measure and change how many requests it finds waiting per wakeup.
@@ -131,6 +158,7 @@ def main() -> None:
                 for _ in range(200):
                     control.create_session(cassettes=[str(cassette)]).delete()
                 lifecycles.append(200 / (time.perf_counter() - started))
+            wrk_rounds(folder, replay, serve, prefix.decode(), raw)
             session.delete()
         finally:
             replay.stop()

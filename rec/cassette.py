@@ -901,20 +901,21 @@ class CassetteWriter:
         self.close()
 
 
-def write_cassette(path: str | os.PathLike[str], header: Header, exchanges: Iterable[Exchange]) -> None:
+def write_cassette(path: str | os.PathLike[str], header: Header, exchanges: Iterable[Exchange],
+                   version: int = FORMAT_VERSION) -> None:
     """Write a whole cassette atomically: a temporary file in the same folder, then a rename (once no other
-    writer holds the cassette)."""
+    writer holds the cassette). ``version`` 2 writes what an older rec reads (a response's chunks as pairs)."""
     target = Path(path)
     with CassetteLock(target):
-        _write_whole(target, header, exchanges)
+        _write_whole(target, header, exchanges, version)
 
 
-def _write_whole(target: Path, header: Header, exchanges: Iterable[Exchange]) -> None:
+def _write_whole(target: Path, header: Header, exchanges: Iterable[Exchange], version: int) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
         os.chmod(tmp_name, 0o644)  # as a file written in place would be, not mkstemp's 0600
         with os.fdopen(fd, "wb") as stream:
-            writer = CassetteWriter(stream)
+            writer = CassetteWriter(stream, version=version)
             writer._write_header(header)
             for exchange in exchanges:
                 writer.append(exchange)

@@ -59,14 +59,6 @@ def _without_extras(exchange: HttpExchange) -> HttpExchange:
         end=dataclasses.replace(exchange.end, extra={}))
 
 
-def _write_in_version(path: Path, version: int, exchanges: list) -> None:
-    """A cassette as a rec of that format version wrote it (version 2: chunks as pairs)."""
-    with CassetteWriter(path.open("wb"), version=version) as writer:
-        writer._write_header(Header())
-        for exchange in exchanges:
-            writer.append(exchange)
-
-
 @tmp_settings
 @given(written=st.lists(http_exchanges, min_size=1, max_size=4), plain=st.booleans(), version=st.sampled_from([2, 3]))
 def test_any_http_exchange_reads_alike_from_the_index(tmp_path: Path, written: list, plain: bool,
@@ -76,7 +68,7 @@ def test_any_http_exchange_reads_alike_from_the_index(tmp_path: Path, written: l
     if plain:
         written = [_without_extras(exchange) for exchange in written]
     path = tmp_path / "c.mpk"
-    _write_in_version(path, version, written)
+    write_cassette(path, Header(), written, version=version)
     _, records, _ = index_cassette(path)
     assert [record.exchange() for record in records if isinstance(record, IndexedRecord)] == written
     for record, exchange in zip(records, written, strict=True):
@@ -269,7 +261,7 @@ def test_an_indexed_record_decodes_as_a_full_read_does_and_names_a_bad_chunk(tmp
                         extra={"note": [1, 2]})
     bad = dataclasses.replace(good, response=good.response.with_chunks([(0.0, b"x"), (1.0, "text")]))  # type: ignore[union-attr, list-item]
     path = tmp_path / "c.mpk"
-    _write_in_version(path, 2, [good, bad])  # chunks as pairs, a chunk's data written as text
+    write_cassette(path, Header(), [good, bad], version=2)  # chunks as pairs, a chunk's data written as text
     _, records, _ = index_cassette(path, content_hashes=True)
     first, second = records
     assert isinstance(first, IndexedRecord) and isinstance(second, IndexedRecord)
