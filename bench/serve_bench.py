@@ -2,7 +2,9 @@
 one session's latency while another loads a large cassette.
 
 Server CPU per request (``paths_bench.cpu_seconds``), at one connection and at 16 concurrent connections, each case in
-interleaved rounds beside its peer (which of the two goes first alternating round by round).
+interleaved rounds beside its peer (which of the two goes first alternating round by round); the same under wrk; and
+the server's instructions per request under callgrind (when valgrind is installed), which the machine's noise does
+not move.
 Run: .venv/bin/python -m bench serve_bench
 """
 
@@ -11,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -26,8 +30,8 @@ from replayer.serve_client import RecServe
 
 ROUNDS = 15
 # Requests per second under wrk, rounds of WRK_SECONDS each, alternating which server goes first.
-WRK_ROUNDS = 8
-WRK_SECONDS = 3
+WRK_ROUNDS = 20
+WRK_SECONDS = 2
 REQUESTS = 8000
 CONNECTIONS = (1, 16)
 # The cassette a second session loads while the first is measured (its report lists every one unused).
@@ -131,6 +135,42 @@ def wrk_rounds(folder: Path, replay: Server, serve: Server, prefix: str, raw: by
               f"{statistics.median(ratios):.2f}x the process (min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
 
 
+def instructions_per_request(folder: Path, command: list[str], prefix_of: Callable[[Server], bytes], raw: bytes,
+                             connections: int, warm_up: int = 300, counted: int = 1600) -> float:
+    """The server's instructions per request (callgrind), counted over ``counted`` requests after ``warm_up``: the
+    one figure here the machine's noise does not move. Under callgrind a server runs tens of times slower, so with
+    16 connections it always finds all 16 requests waiting, the process and the session alike."""
+    out = folder / f"callgrind.{len(list(folder.glob('callgrind.*')))}"
+    server = Server(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command])
+    try:
+        prefix = prefix_of(server)
+        asyncio.run(_post_concurrently(server, raw, prefix, warm_up, connections))
+        subprocess.run(["callgrind_control", "--zero", str(server.process.pid)], check=True, capture_output=True)
+        asyncio.run(_post_concurrently(server, raw, prefix, counted, connections))
+        subprocess.run(["callgrind_control", "--dump", str(server.process.pid)], check=True, capture_output=True)
+    finally:
+        server.stop()
+    [dump] = folder.glob(f"{out.name}.*")  # the counts since --zero, dumped while the server still ran
+    summary = next(line for line in dump.read_text().splitlines() if line.startswith(("summary:", "totals:")))
+    return int(summary.split()[1]) / counted
+
+
+def instruction_counts(folder: Path, cassette: Path, raw: bytes) -> None:
+    def session_prefix(server: Server) -> bytes:
+        session = RecServe(f"http://{server.host}:{server.port}").create_session(cassettes=[str(cassette)],
+                                                                                 repeat=True)
+        return session.base_url.split(f":{server.port}", 1)[1].removesuffix("/v1").encode()
+
+    print("\nserver instructions per request (callgrind):")
+    for connections in CONNECTIONS:
+        process = instructions_per_request(folder, [PYTHON, "-m", "rec", "replay", str(cassette), "--repeat",
+                                                    "--quiet"], lambda server: b"", raw, connections)
+        session = instructions_per_request(folder, [PYTHON, "-m", "rec", "serve", "--quiet", "--root", str(folder)],
+                                           session_prefix, raw, connections)
+        print(f"  {connections:>2} connection(s): rec replay {process:,.0f}, through a session {session:,.0f}: the "
+              f"session serves {process / session:.3f}x the process")
+
+
 def main() -> None:
     # The servers run on CPU 0 (paths_bench.Server): the clients keep to CPU 1, or they would take turns with the
     # server they measure and change how many requests it finds waiting per wakeup.
@@ -174,6 +214,12 @@ def main() -> None:
     print(f"sessions created and deleted per second: {statistics.median(lifecycles):,.0f}")
     with tempfile.TemporaryDirectory(prefix="rec-bench-serve-") as tmp:
         isolation(Path(tmp))
+    if shutil.which("valgrind") and shutil.which("callgrind_control"):
+        with tempfile.TemporaryDirectory(prefix="rec-bench-serve-") as tmp:
+            folder = Path(tmp)
+            instruction_counts(folder, http_cassette(folder / "one.mpk", 1), json.dumps(body(0)).encode())
+    else:
+        print("\nvalgrind is not installed (apt-get install valgrind): no instruction counts")
 
 
 if __name__ == "__main__":
