@@ -131,8 +131,8 @@ def wrk_rounds(folder: Path, replay: Server, serve: Server, prefix: str, raw: by
         ratios = sorted(s / p for s, p in zip(rates["session"], rates["rec replay"], strict=True))
         process, session = statistics.median(rates["rec replay"]), statistics.median(rates["session"])
         print(f"  {connections:>2} connection(s): rec replay {process:,.0f}/s, through a session {session:,.0f}/s: "
-              f"the session serves "
-              f"{statistics.median(ratios):.2f}x the process (min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
+              f"the session serves {statistics.median(ratios):.2f}x the process (min {ratios[0]:.2f}, max "
+              f"{ratios[-1]:.2f})")
 
 
 def instructions_per_request(folder: Path, command: list[str], prefix_of: Callable[[Server], bytes], raw: bytes,

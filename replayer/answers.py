@@ -101,8 +101,6 @@ def http_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-
-
 def _reason(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -185,9 +183,10 @@ class BodyAnswer(HttpAnswer):
 class StreamAnswer(HttpAnswer):
     """A chunked body sent at once, or chunk by chunk at the recorded offsets when paced; then ended as recorded.
 
-    Given the ``record`` its exchange was decoded from, it keeps its head and body, not the recorded response: the
-    chunks of an answer are hundreds, decoded on first serve from a large cassette's record and let go while still
-    fresh in memory. A paced or faulted serve, which needs their boundaries, decodes the record again.
+    Given the ``record`` its exchange was decoded from, it keeps its head and body, not the recorded response (whose
+    chunks, from a cassette of version 2, are hundreds of objects decoded on first serve), and the exchange goes
+    while still fresh in memory. A paced or faulted serve, which needs the chunks' times and boundaries, decodes the
+    record again.
     """
 
     def __init__(self, head: bytes, status: int, content_type: str | None, body: bytes,
