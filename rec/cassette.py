@@ -350,7 +350,7 @@ class Response:
 
     @property
     def last_chunk_ms(self) -> float | None:
-        """When the last chunk came; None for a response with no body."""
+        """When the last chunk came; None for a response with no chunks."""
         if self._times is not None:
             return self._times[-1] if self._times else None
         return self.chunks[-1][0] if self.chunks else None
