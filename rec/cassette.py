@@ -345,6 +345,11 @@ class Response:
         return b"".join(map(_DATA, self.chunks))  # one loop in C over hundreds of chunks
 
     @property
+    def body_size(self) -> int:
+        """The body's length, without joining chunks to learn it."""
+        return len(self._body) if self._body is not None else sum(map(len, map(_DATA, self.chunks)))
+
+    @property
     def chunk_count(self) -> int:
         return len(self._sizes) if self._sizes is not None else len(self.chunks)
 

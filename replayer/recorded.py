@@ -61,7 +61,7 @@ def _weight(exchange: HttpExchange | WebSocketExchange) -> int:
     if isinstance(exchange, WebSocketExchange):
         return sum(len(frame.payload) for frame in exchange.frames)
     response = exchange.response
-    return len(exchange.request.content) + (len(response.body) if response else 0)
+    return len(exchange.request.content) + (response.body_size if response else 0)
 
 
 class DecodedCache:

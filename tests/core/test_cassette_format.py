@@ -35,7 +35,6 @@ from rec.cassette import (
     write_cassette,
 )
 from tests.core.strategies import exchanges, headers, http_exchanges
-from tests.support.codex import ROOT
 
 tmp_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
 
@@ -93,7 +92,7 @@ def test_a_version_2_cassette_is_read_and_appended_to_in_its_own_version(tmp_pat
     """A cassette recorded by an earlier rec takes more exchanges without changing its version: the rec that wrote
     it still reads every one."""
     path = tmp_path / "old.mpk"
-    shutil.copy(ROOT / "cassettes" / "example.mpk", path)
+    shutil.copy(Path(__file__).resolve().parents[2] / "cassettes" / "example.mpk", path)
     before = load_cassette(path).exchanges
     added = HttpExchange(Request("POST", "/v1/responses"),
                          Response(200, headers=[("content-type", "text/event-stream")],
